@@ -1,0 +1,154 @@
+# cbd: one non-recursive Makefile.  Each directory lists its sources in a
+# small fragment (transport/build.mk, backend/build.mk, ...) included below;
+# every rule lives here.
+#
+#   make            build/cbdfs build/cbd-backend build/cbd-status ...
+#   make check      unit tests, then e2e tests (root: FUSE, loop, ext4)
+#   make check-asan the same under ASan + UBSan (in build-asan/)
+#   make fuzz       short libFuzzer runs of the validators
+#   make demo       the main job on a file transport
+#   make bench      benchmarks (not part of check)
+#   make deps       install the Debian packages (only what is missing)
+#   make install PREFIX=/usr/local
+#   V=1             show the commands
+
+BUILD ?= build
+PREFIX ?= /usr/local
+VERSION := 0.1.0
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARNFLAGS := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-Wmissing-prototypes -Wstrict-prototypes
+BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread \
+	-fno-strict-aliasing -DCBD_VERSION='"$(VERSION)"' -I. -Itransport -Icommon
+SANFLAGS :=
+ifeq ($(SANITIZE),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+endif
+
+# Debian packages the build, the tests and the benchmarks need.
+DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libpmem2-dev \
+	libdaxctl-dev libinih-dev libjansson-dev libcmocka-dev liburing-dev \
+	fio e2fsprogs util-linux nbdkit libnbd-bin clang jq python3 procps \
+	psmisc kmod
+PC_MODS := fuse3 libpmem2 libdaxctl inih jansson cmocka liburing
+
+# Recursively expanded on purpose: evaluated when a recipe runs, which is
+# after the deps-check prerequisite installed anything missing.
+pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pc_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+ALL_CFLAGS = $(BASEFLAGS) $(WARNFLAGS) $(CFLAGS) $(SANFLAGS)
+ALL_LDFLAGS = -pthread $(LDFLAGS) $(SANFLAGS)
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+.DEFAULT_GOAL := all
+.SECONDEXPANSION:
+.DELETE_ON_ERROR:
+
+# ---- fragments: each sets its *_SRCS lists and appends to PROGS/UNIT_TESTS
+PROGS :=
+UNIT_TESTS :=
+FUZZERS :=
+include transport/build.mk common/build.mk tests/build.mk
+-include $(sort $(wildcard backend/*.mk cbdfs/*.mk tools/*.mk tests/*/*.mk))
+
+objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBCBDT := $(BUILD)/libcbdt.a
+LIBCOMMON := $(BUILD)/libcbdcommon.a
+
+all: $(addprefix $(BUILD)/,$(PROGS))
+
+# ---- dependencies ---------------------------------------------------
+.PHONY: deps deps-check
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS    installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: must run as root" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+deps-check:
+	@pkg-config --exists $(PC_MODS) 2>/dev/null || $(MAKE) --no-print-directory deps
+
+# ---- compile --------------------------------------------------------
+$(BUILD)/obj/%.o: %.c | deps-check
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS_$(subst /,_,$(dir $*))) -MMD -MP -c $< -o $@
+
+$(LIBCBDT): $(call objs,$(LIBCBDT_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBCOMMON): $(call objs,$(COMMON_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Programs: $(NAME_SRCS) and $(NAME_LIBS) come from the fragments, with
+# NAME the program name with '-' turned into '_' (cbd-backend -> cbd_backend).
+pvar = $(subst -,_,$(1))
+$(addprefix $(BUILD)/,$(PROGS)): $(BUILD)/%: $$(call objs,$$($$(call pvar,$$*)_SRCS)) $(LIBCOMMON) $(LIBCBDT)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $($(call pvar,$*)_LIBS) $(call pc_libs,libpmem2 libdaxctl) -lm
+
+# Unit tests: tests/unit/NAME.c plus $(NAME_EXTRA) sources (test-config_EXTRA).
+UNIT_BINS := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+$(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $$(call objs,$$($$*_EXTRA)) $(LIBCOMMON) $(LIBCBDT)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $($*_LIBS) $(call pc_libs,cmocka libpmem2 libdaxctl) -lm
+
+# ---- tests ----------------------------------------------------------
+.PHONY: check check-unit check-e2e check-asan fuzz
+check: check-unit check-e2e
+
+check-unit: all $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/run-unit.sh $(UNIT_TESTS)
+
+check-e2e: all $(BUILD)/cbd-testclient
+	@BUILD=$(abspath $(BUILD)) tests/run-e2e.sh $(E2E)
+
+check-asan:
+	$(MAKE) BUILD=build-asan SANITIZE=1 CFLAGS='-O1 -g' check-unit
+	$(MAKE) BUILD=build-asan SANITIZE=1 CFLAGS='-O1 -g' fuzz-smoke
+
+# ---- install --------------------------------------------------------
+.PHONY: install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(BUILD)/cbdfs $(BUILD)/cbd-status $(BUILD)/cbd-admin \
+		$(BUILD)/cbd-bench $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/cbd-backend $(DESTDIR)$(PREFIX)/sbin/
+	install -d $(DESTDIR)/etc/cbd $(DESTDIR)/lib/systemd/system
+	install -m 0644 cbd.ini.example $(DESTDIR)/etc/cbd/cbd.ini.example
+	install -m 0644 etc/cbd-backend.service $(DESTDIR)/lib/systemd/system/
+
+.PHONY: demo bench clean format
+demo: all
+	@tests/demo.sh $(abspath $(BUILD))
+
+bench: all
+	@BUILD=$(abspath $(BUILD)) tests/bench/run.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

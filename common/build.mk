@@ -1,0 +1,5 @@
+# Helpers shared by the daemons and tools (build/libcbdcommon.a); not part
+# of libcbdt, which never prints.
+COMMON_SRCS := \
+	common/log.c \
+	common/util.c

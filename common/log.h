@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Logging for the daemons and tools: "prog: message" on stderr, or syslog
+ * once log_to_syslog() was called.  Thread-safe (one write per line);
+ * every function preserves errno, so "%m" works in the format.
+ */
+#ifndef CBD_COMMON_LOG_H
+#define CBD_COMMON_LOG_H
+
+#include <stdbool.h>
+
+#define PRINTF_FMT(a, b) __attribute__((format(printf, a, b)))
+
+/* Program name used as the prefix; set once at startup. */
+void log_init(const char *prog, int verbosity);
+void log_to_syslog(void);
+int log_verbosity(void);
+
+void err(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
+void warn(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
+void info(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
+void dbg(const char *fmt, ...) PRINTF_FMT(1, 2);	/* with -v */
+
+#endif /* CBD_COMMON_LOG_H */

@@ -1,0 +1,206 @@
+# Shared helpers for the e2e tests; source it first thing:
+#
+#   source "$(dirname "$0")/../functions.sh"
+#   requires_root; requires mkfs.ext4
+#   test_tmpdir            # sets $T
+#   start_backend ...      # sets $BACKEND_PID
+#
+# Helpers that create something set a global (T, BACKEND_PID, CBDFS_PID,
+# LOOP_DEV) instead of printing it: called as $(...) they would run in a
+# subshell and their cleanup registration would be lost.
+#
+# Everything a test creates (daemons, FUSE mounts, loop devices, mounts,
+# files) is registered with cleanup_fn as it is created, and undone in
+# reverse order on exit, whatever the exit path.  Tests only ever touch
+# what they created themselves.
+
+set -euo pipefail
+
+BUILD=${BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build}
+export BUILD
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# ---- skipping -------------------------------------------------------
+skip() { echo "skipped: $*"; exit 77; }
+requires() { command -v "$1" >/dev/null 2>&1 || skip "needs $1"; }
+requires_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
+requires_fuse() {
+	requires_root
+	[ -c /dev/fuse ] || skip "needs /dev/fuse"
+	requires fusermount3
+}
+requires_loop() {
+	requires_root
+	requires losetup
+	losetup -f >/dev/null 2>&1 || skip "no free loop device"
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+log() { echo "--- $*"; }
+
+# ---- cleanup --------------------------------------------------------
+_cleanup_fns=()
+cleanup_fn() { _cleanup_fns+=("$*"); }
+_run_cleanup() {
+	local rc=$? i
+	set +e
+	for ((i = ${#_cleanup_fns[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanup_fns[$i]}"
+	done
+	exit $rc
+}
+trap _run_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A fresh directory under /dev/shm (tmpfs), removed at exit: sets T.
+test_tmpdir() {
+	T=$(mktemp -d /dev/shm/cbd-test.XXXXXX)
+	cleanup_fn "rm -rf '$T'"
+}
+
+# ---- waiting --------------------------------------------------------
+# wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds.
+wait_for() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 20; i++)); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---- configs --------------------------------------------------------
+# write_config FILE TRANSPORT HOSTNAME [BACKEND_NAME PATH [extra keys]]...
+# Short heartbeats so that death is noticed in about a second.
+write_config() {
+	local file=$1 transport=$2 host=$3
+	shift 3
+	cat >"$file" <<-EOF
+	[transport]
+	path = $transport
+	size = ${CBD_TEST_TRANSPORT_SIZE:-256M}
+	format = if-empty
+	hostname = $host
+	heartbeat_interval_ms = 100
+	heartbeat_timeout_ms = 1500
+	EOF
+	while [ $# -ge 2 ]; do
+		printf '\n[backend %s]\npath = %s\n' "$1" "$2" >>"$file"
+		shift 2
+		while [ $# -gt 0 ] && [[ $1 == *=* ]]; do
+			printf '%s\n' "$1" >>"$file"
+			shift
+		done
+	done
+}
+
+# make_image FILE SIZE: a sparse backing image.
+make_image() { truncate -s "$2" "$1"; }
+
+# ---- daemons --------------------------------------------------------
+# start_backend CONFIG PIDFILE [args...]: start cbd-backend in the
+# foreground (background job), wait for the pidfile (ready), register stop.
+# Sets BACKEND_PID; the log goes to PIDFILE with .log instead of .pid.
+start_backend() {
+	local conf=$1 pidfile=$2 logf
+	shift 2
+	logf=${pidfile%.pid}.log
+	"$BUILD/cbd-backend" -c "$conf" --foreground --pidfile "$pidfile" "$@" \
+		>>"$logf" 2>&1 &
+	local pid=$!
+	cleanup_fn "stop_daemon $pid"
+	if ! wait_for 30 test -s "$pidfile"; then
+		cat "$logf" >&2
+		fail "cbd-backend ($conf) did not become ready"
+	fi
+	[ "$(cat "$pidfile")" = "$pid" ] || fail "pidfile $pidfile does not hold $pid"
+	BACKEND_PID=$pid
+}
+
+# stop_daemon PID: SIGTERM, wait up to 15 s; needing SIGKILL fails the test.
+stop_daemon() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+		sleep 0.05
+	done
+	echo "daemon $pid did not stop on SIGTERM; killing it" >&2
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 1
+}
+
+# mount_cbdfs MOUNTPOINT OPTIONS [args...]: mount cbdfs in the foreground
+# (background job), wait until mounted, register unmount and stop.
+# Sets CBDFS_PID; the log goes to MOUNTPOINT.log.
+mount_cbdfs() {
+	local mnt=$1 opts=$2 logf
+	shift 2
+	mkdir -p "$mnt"
+	logf=$mnt.log
+	"$BUILD/cbdfs" "$mnt" -f -o "$opts" "$@" >>"$logf" 2>&1 &
+	local pid=$!
+	cleanup_fn "umount_cbdfs '$mnt' $pid"
+	if ! wait_for 30 mountpoint -q "$mnt"; then
+		cat "$logf" >&2
+		fail "cbdfs did not mount $mnt"
+	fi
+	CBDFS_PID=$pid
+}
+
+umount_cbdfs() {
+	local mnt=$1 pid=$2
+	if mountpoint -q "$mnt" 2>/dev/null; then
+		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
+	fi
+	stop_daemon "$pid" || true
+	# A killed cbdfs leaves a dead mount behind: lazily detach it.
+	if grep -q " $mnt " /proc/mounts; then umount -l "$mnt" 2>/dev/null; fi
+	return 0
+}
+
+# ---- block devices ---------------------------------------------------
+# attach_loop FILE [losetup args...]: sets LOOP_DEV.
+attach_loop() {
+	local file=$1
+	shift
+	LOOP_DEV=$(losetup -f --show "$@" "$file") || fail "losetup $file"
+	cleanup_fn "detach_loop $LOOP_DEV '$file'"
+}
+
+detach_loop() {
+	local dev=$1 file=$2 i
+	# only our own device: it must still point at our file
+	losetup "$dev" 2>/dev/null | grep -qF "$file" || return 0
+	for ((i = 0; i < 50; i++)); do
+		losetup -d "$dev" 2>/dev/null && break
+		sleep 0.1
+	done
+	# losetup -d only marks autoclear while busy; wait until it is gone
+	for ((i = 0; i < 100; i++)); do
+		losetup "$dev" 2>/dev/null | grep -qF "$file" || return 0
+		sleep 0.1
+	done
+}
+
+# mount_dev DEV DIR [mount args...]
+mount_dev() {
+	local dev=$1 dir=$2
+	shift 2
+	mkdir -p "$dir"
+	mount "$@" "$dev" "$dir" || fail "mount $dev $dir"
+	cleanup_fn "umount_dir '$dir'"
+}
+
+umount_dir() {
+	local dir=$1 i
+	for ((i = 0; i < 50; i++)); do
+		mountpoint -q "$dir" 2>/dev/null || return 0
+		umount "$dir" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	umount -l "$dir" 2>/dev/null
+}

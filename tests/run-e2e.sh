@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run the e2e test scripts named on the command line, one at a time, each
+# with a time limit; keep each log in $BUILD/tests/e2e/NAME.log and show the
+# tail of the log of a failure.  Exit 77 from a test means skipped.
+set -u
+BUILD=${BUILD:-$(pwd)/build}
+export BUILD
+logdir=$BUILD/tests/e2e
+mkdir -p "$logdir"
+limit=${CBD_TEST_TIMEOUT:-300}
+pass=0 fail=0 skip=0 failed=()
+
+for t in "$@"; do
+	name=$(basename "$t" .sh)
+	log=$logdir/$name.log
+	start=$(date +%s)
+	timeout --kill-after=20 "$limit" bash "$t" >"$log" 2>&1
+	rc=$?
+	secs=$(( $(date +%s) - start ))
+	case $rc in
+	0)  echo "PASS: $name (${secs}s)"; pass=$((pass + 1)) ;;
+	77) echo "SKIP: $name: $(tail -n 1 "$log")"; skip=$((skip + 1)) ;;
+	*)  echo "FAIL: $name (exit $rc, ${secs}s); last lines of $log:"
+	    tail -n 40 "$log" | sed 's/^/    /'
+	    fail=$((fail + 1)); failed+=("$name") ;;
+	esac
+done
+[ ${#failed[@]} -eq 0 ] || echo "failed e2e tests: ${failed[*]}"
+echo "e2e: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

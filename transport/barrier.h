@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one place where cbd touches memory shared with another party.
+ *
+ * Every index or word that another process (possibly on another host) reads
+ * or writes goes through these wrappers; no volatile, no bare atomics
+ * elsewhere.  Each call site says in a comment what it pairs with.
+ */
+#ifndef CBD_TRANSPORT_BARRIER_H
+#define CBD_TRANSPORT_BARRIER_H
+
+#include <stdbool.h>
+
+/* Publish: everything written before is visible to whoever acquires p. */
+#define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* Observe: everything published before the paired release is visible. */
+#define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+
+/* A shared word read or written without ordering (e.g. a counter sample). */
+#define READ_ONCE(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define WRITE_ONCE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/* Full barrier: orders earlier stores against later loads (doorbells). */
+#define smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+/*
+ * Compare-and-swap on a shared word: true and *p = desired if *p == *expected,
+ * else false and *expected = current value.  Acquire+release on success.
+ */
+#define cmpxchg(p, expected, desired)                                          \
+	__atomic_compare_exchange_n((p), (expected), (desired), false,         \
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+
+/* Atomic add returning the new value (heartbeats); release ordering. */
+#define atomic_add_release(p, v) __atomic_add_fetch((p), (v), __ATOMIC_RELEASE)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+#endif /* CBD_TRANSPORT_BARRIER_H */

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcbdt: the cbd transport library.
+ *
+ * Maps a transport (file or /dev/daxX.Y), validates and formats it, claims
+ * and releases slots, reads and writes records, keeps heartbeats, observes
+ * liveness, and moves requests through channel rings.
+ *
+ * Conventions: every function returns 0 (or a non-negative count/id) on
+ * success and -errno on failure; the library never prints and never exits.
+ * A struct cbdt may be used from many threads: the mapping is immutable
+ * after open and every shared word is accessed through barrier.h.  A struct
+ * cbdt_channel is single-threaded per side: the caller serialises the
+ * producer calls (submit, data_alloc/free) and the consumer calls (reap) of
+ * the client, and all handler calls.  Observers are single-threaded.
+ */
+#ifndef CBD_TRANSPORT_CBDT_H
+#define CBD_TRANSPORT_CBDT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+struct cbdt;
+struct cbdt_channel;
+struct cbdt_observer;
+
+/* ------------------------------------------------------------------ */
+/* transport.c: map, validate, format                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Distinct errors of cbdt_open()/cbdt_validate(), so that tools can say
+ * exactly what is wrong:
+ *   -ENOENT          path does not exist
+ *   -ENOSPC          mapping too small to hold a transport (or to format)
+ *   -ENODATA         not formatted: both info copies are all zero
+ *   -EMEDIUMTYPE     bad magic in both copies (not a cbd transport)
+ *   -EBADMSG         magic present but no copy with a valid crc
+ *   -EPROTONOSUPPORT format version or endianness not supported
+ *   -ERANGE          a valid info whose layout does not fit the mapping
+ *                    (truncated file) or is inconsistent
+ *   -ENODEV          dax device in system-ram mode or not a dax/file
+ * cbdt_strerror() turns any of these (and plain errnos) into a sentence.
+ */
+const char *cbdt_strerror(int err);
+
+#define CBDT_MAP_RDONLY		(1U << 0)	/* PROT_READ mapping (cbd-status) */
+
+/*
+ * Smallest size cbdt_format() accepts: metadata plus one segment.
+ * Formatting anything smaller fails with -ENOSPC.
+ */
+uint64_t cbdt_min_size(void);
+
+/*
+ * Create a regular file transport of @size bytes (sparse) if @path does
+ * not exist; -EEXIST if it does.  Does not format.
+ */
+int cbdt_file_create(const char *path, uint64_t size);
+
+/* Map @path without validating it (for format).  *out on success. */
+int cbdt_map(const char *path, unsigned map_flags, struct cbdt **out);
+
+/* Map and validate: the normal way in.  Errors as listed above. */
+int cbdt_open(const char *path, unsigned map_flags, struct cbdt **out);
+
+/* Unmap and free; NULL is fine. */
+void cbdt_close(struct cbdt *t);
+
+/*
+ * Validate the info of a mapped transport: magic, versions, both copies
+ * (newest valid wins), crc, every offset and size against the mapping.
+ * On success the validated info is cached in @t and cbdt_get_info()
+ * returns it.  Errors as listed above.
+ */
+int cbdt_validate(struct cbdt *t);
+
+/*
+ * Pure validation of a raw image of @len bytes (the first bytes of a
+ * transport; @map_size is the size of the whole mapping).  On success
+ * copies the winning info into *out.  Used by cbdt_validate and the fuzzer.
+ */
+int cbdt_info_check(const void *image, size_t len, uint64_t map_size,
+		    struct cbdt_info *out);
+
+/* True if the info area (first 1 MiB or the whole mapping) is all zero. */
+bool cbdt_is_blank(const struct cbdt *t);
+
+#define CBDT_FORMAT_FORCE	(1U << 0)
+
+/*
+ * Format a mapped transport: compute the layout from the mapping size,
+ * zero the metadata, write both info copies.  @flags: CBDT_F_* to enable
+ * entry/data CRCs.  A transport that validates is refused with -EEXIST
+ * unless CBDT_FORMAT_FORCE is given; too small is -ENOSPC.
+ */
+int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags);
+
+/* Compute the layout for @size bytes (no I/O); -ENOSPC if too small. */
+int cbdt_layout_compute(uint64_t size, uint16_t flags, struct cbdt_info *out);
+
+const struct cbdt_info *cbdt_get_info(const struct cbdt *t);
+const char *cbdt_path(const struct cbdt *t);
+uint64_t cbdt_map_size(const struct cbdt *t);
+void *cbdt_base(const struct cbdt *t);	/* start of the mapping */
+
+/* ------------------------------------------------------------------ */
+/* slot.c: slots, owner words, records, heartbeats, leases            */
+/* ------------------------------------------------------------------ */
+
+enum cbdt_obj {
+	CBDT_OBJ_HOST = 0,
+	CBDT_OBJ_BACKEND = 1,
+	CBDT_OBJ_BLKDEV = 2,
+	CBDT_OBJ_SEGMENT = 3,
+	CBDT_OBJ_NR
+};
+
+const char *cbdt_obj_name(enum cbdt_obj type);	/* "host", "backend", ... */
+
+/* Number of slots of @type in this transport. */
+uint32_t cbdt_slot_count(const struct cbdt *t, enum cbdt_obj type);
+
+/* Pointer to a slot in shared memory, NULL if @id is out of range. */
+struct cbdt_slot *cbdt_slot_get(const struct cbdt *t, enum cbdt_obj type,
+				uint32_t id);
+
+/* Current owner word (load-acquire; pairs with the CAS that set it). */
+uint64_t cbdt_slot_owner(const struct cbdt *t, enum cbdt_obj type, uint32_t id);
+
+/*
+ * Claim a free slot for @host_id: CAS FREE(gen g) -> ACTIVE(gen g+1, host).
+ * @want < 0: the lowest free id; @want >= 0: exactly that id (-EBUSY if
+ * taken, -ERANGE if out of range).  -ENOSPC if no slot is free.  On success
+ * returns the id and stores the new owner word in *owner.  The records are
+ * left as they were (a restarted backend looks for its old slot by the
+ * ident in them); the claimer writes its record next.  The heartbeat keeps
+ * counting from where it was.  Two claimers racing for one slot: exactly
+ * one wins.
+ */
+int cbdt_slot_claim(struct cbdt *t, enum cbdt_obj type, int want,
+		    uint16_t host_id, uint64_t *owner);
+
+/*
+ * Release a slot: CAS @owner -> FREE (same generation).  -ESTALE if the
+ * owner word is no longer @owner (someone took the slot over).
+ */
+int cbdt_slot_release(struct cbdt *t, enum cbdt_obj type, uint32_t id,
+		      uint64_t owner);
+
+/*
+ * Take over an ACTIVE slot: CAS @old -> ACTIVE(gen+1, @host_id).  Used by a
+ * restarted daemon to re-adopt its own slots.  -ESTALE if the owner word is
+ * not @old.  New owner word in *owner.
+ */
+int cbdt_slot_takeover(struct cbdt *t, enum cbdt_obj type, uint32_t id,
+		       uint64_t old, uint16_t host_id, uint64_t *owner);
+
+/* Bump the heartbeat counter (owner only; store-release). */
+void cbdt_slot_heartbeat(struct cbdt *t, enum cbdt_obj type, uint32_t id);
+
+/* Sample the heartbeat counter (load-acquire). */
+uint64_t cbdt_slot_heartbeat_read(const struct cbdt *t, enum cbdt_obj type,
+				  uint32_t id);
+
+/*
+ * Write a record: rewrite the older copy with seq = newest seq + 1, then its
+ * crc.  @len <= CBDT_REC_PAYLOAD (-EINVAL otherwise).  Owner only.
+ */
+int cbdt_record_write(struct cbdt *t, enum cbdt_obj type, uint32_t id,
+		      const void *rec, size_t len);
+
+/*
+ * Read the newest copy with a valid crc into @rec (@len bytes, zero padded
+ * if the stored record is shorter).  -ENODATA if never written (both seq 0),
+ * -EBADMSG if no copy is valid.  Returns 0; *seq (optional) gets the
+ * winning copy's seq.
+ */
+int cbdt_record_read(const struct cbdt *t, enum cbdt_obj type, uint32_t id,
+		     void *rec, size_t len, uint64_t *seq);
+
+/* Typed helpers around cbdt_record_read/write. */
+int cbdt_host_read(const struct cbdt *t, uint32_t id, struct cbdt_host_rec *r);
+int cbdt_backend_read(const struct cbdt *t, uint32_t id,
+		      struct cbdt_backend_rec *r);
+int cbdt_blkdev_read(const struct cbdt *t, uint32_t id,
+		     struct cbdt_blkdev_rec *r);
+int cbdt_segment_read(const struct cbdt *t, uint32_t id,
+		      struct cbdt_segment_rec *r);
+
+/* Lease word value for (id, generation); 0 is never a valid lease. */
+static inline uint64_t cbdt_lease_make(uint32_t id, uint64_t gen)
+{
+	return ((gen & CBDT_GEN_MASK) << 16) | ((uint64_t)(id & 0xffffU) + 1);
+}
+static inline uint32_t cbdt_lease_id(uint64_t lease)
+{
+	return (uint32_t)((lease & 0xffffU) - 1);
+}
+static inline uint64_t cbdt_lease_gen(uint64_t lease)
+{
+	return lease >> 16;
+}
+
+/*
+ * Janitor lease (transport-wide, one janitor pass at a time).  Acquire:
+ * CAS 0 -> lease(host_id, gen of host_id's owner word); if held by a host
+ * that @obs says is dead (or whose slot no longer has that generation),
+ * steal it.  -EBUSY if a live host holds it.  Release: CAS back to 0.
+ */
+int cbdt_janitor_lease_acquire(struct cbdt *t, uint32_t host_id,
+			       struct cbdt_observer *obs);
+void cbdt_janitor_lease_release(struct cbdt *t, uint32_t host_id);
+
+/*
+ * Writable-mapping lock of a backend slot (hdr.lock): one writer blkdev per
+ * backend across hosts.  Acquire CAS 0 -> lease(blkdev_id, blkdev gen);
+ * -EBUSY if held by another blkdev whose owner word still matches the lease
+ * (still mapped).  A lease whose blkdev slot moved on is stale and is
+ * replaced.  Release CAS back to 0 (only if still ours).
+ */
+int cbdt_backend_lock(struct cbdt *t, uint32_t backend_id, uint32_t blkdev_id,
+		      uint64_t blkdev_owner);
+void cbdt_backend_unlock(struct cbdt *t, uint32_t backend_id,
+			 uint32_t blkdev_id, uint64_t blkdev_owner);
+
+/*
+ * Stable 64-bit identity of a backend: a hash of the serving host's name,
+ * the backend's name and its path.  The same config restarted gives the
+ * same ident; a different backend that later gets the same id does not.
+ */
+uint64_t cbdt_backend_ident(const char *hostname, const char *name,
+			    const char *path);
+
+/* ------------------------------------------------------------------ */
+/* clear.c: removing dead objects (janitor and cbd-admin share these)   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Each refuses with -EBUSY while the object is alive according to @obs (a
+ * sampled observer), and clears what depends on it first, in a safe order:
+ *   segment: a channel whose blkdev slot no longer holds the recorded
+ *            blkdev_owner (or is dead); asks its handler to detach
+ *            (client_state CLOSING) and frees the slot once the handler
+ *            detached or its backend is dead / gone.  -EAGAIN: a live
+ *            handler has not detached yet, try again later.
+ *   blkdev:  dead blkdev: its channel segments, the backend's writable
+ *            lock if it holds it, then the blkdev slot.
+ *   backend: dead backend: -EBUSY while a live blkdev maps it; else the slot.
+ *   host:    dead host: its blkdevs and backends, then the host slot.
+ * Clearing a FREE slot is a no-op returning 0.
+ */
+int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs);
+int cbdt_blkdev_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs);
+int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs);
+int cbdt_host_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs);
+
+/* ------------------------------------------------------------------ */
+/* liveness.c: heartbeat observers                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An observer remembers, for every slot, the last heartbeat value and owner
+ * word it saw and when (its own CLOCK_MONOTONIC).  A slot is dead when it is
+ * FREE, or when its counter has not moved for @timeout_ms of the observer's
+ * clock.  A slot first seen (or whose owner word changed) starts a fresh
+ * window: it is alive until it fails to move for @timeout_ms.  No clock of
+ * another host is ever compared.
+ */
+int cbdt_observer_new(const struct cbdt *t, uint32_t timeout_ms,
+		      struct cbdt_observer **out);
+void cbdt_observer_free(struct cbdt_observer *obs);
+
+/* Sample every slot now (cheap; call once per janitor pass). */
+void cbdt_observer_sample(struct cbdt_observer *obs);
+
+/* Sample one slot and answer; false for FREE slots. */
+bool cbdt_observer_alive(struct cbdt_observer *obs, enum cbdt_obj type,
+			 uint32_t id);
+
+/* Milliseconds since the counter last moved, as of the last sample. */
+uint64_t cbdt_observer_age_ms(const struct cbdt_observer *obs,
+			      enum cbdt_obj type, uint32_t id);
+
+/* True once the counter moved at least once since first seen. */
+bool cbdt_observer_moved(const struct cbdt_observer *obs, enum cbdt_obj type,
+			 uint32_t id);
+
+/* CLOCK_MONOTONIC in ns / ms (helpers shared by daemons and tests). */
+uint64_t cbdt_now_ns(void);
+uint64_t cbdt_now_ms(void);
+
+/* ------------------------------------------------------------------ */
+/* crc32c.c                                                             */
+/* ------------------------------------------------------------------ */
+
+/* CRC32C (Castagnoli), SSE4.2 instruction when the CPU has it. */
+uint32_t cbdt_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* wait.c: adaptive waiting                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Adaptive poller used by every thread that waits on a ring: spin for
+ * spin_ns after the last work, then sleep with exponential back-off from
+ * sleep_min_us up to sleep_max_us (the bound on wake-up latency when no
+ * doorbell reaches us, e.g. across hosts).  When a doorbell word is given,
+ * the sleep is a futex wait on it, so a same-host peer can wake us at once;
+ * correctness never depends on that wake-up.
+ */
+struct cbdt_wait_cfg {
+	uint32_t spin_ns;	/* default 20000 */
+	uint32_t sleep_min_us;	/* default 50 */
+	uint32_t sleep_max_us;	/* default 5000 */
+};
+
+struct cbdt_wait {
+	struct cbdt_wait_cfg cfg;
+	uint64_t idle_since_ns;	/* start of the current idle streak, 0 = busy */
+	uint32_t sleep_us;	/* next sleep length */
+	uint64_t spins, sleeps;	/* statistics */
+};
+
+void cbdt_wait_init(struct cbdt_wait *w, const struct cbdt_wait_cfg *cfg);
+
+/* Work was found: the next idle streak starts with spinning again. */
+void cbdt_wait_reset(struct cbdt_wait *w);
+
+/* True if the next cbdt_wait_idle() call would sleep rather than spin. */
+bool cbdt_wait_would_sleep(const struct cbdt_wait *w);
+
+/*
+ * Nothing to do: spin one step or sleep one back-off step.  With
+ * @doorbell != NULL and sleeping, the caller must already have published
+ * "I am asleep" in *doorbell (== 1) and re-checked for work, so that a
+ * waker's store + futex wake cannot be missed (see the channel helpers).
+ */
+void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell);
+
+/* Wake whoever sleeps on @doorbell if it is set (after smp_mb by caller). */
+void cbdt_doorbell_ring(uint32_t *doorbell);
+
+/* ------------------------------------------------------------------ */
+/* channel.c: the data path                                             */
+/* ------------------------------------------------------------------ */
+
+/* A request as both sides see it, in private memory. */
+struct cbdt_request {
+	uint16_t op;		/* enum cbdt_op */
+	uint16_t flags;		/* CBDT_SE_* */
+	uint64_t seq;		/* set by submit */
+	uint64_t req_id;
+	uint64_t offset;
+	uint32_t len;
+	uint32_t data_off;
+	uint32_t data_len;
+	uint32_t data_crc;	/* set by submit when CBDT_F_DATA_CRC */
+};
+
+struct cbdt_completion {
+	uint64_t req_id;
+	uint64_t seq;
+	int32_t result;		/* 0 or -errno */
+	uint32_t data_crc;
+};
+
+struct cbdt_channel_params {
+	uint32_t se_count;	/* power of two; 0 = default 256 */
+	uint32_t ce_count;	/* power of two; 0 = default = se_count */
+	uint16_t backend_id;
+	uint16_t blkdev_id;
+	uint16_t queue;
+	uint64_t blkdev_owner;
+};
+
+/* Geometry of a channel as validated from its control area. */
+struct cbdt_channel_geom {
+	uint32_t flags;
+	uint32_t se_off, se_count;
+	uint32_t ce_off, ce_count;
+	uint32_t data_off, data_size;
+};
+
+/*
+ * Initialise segment @seg_id (which the caller has claimed) as a channel:
+ * write the control area (geometry, indexes 0, client_state OPEN) and the
+ * segment record.  Client side.  Flags come from the transport info.
+ */
+int cbdt_channel_init(struct cbdt *t, uint32_t seg_id,
+		      const struct cbdt_channel_params *p);
+
+/*
+ * Validate a copy of a control area against a segment of @seg_size bytes:
+ * magic, version, rings and data area inside the segment, not overlapping,
+ * counts powers of two.  Pure; used by open and by the fuzzer.
+ */
+int cbdt_channel_ctrl_validate(const struct cbdt_channel_ctrl *ctrl,
+			       uint32_t seg_size, struct cbdt_channel_geom *g);
+
+enum cbdt_channel_role {
+	CBDT_CHANNEL_CLIENT = 1,
+	CBDT_CHANNEL_HANDLER = 2,
+};
+
+/*
+ * Open a channel handle on segment @seg_id (validates the control area).
+ * Handler side: sets handler_owner = @backend_owner, handler_state =
+ * ATTACHED, and recovers after a crash: if the last posted ce
+ * (cq_head - 1) completes the se at sq_tail, sq_tail is advanced, so the
+ * request is neither lost nor completed twice.  Client side: rebuilds
+ * nothing; a client always starts from a freshly initialised channel.
+ */
+int cbdt_channel_open(struct cbdt *t, uint32_t seg_id,
+		      enum cbdt_channel_role role, uint64_t backend_owner,
+		      struct cbdt_channel **out);
+void cbdt_channel_close(struct cbdt_channel *ch);
+
+struct cbdt_channel_ctrl *cbdt_channel_ctrl(const struct cbdt_channel *ch);
+const struct cbdt_channel_geom *cbdt_channel_geom(const struct cbdt_channel *ch);
+uint32_t cbdt_channel_seg_id(const struct cbdt_channel *ch);
+
+/* Pointer to @off in the data area (caller validated the extent). */
+void *cbdt_channel_data(const struct cbdt_channel *ch, uint32_t off);
+
+/* -- client side -- */
+
+/*
+ * Allocate @len bytes (rounded up to CBDT_DATA_UNIT) in the data area;
+ * extents are freed in any order.  -ENOSPC if no contiguous extent is free
+ * now, -E2BIG if @len can never fit.
+ */
+int cbdt_channel_data_alloc(struct cbdt_channel *ch, uint32_t len,
+			    uint32_t *off);
+void cbdt_channel_data_free(struct cbdt_channel *ch, uint32_t off,
+			    uint32_t len);
+
+/*
+ * Submit one request: fill the se at sq_head (seq, crcs), store-release
+ * sq_head, and ring the handler's doorbell if it sleeps.  -EAGAIN if the
+ * submission ring is full or as many requests are in flight as the
+ * completion ring holds.  Sets rq->seq (and rq->data_crc).
+ */
+int cbdt_channel_submit(struct cbdt_channel *ch, struct cbdt_request *rq);
+
+/*
+ * Reap one completion: 1 and *c filled, 0 if none, -EBADMSG if the ce at
+ * cq_tail fails its crc or seq check twice (the channel is then unusable:
+ * fail everything in flight loudly).  Advances cq_tail.
+ */
+int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c);
+
+/* Requests submitted and not yet reaped. */
+uint32_t cbdt_channel_inflight(const struct cbdt_channel *ch);
+
+/* Wait (one adaptive step) for completions; uses the cq doorbell. */
+void cbdt_channel_client_wait(struct cbdt_channel *ch, struct cbdt_wait *w);
+
+/* Ask the handler to detach (client_state CLOSING) and report its state. */
+void cbdt_channel_client_close(struct cbdt_channel *ch);
+
+/* -- handler side -- */
+
+/*
+ * Peek at the se at sq_tail: copy it into *rq (private) and check seq and
+ * entry crc (re-reading once on mismatch).  1 if a request is there, 0 if
+ * the ring is empty, -EBADMSG if the entry is torn or stale twice (complete
+ * it with an error; the handler goes on).  Does not consume it.
+ */
+int cbdt_channel_peek(struct cbdt_channel *ch, struct cbdt_request *rq);
+
+/*
+ * Validate a request against the channel and a device of @dev_size bytes:
+ * op and flags known, len > 0 where needed, offset+len <= dev_size without
+ * overflow, data extent inside the data area, data_len == len for
+ * READ/WRITE and 0 otherwise, data crc if enabled.  0 or -EINVAL
+ * (-EBADMSG for a data crc mismatch).
+ */
+int cbdt_channel_validate(const struct cbdt_channel *ch,
+			  const struct cbdt_request *rq, uint64_t dev_size);
+
+/* Pure form of the above for the fuzzer and tests. */
+int cbdt_se_validate(const struct cbdt_se *se,
+		     const struct cbdt_channel_geom *g, uint64_t dev_size);
+
+/*
+ * Complete the request last returned by peek: write the ce (seq, req_id,
+ * result, crcs) at cq_head, store-release cq_head, then store-release
+ * sq_tail, and ring the client's doorbell if it sleeps.  -EAGAIN if the
+ * completion ring is full (wait and retry).
+ */
+int cbdt_channel_complete(struct cbdt_channel *ch,
+			  const struct cbdt_request *rq, int result);
+
+/* Wait (one adaptive step) for submissions; uses the sq doorbell. */
+void cbdt_channel_handler_wait(struct cbdt_channel *ch, struct cbdt_wait *w);
+
+/* Handler stops serving: handler_state DETACHED (store-release). */
+void cbdt_channel_handler_detach(struct cbdt_channel *ch);
+
+/* client_state as last published by the client (load-acquire). */
+uint32_t cbdt_channel_client_state(const struct cbdt_channel *ch);
+
+#endif /* CBD_TRANSPORT_CBDT_H */
