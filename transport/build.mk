@@ -1,8 +1,10 @@
 # libcbdt: the transport library (build/libcbdt.a).
 LIBCBDT_SRCS := \
+	transport/blkdev.c \
 	transport/channel.c \
 	transport/clear.c \
 	transport/crc32c.c \
+	transport/host.c \
 	transport/liveness.c \
 	transport/slot.c \
 	transport/transport.c \

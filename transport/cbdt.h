@@ -236,6 +236,70 @@ uint64_t cbdt_backend_ident(const char *hostname, const char *name,
 			    const char *path);
 
 /* ------------------------------------------------------------------ */
+/* host.c: host registration (every process that uses a transport)     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Claim a host slot and write @rec (hostname, role, pid, boot_id, heartbeat
+ * settings).  With @adopt (cbd-backend), first look for an ACTIVE slot with
+ * the same hostname and role whose process is gone: same boot_id and its
+ * pid no longer exists, or a different boot_id and a heartbeat that has not
+ * moved for rec->hb_timeout_ms (this waits up to that long).  Such a slot is
+ * taken over (generation bumped) so that the restarted daemon keeps its id;
+ * -EEXIST if a live process already holds that hostname and role.
+ * -ENOSPC if no host slot is free.  *id and *owner on success.
+ */
+int cbdt_host_register(struct cbdt *t, const struct cbdt_host_rec *rec,
+		       bool adopt, uint32_t *id, uint64_t *owner);
+
+/* Release the host slot (clean shutdown). */
+void cbdt_host_unregister(struct cbdt *t, uint32_t id, uint64_t owner);
+
+/* ------------------------------------------------------------------ */
+/* blkdev.c: the client side of mapping a backend                       */
+/* ------------------------------------------------------------------ */
+
+/* A mapped blkdev, as cbdfs and cbd-testclient hold it. */
+struct cbdt_blkdev {
+	uint32_t id;			/* blkdev slot */
+	uint64_t owner;			/* blkdev owner word */
+	uint32_t host_id;		/* mapping host */
+	uint32_t backend_id;
+	uint64_t backend_ident;
+	uint64_t size;			/* backend size, bytes */
+	bool ro;
+	uint16_t queues;
+	uint32_t segs[CBDT_QUEUES_MAX];
+	struct cbdt_channel *ch[CBDT_QUEUES_MAX];	/* client handles */
+};
+
+/*
+ * Map backend @backend_id for host @host_id: claim a blkdev slot, take the
+ * backend's writable lock unless @ro (-EBUSY if another blkdev holds it),
+ * claim and init @queues channel segments (clamped to the backend's
+ * handler count), write the segment and blkdev records, then wait up to
+ * @attach_timeout_ms for a handler to attach to every channel.
+ * -ENOENT: backend slot not ACTIVE or no valid record.  -EROFS: writable
+ * mapping of a read-only backend.  -ENOSPC: no free blkdev or segment slot.
+ * -ETIMEDOUT: handlers did not attach (everything is undone).
+ */
+int cbdt_blkdev_map(struct cbdt *t, uint32_t host_id, uint32_t backend_id,
+		    unsigned queues, bool ro, uint32_t attach_timeout_ms,
+		    struct cbdt_blkdev **out);
+
+/* Bump the blkdev heartbeat (the mapping process does it every interval). */
+void cbdt_blkdev_heartbeat(struct cbdt *t, const struct cbdt_blkdev *b);
+
+/*
+ * Unmap: client_state CLOSING on every channel, wait up to
+ * @detach_timeout_ms for the handlers to detach, free the segments, drop
+ * the writable lock, free the blkdev slot and the struct.  The caller has
+ * drained its in-flight requests first.
+ */
+void cbdt_blkdev_unmap(struct cbdt *t, struct cbdt_blkdev *b,
+		       uint32_t detach_timeout_ms);
+
+/* ------------------------------------------------------------------ */
 /* clear.c: removing dead objects (janitor and cbd-admin share these)   */
 /* ------------------------------------------------------------------ */
 
