@@ -271,6 +271,8 @@ struct cbdt_blkdev {
 	uint16_t queues;
 	uint32_t segs[CBDT_QUEUES_MAX];
 	struct cbdt_channel *ch[CBDT_QUEUES_MAX];	/* client handles */
+	uint64_t seg_owners[CBDT_QUEUES_MAX];	/* segment owner words, so
+						 * unmap frees only its own */
 };
 
 /*
