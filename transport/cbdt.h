@@ -441,6 +441,7 @@ struct cbdt_channel_params {
 	uint16_t blkdev_id;
 	uint16_t queue;
 	uint64_t blkdev_owner;
+	uint64_t backend_ident;	/* goes into the segment record */
 };
 
 /* Geometry of a channel as validated from its control area. */

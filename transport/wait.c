@@ -1,3 +1,133 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
+/*
+ * Adaptive waiting for ring pollers: spin, then sleep with exponential
+ * back-off, optionally on a futex doorbell in shared memory.  A struct
+ * cbdt_wait belongs to one thread; cbdt_doorbell_ring may run anywhere.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "barrier.h"
 #include "cbdt.h"
+
+#define WAIT_SPIN_NS_DEFAULT	20000U
+#define WAIT_SLEEP_MIN_DEFAULT	50U
+#define WAIT_SLEEP_MAX_DEFAULT	5000U
+
+/* Spin steps between two clock reads: keeps the clock off the hot loop. */
+#define WAIT_SPIN_BATCH		16
+
+static uint64_t wait_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void cbdt_wait_init(struct cbdt_wait *w, const struct cbdt_wait_cfg *cfg)
+{
+	w->cfg.spin_ns = cfg ? cfg->spin_ns : WAIT_SPIN_NS_DEFAULT;
+	w->cfg.sleep_min_us = cfg && cfg->sleep_min_us ? cfg->sleep_min_us :
+							 WAIT_SLEEP_MIN_DEFAULT;
+	w->cfg.sleep_max_us = cfg && cfg->sleep_max_us ? cfg->sleep_max_us :
+							 WAIT_SLEEP_MAX_DEFAULT;
+	if (w->cfg.sleep_max_us < w->cfg.sleep_min_us)
+		w->cfg.sleep_max_us = w->cfg.sleep_min_us;
+	w->spins = 0;
+	w->sleeps = 0;
+	cbdt_wait_reset(w);
+}
+
+void cbdt_wait_reset(struct cbdt_wait *w)
+{
+	w->idle_since_ns = 0;
+	w->sleep_us = w->cfg.sleep_min_us;
+}
+
+bool cbdt_wait_would_sleep(const struct cbdt_wait *w)
+{
+	if (!w->idle_since_ns)
+		return w->cfg.spin_ns == 0;
+	return wait_now_ns() - w->idle_since_ns >= w->cfg.spin_ns;
+}
+
+static void wait_nanosleep(uint32_t us)
+{
+	struct timespec ts = {
+		.tv_sec = us / 1000000U,
+		.tv_nsec = (long)(us % 1000000U) * 1000L,
+	};
+
+	/* An early return on a signal only shortens one back-off step. */
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Not FUTEX_PRIVATE: the doorbell lives in a MAP_SHARED mapping and the
+ * waker is another process.  Any failure other than "woken", "value
+ * changed" or "timed out" (EFAULT/ENOSYS/EINVAL on a mapping the kernel
+ * cannot key, e.g. some dax setups) degrades to a plain sleep.
+ */
+static void wait_futex(uint32_t *doorbell, uint32_t us)
+{
+	struct timespec ts = {
+		.tv_sec = us / 1000000U,
+		.tv_nsec = (long)(us % 1000000U) * 1000L,
+	};
+	long ret;
+
+	ret = syscall(SYS_futex, doorbell, FUTEX_WAIT, 1U, &ts, NULL, 0);
+	if (ret == 0)
+		return;
+	switch (errno) {
+	case EAGAIN:		/* rung before we slept: work is there */
+	case EINTR:
+	case ETIMEDOUT:
+		return;
+	default:
+		wait_nanosleep(us);
+	}
+}
+
+void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell)
+{
+	uint64_t now = wait_now_ns();
+
+	if (!w->idle_since_ns)
+		w->idle_since_ns = now;
+	if (now - w->idle_since_ns < w->cfg.spin_ns) {
+		for (int i = 0; i < WAIT_SPIN_BATCH; i++)
+			cpu_relax();
+		w->spins++;
+		return;
+	}
+	if (doorbell)
+		wait_futex(doorbell, w->sleep_us);
+	else
+		wait_nanosleep(w->sleep_us);
+	w->sleeps++;
+	w->sleep_us = w->sleep_us >= w->cfg.sleep_max_us / 2 ?
+			      w->cfg.sleep_max_us :
+			      w->sleep_us * 2;
+}
+
+void cbdt_doorbell_ring(uint32_t *doorbell)
+{
+	uint32_t expected = 1;
+
+	/*
+	 * The caller published its work and issued smp_mb(); this load pairs
+	 * with the sleeper's store of 1 + smp_mb() + re-check, so either we
+	 * see the 1 here or the sleeper sees our work.  The CAS makes one
+	 * waker pay the syscall per sleep.
+	 */
+	if (READ_ONCE(doorbell) != 1)
+		return;
+	if (cmpxchg(doorbell, &expected, 0U))
+		syscall(SYS_futex, doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
