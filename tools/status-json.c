@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cbd-status --json: the snapshot as one jansson object (field by field in
+ * the README).  Pure function of a snapshot; no shared memory is touched.
+ */
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "status.h"
+
+/*
+ * jansson's json_object_set_new() steals the value even on failure, so
+ * building goes on and one flag remembers that something was lost.
+ */
+struct jb {
+	bool failed;
+};
+
+static void put(struct jb *jb, json_t *obj, const char *key, json_t *val)
+{
+	if (!val || json_object_set_new(obj, key, val))
+		jb->failed = true;
+}
+
+static void append(struct jb *jb, json_t *arr, json_t *val)
+{
+	if (!val || json_array_append_new(arr, val))
+		jb->failed = true;
+}
+
+static json_t *jint(uint64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+/* A string from a record, or null when the record is not valid. */
+static json_t *jrec_str(const struct status_slot *sl, const char *v)
+{
+	return sl->rec == STATUS_REC_VALID ? json_string(v) : json_null();
+}
+
+static json_t *jrec_int(const struct status_slot *sl, uint64_t v)
+{
+	return sl->rec == STATUS_REC_VALID ? jint(v) : json_null();
+}
+
+static json_t *jrec_bool(const struct status_slot *sl, bool v)
+{
+	return sl->rec == STATUS_REC_VALID ? json_boolean(v) : json_null();
+}
+
+/* Fields every slot has. */
+static json_t *slot_json(struct jb *jb, const struct status_slot *sl,
+			 bool liveness)
+{
+	json_t *o = json_object();
+
+	if (!o) {
+		jb->failed = true;
+		return NULL;
+	}
+	put(jb, o, "id", jint(sl->id));
+	put(jb, o, "state", json_string(sl->active ? "active" : "free"));
+	put(jb, o, "generation", jint(sl->generation));
+	put(jb, o, "record", json_string(status_rec_name(sl->rec)));
+	if (liveness) {
+		put(jb, o, "alive", json_boolean(sl->alive));
+		put(jb, o, "heartbeat", jint(sl->heartbeat));
+		put(jb, o, "heartbeat_age_ms", jint(sl->hb_age_ms));
+	}
+	return o;
+}
+
+static json_t *transport_json(struct jb *jb, const struct status_snap *s)
+{
+	const struct cbdt_info *in = &s->info;
+	json_t *o = json_object(), *flags = json_object(),
+	       *slots = json_object();
+	char uuid[37];
+
+	if (!o || !flags || !slots) {
+		jb->failed = true;
+		json_decref(flags);
+		json_decref(slots);
+		return o;
+	}
+	status_uuid_format(in->uuid, uuid);
+	put(jb, o, "path", json_string(s->path));
+	put(jb, o, "size", jint(in->size));
+	put(jb, o, "version", jint(in->format_version));
+	put(jb, flags, "entry_crc", json_boolean(in->flags & CBDT_F_ENTRY_CRC));
+	put(jb, flags, "data_crc", json_boolean(in->flags & CBDT_F_DATA_CRC));
+	put(jb, o, "flags", flags);
+	put(jb, o, "uuid", json_string(uuid));
+	put(jb, slots, "hosts", jint(s->nr_hosts));
+	put(jb, slots, "backends", jint(s->nr_backends));
+	put(jb, slots, "blkdevs", jint(s->nr_blkdevs));
+	put(jb, slots, "segments", jint(s->nr_segments));
+	put(jb, o, "slots", slots);
+	put(jb, o, "segment_size", jint(in->seg_size));
+	put(jb, o, "hosts_used", jint(s->hosts_used));
+	put(jb, o, "backends_used", jint(s->backends_used));
+	put(jb, o, "blkdevs_used", jint(s->blkdevs_used));
+	put(jb, o, "segments_used", jint(s->segments_used));
+	put(jb, o, "segments_free", jint(s->nr_segments - s->segments_used));
+	put(jb, o, "janitor_host",
+	    s->janitor_held ? jint(s->janitor_host) : json_null());
+	return o;
+}
+
+static json_t *host_json(struct jb *jb, const struct status_host *h)
+{
+	json_t *o = slot_json(jb, &h->s, true);
+
+	if (!o)
+		return NULL;
+	put(jb, o, "hostname", jrec_str(&h->s, h->r.hostname));
+	put(jb, o, "role", jrec_str(&h->s, status_role_name(h->r.role)));
+	put(jb, o, "pid", jrec_int(&h->s, h->r.pid));
+	put(jb, o, "heartbeat_interval_ms", jrec_int(&h->s, h->r.hb_interval_ms));
+	put(jb, o, "heartbeat_timeout_ms", jrec_int(&h->s, h->r.hb_timeout_ms));
+	return o;
+}
+
+static json_t *backend_json(struct jb *jb, const struct status_backend *b)
+{
+	json_t *o = slot_json(jb, &b->s, true);
+
+	if (!o)
+		return NULL;
+	put(jb, o, "host_id", jrec_int(&b->s, b->r.host_id));
+	put(jb, o, "name", jrec_str(&b->s, b->r.name));
+	put(jb, o, "path", jrec_str(&b->s, b->r.path));
+	put(jb, o, "size", jrec_int(&b->s, b->r.size));
+	put(jb, o, "block_size", jrec_int(&b->s, b->r.block_size));
+	put(jb, o, "readonly", jrec_bool(&b->s, b->r.flags & CBDT_BACKEND_RO));
+	put(jb, o, "handlers", jrec_int(&b->s, b->r.handlers));
+	put(jb, o, "writer_blkdev", b->locked ? jint(b->lock_blkdev) : json_null());
+	return o;
+}
+
+static json_t *blkdev_json(struct jb *jb, const struct status_blkdev *d)
+{
+	json_t *o = slot_json(jb, &d->s, true), *ch;
+
+	if (!o)
+		return NULL;
+	put(jb, o, "host_id", jrec_int(&d->s, d->r.host_id));
+	put(jb, o, "backend_id", jrec_int(&d->s, d->r.backend_id));
+	put(jb, o, "queues", jrec_int(&d->s, d->r.queues));
+	put(jb, o, "readonly", jrec_bool(&d->s, d->r.flags & CBDT_BLKDEV_RO));
+	if (d->s.rec != STATUS_REC_VALID) {
+		put(jb, o, "channels", json_null());
+		return o;
+	}
+	ch = json_array();
+	for (unsigned q = 0; ch && q < d->r.queues; q++)
+		append(jb, ch, jint(d->r.segs[q]));
+	put(jb, o, "channels", ch);
+	return o;
+}
+
+static json_t *segment_json(struct jb *jb, const struct status_segment *g)
+{
+	json_t *o = slot_json(jb, &g->s, false);
+	bool chan = g->s.rec == STATUS_REC_VALID &&
+		    g->r.type == CBDT_SEG_CHANNEL;
+
+	if (!o)
+		return NULL;
+	put(jb, o, "type", jrec_str(&g->s, status_seg_type_name(g->r.type)));
+	put(jb, o, "backend_id", chan ? jint(g->r.backend_id) : json_null());
+	put(jb, o, "blkdev_id", chan ? jint(g->r.blkdev_id) : json_null());
+	put(jb, o, "queue", chan ? jint(g->r.queue) : json_null());
+	put(jb, o, "handler", json_string(status_handler_name(g)));
+	put(jb, o, "client", json_string(status_client_name(g)));
+	put(jb, o, "orphaned", json_boolean(g->s.active && chan && g->orphaned));
+	return o;
+}
+
+json_t *status_json(const struct status_snap *s, bool all)
+{
+	struct jb jb = { false };
+	json_t *root = json_object();
+	json_t *hosts = json_array(), *backends = json_array(),
+	       *blkdevs = json_array(), *segments = json_array();
+
+	if (!root || !hosts || !backends || !blkdevs || !segments) {
+		json_decref(root);
+		json_decref(hosts);
+		json_decref(backends);
+		json_decref(blkdevs);
+		json_decref(segments);
+		return NULL;
+	}
+	put(&jb, root, "transport", transport_json(&jb, s));
+	put(&jb, root, "window_ms", jint(s->window_ms));
+	for (uint32_t i = 0; i < s->nr_hosts; i++)
+		if (all || s->hosts[i].s.active)
+			append(&jb, hosts, host_json(&jb, &s->hosts[i]));
+	for (uint32_t i = 0; i < s->nr_backends; i++)
+		if (all || s->backends[i].s.active)
+			append(&jb, backends, backend_json(&jb, &s->backends[i]));
+	for (uint32_t i = 0; i < s->nr_blkdevs; i++)
+		if (all || s->blkdevs[i].s.active)
+			append(&jb, blkdevs, blkdev_json(&jb, &s->blkdevs[i]));
+	for (uint32_t i = 0; i < s->nr_segments; i++)
+		if (all || s->segments[i].s.active)
+			append(&jb, segments, segment_json(&jb, &s->segments[i]));
+	put(&jb, root, "hosts", hosts);
+	put(&jb, root, "backends", backends);
+	put(&jb, root, "blkdevs", blkdevs);
+	put(&jb, root, "segments", segments);
+	if (jb.failed) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}

@@ -1,0 +1,17 @@
+# cbd-status (read-only view of a transport) and cbd-admin (format, clear
+# dead objects); both share the snapshot in tools/status.c.
+PROGS += cbd-status cbd-admin
+
+cbd_status_SRCS := \
+	tools/cbd-status.c \
+	tools/status-json.c \
+	tools/status-table.c \
+	tools/status.c \
+	tools/toolcfg.c
+cbd_status_LIBS := $(call pc_libs,jansson inih)
+
+cbd_admin_SRCS := \
+	tools/cbd-admin.c \
+	tools/status.c \
+	tools/toolcfg.c
+cbd_admin_LIBS := $(call pc_libs,inih)
