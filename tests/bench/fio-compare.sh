@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# fio through loop (--direct-io=on) on the same tmpfs image served three
+# ways in one run: cbd-backend + cbdfs, nbdkit file + nbdfuse (the peer), and
+# loop straight on the image (the no-FUSE bound).  Prints a markdown table
+# with the cbdfs/nbdfuse ratio checked against the DESIGN.md §8 bars.
+#
+# Root only.  Everything it creates (temp dir, daemons, FUSE mounts, loop
+# devices) is undone on any exit; it touches nothing else.  Raw fio JSON,
+# daemon logs and the table stay in the output directory.
+
+usage() {
+	cat <<-EOF
+	usage: $0 [options]
+	  --size SIZE        image size (default 512M)
+	  --runtime SEC      measured seconds per job (default 15)
+	  --ramp SEC         unmeasured ramp per job (default 2)
+	  --jobs LIST        comma list of: ${ALL_JOBS[*]} (default all)
+	  --sides LIST       comma list of: cbdfs,nbdfuse,loop (default all)
+	  --queues N         cbdfs queues (default 4)
+	  --handlers N       cbd-backend handlers (default 4)
+	  --keep-going       a side that cannot start (or a job that fails) is
+	                     reported n/a instead of failing the run
+	  --out DIR          results directory (default \$BUILD/bench/fio-DATE)
+	EOF
+}
+
+ALL_JOBS=(seqwrite seqread randwrite randread randread1)
+declare -A JOB_FIO=(
+	[seqwrite]="--rw=write --bs=1M --iodepth=8"
+	[seqread]="--rw=read --bs=1M --iodepth=8"
+	[randwrite]="--rw=randwrite --bs=4k --iodepth=32"
+	[randread]="--rw=randread --bs=4k --iodepth=32"
+	[randread1]="--rw=randread --bs=4k --iodepth=1"
+)
+
+SIZE=512M RUNTIME=15 RAMP=2 QUEUES=4 HANDLERS=4 KEEP_GOING=0 OUT=
+JOBS=("${ALL_JOBS[@]}")
+SIDES=(cbdfs nbdfuse loop)
+while [ $# -gt 0 ]; do
+	case $1 in
+	--size) SIZE=$2; shift ;;
+	--runtime) RUNTIME=$2; shift ;;
+	--ramp) RAMP=$2; shift ;;
+	--jobs) IFS=, read -r -a JOBS <<<"$2"; shift ;;
+	--sides) IFS=, read -r -a SIDES <<<"$2"; shift ;;
+	--queues) QUEUES=$2; shift ;;
+	--handlers) HANDLERS=$2; shift ;;
+	--keep-going) KEEP_GOING=1 ;;
+	--out) OUT=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+for j in "${JOBS[@]}"; do
+	[ -n "${JOB_FIO[$j]:-}" ] || { echo "unknown job: $j" >&2; exit 2; }
+done
+for s in "${SIDES[@]}"; do
+	case $s in cbdfs | nbdfuse | loop) ;; *) echo "unknown side: $s" >&2; exit 2 ;; esac
+done
+
+source "$(dirname "$0")/lib.sh"
+requires_root
+requires fio
+requires python3
+requires losetup
+[ -w /proc/sys/vm/drop_caches ] || skip "cannot drop caches"
+
+OUT=${OUT:-$BUILD/bench/fio-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+bench_tmpdir
+FIO_PID=
+kill_fio() {
+	[ -n "$FIO_PID" ] || return 0
+	kill -TERM "$FIO_PID" 2>/dev/null
+	wait "$FIO_PID" 2>/dev/null
+}
+cleanup_fn kill_fio
+IMAGE=$T/image.raw
+bench_make_image "$IMAGE" "$SIZE"
+SIZE_BYTES=$(stat -c %s "$IMAGE")
+
+{
+	echo "date: $(date -Is)"
+	echo "host: $(uname -n) $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+	echo "git: $(git -C "$TESTS_DIR/.." describe --always --dirty 2>/dev/null || echo unknown)"
+	echo "fio: $(fio --version), nbdkit: $(nbdkit --version 2>/dev/null | head -n1), nbdfuse: $(nbdfuse --version 2>/dev/null | head -n1)"
+	echo "image: $SIZE on tmpfs; runtime ${RUNTIME}s after ${RAMP}s ramp; cbdfs queues=$QUEUES, backend handlers=$HANDLERS"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/env.txt"
+
+# run_job SIDE JOB DEV PIDS...: one fio job; JSON to $OUT/SIDE-JOB.json and
+# the daemons' CPU seconds over the whole run (ramp included) to .cpu.
+run_job() {
+	local side=$1 job=$2 dev=$3 t0 t1 c0 c1 rc
+	shift 3
+	bench_drop_caches
+	c0=$(bench_cpu_ticks "$@")
+	t0=$(date +%s%N)
+	# shellcheck disable=SC2086
+	fio --name="$job" --filename="$dev" --ioengine=libaio --direct=1 \
+		--numjobs=1 --size="$SIZE_BYTES" --time_based \
+		--runtime="$RUNTIME" --ramp_time="$RAMP" --norandommap \
+		--randrepeat=0 --lat_percentiles=1 \
+		--percentile_list=50:99 ${JOB_FIO[$job]} \
+		--output-format=json --output="$OUT/$side-$job.json" \
+		2>"$OUT/$side-$job.err" &
+	# in the background: a wait is interrupted by SIGTERM, a foreground
+	# job would delay the trap (and the cleanup) until fio finished
+	FIO_PID=$!
+	wait "$FIO_PID"
+	rc=$?
+	FIO_PID=
+	t1=$(date +%s%N)
+	c1=$(bench_cpu_ticks "$@")
+	echo "$((c1 - c0)) $(getconf CLK_TCK) $(((t1 - t0) / 1000000))" >"$OUT/$side-$job.cpu"
+	return $rc
+}
+
+# bench_side SIDE: build the stack, attach loop, run the jobs, tear down.
+bench_side() {
+	local side=$1 job pids=()
+	case $side in
+	cbdfs) bench_start_cbd "$T/cbd" "$IMAGE" "$QUEUES" "$HANDLERS" || return 1 ;;
+	nbdfuse) bench_start_nbd "$T/nbd" "$IMAGE" || return 1 ;;
+	loop) BENCH_FILE=$IMAGE BENCH_PIDS= ;;
+	esac
+	read -r -a pids <<<"$BENCH_PIDS"
+	if ! bench_attach_loop "$BENCH_FILE"; then
+		BENCH_WHY="losetup --direct-io=on $BENCH_FILE failed"
+		return 1
+	fi
+	echo "$LOOP_DIO" >"$OUT/$side.dio"
+	log "$side: $BENCH_FILE on $LOOP_DEV (direct-io: $LOOP_DIO)"
+	for job in "${JOBS[@]}"; do
+		log "$side: $job (${JOB_FIO[$job]})"
+		if ! run_job "$side" "$job" "$LOOP_DEV" "${pids[@]}"; then
+			BENCH_WHY="fio $job failed: $(head -n 3 "$OUT/$side-$job.err" | tr '\n' ' ')"
+			rm -f "$OUT/$side-$job.json"
+			return 1
+		fi
+	done
+}
+
+rc=0
+for side in "${SIDES[@]}"; do
+	if ! bench_side "$side"; then
+		echo "$side: $BENCH_WHY" | tee "$OUT/$side.na" >&2
+		if [ "$KEEP_GOING" = 0 ]; then
+			# keep the logs of the side that failed
+			cp "$T"/*/*.log "$OUT/" 2>/dev/null || true
+			fail "$side: $BENCH_WHY"
+		fi
+		rc=1
+	fi
+	cp "$T"/*/*.log "$OUT/" 2>/dev/null || true
+	bench_unwind
+done
+
+python3 - "$OUT" "${JOBS[*]}" >"$OUT/table.md" <<'EOF'
+import json, os, sys
+
+out, jobs = sys.argv[1], sys.argv[2].split()
+sides = ["cbdfs", "nbdfuse", "loop"]
+title = {
+    "seqwrite": ("1 MiB seq write, QD8", "bw"),
+    "seqread": ("1 MiB seq read, QD8", "bw"),
+    "randwrite": ("4 KiB rand write, QD32", "iops"),
+    "randread": ("4 KiB rand read, QD32", "iops"),
+    "randread1": ("4 KiB rand read, QD1", "iops"),
+}
+bars = {"seqwrite": 1.5, "seqread": 1.5, "randwrite": 2.0, "randread": 2.0}
+
+def result(side, job):
+    try:
+        with open(os.path.join(out, f"{side}-{job}.json")) as f:
+            j = json.load(f)["jobs"][0]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    d = j["write"] if "write" in job else j["read"]
+    pct = d.get("lat_ns", {}).get("percentile") or d["clat_ns"]["percentile"]
+    r = {"iops": d["iops"], "bw": d["bw_bytes"] / 2**20,
+         "p50": pct["50.000000"] / 1000, "p99": pct["99.000000"] / 1000}
+    try:
+        with open(os.path.join(out, f"{side}-{job}.cpu")) as f:
+            ticks, hz, ms = map(int, f.read().split())
+        r["cpu"] = 100.0 * ticks / hz / (ms / 1000.0)
+    except (OSError, ValueError, ZeroDivisionError):
+        r["cpu"] = None
+    return r
+
+def lat(us):
+    return f"{us:.0f}" if us >= 100 else f"{us:.1f}"
+
+def cell(r, metric, side):
+    if r is None:
+        return "n/a"
+    v = f"{r['bw']:.0f} MiB/s" if metric == "bw" else f"{r['iops'] / 1000:.1f}k IOPS"
+    s = f"{v} ({lat(r['p50'])}/{lat(r['p99'])} µs)"
+    if side != "loop" and r["cpu"] is not None:
+        s += f", {r['cpu']:.0f}% CPU"
+    return s
+
+print("| job | cbdfs | nbdfuse | loop on tmpfs (no FUSE) | cbdfs / nbdfuse | bar |")
+print("|---|---|---|---|---|---|")
+for job in jobs:
+    name, metric = title[job]
+    res = {s: result(s, job) for s in sides}
+    c, n = res["cbdfs"], res["nbdfuse"]
+    if c and n and n[metric] > 0:
+        ratio = c[metric] / n[metric]
+        rs = f"{ratio:.2f}×"
+    else:
+        ratio, rs = None, "n/a"
+    if job in bars:
+        verdict = "n/a" if ratio is None else ("PASS" if ratio >= bars[job] else "MISS")
+        bar = f"≥ {bars[job]}× {verdict}"
+    else:
+        bar = "—"
+    print(f"| {name} | " + " | ".join(cell(res[s], metric, s) for s in sides)
+          + f" | {rs} | {bar} |")
+dio = []
+for s in sides:
+    try:
+        with open(os.path.join(out, f"{s}.dio")) as f:
+            dio.append(f"{s} {f.read().strip()}")
+    except OSError:
+        dio.append(f"{s} n/a")
+print()
+print("Cells: IOPS or MiB/s (p50/p99 total latency in µs from fio lat_ns), "
+      "CPU = the side's daemons (cbd-backend + cbdfs, nbdkit + nbdfuse) in % "
+      "of one core over the job. loop DIO as reported by losetup: "
+      + ", ".join(dio) + ".")
+EOF
+echo
+cat "$OUT/table.md"
+echo
+echo "results: $OUT"
+exit $rc
