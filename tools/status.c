@@ -224,8 +224,8 @@ static void segment_fill(const struct cbdt *t, const struct status_snap *s,
 	if (off + sizeof(*ctrl) > s->map_size)
 		return;
 	ctrl = (const void *)((const char *)cbdt_base(t) + off);
-	/* The magic is written once at channel init, before the record. */
-	g->ctrl_valid = READ_ONCE(&ctrl->magic) == CBDT_CHANNEL_MAGIC;
+	/* pairs with the store-release of magic in cbdt_channel_init() */
+	g->ctrl_valid = smp_load_acquire(&ctrl->magic) == CBDT_CHANNEL_MAGIC;
 	if (g->ctrl_valid) {
 		/* pairs with the handler's store-release of handler_state */
 		g->handler_state = smp_load_acquire(&ctrl->handler_state);
