@@ -392,6 +392,27 @@ err_unlink:
 
 /* ---- clear-* --------------------------------------------------------- */
 
+/* A live blkdev mapping backend @be (the instance recorded now), or -1. */
+static int live_mapper(const struct status_snap *s, uint32_t be)
+{
+	const struct status_backend *b = &s->backends[be];
+
+	for (uint32_t i = 0; i < s->nr_blkdevs; i++) {
+		const struct status_blkdev *d = &s->blkdevs[i];
+
+		if (!d->s.alive || d->s.rec != STATUS_REC_VALID ||
+		    d->r.backend_id != be)
+			continue;
+		/* a mapping of an earlier backend in this slot does not count,
+		 * as in cbdt_backend_clear() */
+		if (b->s.rec == STATUS_REC_VALID && b->r.ident &&
+		    d->r.backend_ident && d->r.backend_ident != b->r.ident)
+			continue;
+		return (int)i;
+	}
+	return -1;
+}
+
 /*
  * Why @id of @type must not be cleared although it is dead: something
  * alive still uses it.  False if nothing does.
@@ -399,19 +420,31 @@ err_unlink:
 static bool clear_blocker(const struct status_snap *s, enum cbdt_obj type,
 			  uint32_t id, char *buf, size_t len)
 {
-	char what[256], user[256];
+	char what[256], user[256], dep[256];
+	int m;
 
 	describe(s, type, id, what, sizeof(what));
 	switch (type) {
 	case CBDT_OBJ_HOST:
-		for (uint32_t i = 0; i < s->nr_backends; i++)
-			if (s->backends[i].s.alive &&
-			    s->backends[i].s.owner_host == id) {
-				snprintf(buf, len, "%s owns live %s", what,
-					 describe(s, CBDT_OBJ_BACKEND, i, user,
-						  sizeof(user)));
+		for (uint32_t i = 0; i < s->nr_backends; i++) {
+			if (!s->backends[i].s.active ||
+			    s->backends[i].s.owner_host != id)
+				continue;
+			describe(s, CBDT_OBJ_BACKEND, i, dep, sizeof(dep));
+			if (s->backends[i].s.alive) {
+				snprintf(buf, len, "%s owns live %s", what, dep);
 				return true;
 			}
+			m = live_mapper(s, i);
+			if (m >= 0) {
+				snprintf(buf, len,
+					 "%s serves %s, mapped by live %s",
+					 what, dep,
+					 describe(s, CBDT_OBJ_BLKDEV, (uint32_t)m,
+						  user, sizeof(user)));
+				return true;
+			}
+		}
 		for (uint32_t i = 0; i < s->nr_blkdevs; i++)
 			if (s->blkdevs[i].s.alive &&
 			    s->blkdevs[i].s.owner_host == id) {
@@ -422,16 +455,12 @@ static bool clear_blocker(const struct status_snap *s, enum cbdt_obj type,
 			}
 		return false;
 	case CBDT_OBJ_BACKEND:
-		for (uint32_t i = 0; i < s->nr_blkdevs; i++) {
-			const struct status_blkdev *d = &s->blkdevs[i];
-
-			if (d->s.alive && d->s.rec == STATUS_REC_VALID &&
-			    d->r.backend_id == id) {
-				snprintf(buf, len, "%s is mapped by live %s",
-					 what, describe(s, CBDT_OBJ_BLKDEV, i,
-							user, sizeof(user)));
-				return true;
-			}
+		m = live_mapper(s, id);
+		if (m >= 0) {
+			snprintf(buf, len, "%s is mapped by live %s", what,
+				 describe(s, CBDT_OBJ_BLKDEV, (uint32_t)m, user,
+					  sizeof(user)));
+			return true;
 		}
 		return false;
 	case CBDT_OBJ_SEGMENT: {
@@ -470,7 +499,7 @@ static int clear_call(struct cbdt *t, enum cbdt_obj type, uint32_t id,
 
 /* Print what went from ACTIVE in @before to FREE in @after. */
 static void clear_report(const struct status_snap *before,
-			 const struct status_snap *after)
+			 const struct status_snap *after, bool done)
 {
 	static const enum cbdt_obj types[] = { CBDT_OBJ_HOST, CBDT_OBJ_BACKEND,
 					       CBDT_OBJ_BLKDEV,
@@ -489,7 +518,7 @@ static void clear_report(const struct status_snap *before,
 								sizeof(what)));
 				n++;
 			}
-	if (!n)
+	if (!n && done)
 		printf("nothing was cleared\n");
 }
 
@@ -571,27 +600,24 @@ static int cmd_clear(const char *path, const struct opts *o,
 		waited = true;
 		sleep_ms(CLEAR_RETRY_STEP_MS);
 	}
-	if (ret == -EBUSY) {
-		err("%s: %s: %s is alive or still in use", path, o->cmd, what);
-		goto out_free_snap;
+	/* Report what went, also when only part of it could. */
+	if (status_collect(t, &quick, &after) == 0) {
+		clear_report(before, after, ret == 0);
+		status_snap_free(after);
 	}
-	if (ret == -EAGAIN) {
+	if (ret == -EBUSY)
+		err("%s: %s: %s or something it depends on is alive or in use",
+		    path, o->cmd, what);
+	else if (ret == -EAGAIN)
 		err("%s: %s: %s: live handlers did not detach within %u s",
 		    path, o->cmd, what, CLEAR_RETRY_MS / 1000);
-		goto out_free_snap;
-	}
-	if (ret) {
+	else if (ret == -EOPNOTSUPP)
+		err("%s: %s: %s: a segment type this version does not know",
+		    path, o->cmd, what);
+	else if (ret)
 		err("%s: %s: %s: %s", path, o->cmd, what, strerror(-ret));
-		goto out_free_snap;
-	}
-	ret = status_collect(t, &quick, &after);
-	if (ret) {
-		err("%s: %s", path, strerror(-ret));
-		goto out_free_snap;
-	}
-	clear_report(before, after);
-	rc = 0;
-	status_snap_free(after);
+	else
+		rc = 0;
 out_free_snap:
 	status_snap_free(before);
 out_free_obs:
