@@ -6,13 +6,18 @@
  * (the slot's owner) and any number of readers.
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "barrier.h"
 #include "cbdt.h"
 
-/* A reader racing two back-to-back rewrites may see both copies torn. */
-#define RECORD_READ_TRIES 4
+/*
+ * A reader racing a writer that rewrites back to back may see both copies
+ * torn; only a real corruption (or a writer dead mid-write twice) keeps
+ * them so.  Bounded at about a millisecond.
+ */
+#define RECORD_READ_TRIES 1000
 
 static const char *const obj_names[CBDT_OBJ_NR] = {
 	[CBDT_OBJ_HOST] = "host",
@@ -279,16 +284,32 @@ int cbdt_record_read(const struct cbdt *t, enum cbdt_obj type, uint32_t id,
 		return -ERANGE;
 	if (len && !rec)
 		return -EINVAL;
-	for (int tries = 0;; tries++) {
+	for (int tries = 1;; tries++) {
 		for (int i = 0; i < 2; i++)
 			ok[i] = rec_copy_valid(&s->rec[i], &c[i]);
-		if (ok[0] || ok[1])
-			break;
-		if (c[0].hdr.seq == 0 && c[1].hdr.seq == 0)
+		if (ok[0] || ok[1]) {
+			/*
+			 * The copy we took may have been rewritten while we
+			 * copied the other one (which is then torn); using it
+			 * would let this reader go back in time.  Like a
+			 * seqlock reader: order the copies before re-reading
+			 * both crc words, and retry if a writer touched one.
+			 * Pairs with the writer's invalidate + smp_mb.
+			 */
+			smp_mb();
+			if ((READ_ONCE(&s->rec[0].hdr.crc) == c[0].hdr.crc &&
+			     READ_ONCE(&s->rec[1].hdr.crc) == c[1].hdr.crc) ||
+			    tries >= RECORD_READ_TRIES)
+				break;
+		} else if (c[0].hdr.seq == 0 && c[1].hdr.seq == 0) {
 			return -ENODATA;
-		if (tries + 1 >= RECORD_READ_TRIES)
+		} else if (tries >= RECORD_READ_TRIES) {
 			return -EBADMSG;
-		cpu_relax();
+		}
+		if (tries % 16 == 0)
+			sched_yield();	/* let a preempted writer finish */
+		else
+			cpu_relax();
 	}
 	if (ok[0] && ok[1])
 		best = seq_newer(c[1].hdr.seq, c[0].hdr.seq) ? 1 : 0;
