@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cbdfs private header: one section per file.  Shared state is described
+ * next to each struct: which lock protects which field, and which thread
+ * owns what.
+ */
+#ifndef CBD_CBDFS_H
+#define CBD_CBDFS_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cbdt.h"
+
+#define CBDFS_ROOT_INO		FUSE_ROOT_ID
+#define CBDFS_INO(backend_id)	((fuse_ino_t)(backend_id) + 2)
+#define CBDFS_BACKEND_ID(ino)	((uint32_t)((ino) - 2))
+
+#define CBDFS_MAX_IO		(1U << 20)	/* max_write / max_read */
+#define CBDFS_HB_INTERVAL_MS	100U	/* host + blkdev heartbeats */
+#define CBDFS_HB_TIMEOUT_MS	10000U	/* advertised in the host record */
+#define CBDFS_ATTACH_MS		15000U	/* wait for handlers (no timeout=) */
+#define CBDFS_DRAIN_MS		5000U	/* bounded drain of orphans */
+
+/* ------------------------------------------------------------------ */
+/* main.c: options and the whole-process state                         */
+/* ------------------------------------------------------------------ */
+
+struct cbdfs_cfg {
+	char *transport;	/* -o transport= */
+	char *hostname;		/* -o hostname=, default: system host name */
+	unsigned queues;	/* -o queues=, 0: min(handlers, CPUs) */
+	unsigned timeout_s;	/* -o timeout=, 0: I/O waits for ever */
+	bool ro;		/* -o ro: every mapping read-only */
+};
+
+struct cbdfs_bdev;
+
+/*
+ * One per process.  cfg, t, host_* and the times are set before the FUSE
+ * loop starts and read-only afterwards.  bdevs[] and obs are protected by
+ * lock; map/unmap (open/release) are serialised by open_lock, which is
+ * taken before lock.
+ */
+struct cbdfs {
+	struct cbdfs_cfg cfg;
+	struct cbdt *t;
+	uint32_t host_id;
+	uint64_t host_owner;
+	struct timespec start_time;
+	uid_t uid;
+	gid_t gid;
+	struct fuse_session *se;
+
+	pthread_mutex_t open_lock;
+	pthread_mutex_t lock;
+	struct cbdfs_bdev *bdevs[CBDT_BACKENDS_NR];
+	struct cbdt_observer *obs;
+
+	pthread_t hb_thread;
+	bool hb_running;
+	bool hb_stop;		/* under hb_lock */
+	pthread_mutex_t hb_lock;
+	pthread_cond_t hb_cond;
+};
+
+/* ------------------------------------------------------------------ */
+/* bdev.c: backends in the transport, mapped blkdevs, heartbeats        */
+/* ------------------------------------------------------------------ */
+
+/* What the directory shows of a backend. */
+struct cbdfs_backend_info {
+	uint64_t size;
+	bool ro;
+};
+
+int cbdfs_state_init(struct cbdfs *fs);
+void cbdfs_state_destroy(struct cbdfs *fs);
+
+/*
+ * Backend @id as the directory shows it: alive in the transport (slot
+ * ACTIVE, valid record, heartbeat moving within its host's timeout), or
+ * mapped by us.  0 and *info, or -ENOENT.
+ */
+int cbdfs_backend_info(struct cbdfs *fs, uint32_t id,
+		       struct cbdfs_backend_info *info);
+
+/*
+ * Open backend @id: map it on first open (blocks while the handlers
+ * attach), share the mapping afterwards.  -EROFS, -EBUSY (another host
+ * writes it, or a writable open of a blkdev this cbdfs mapped read-only),
+ * -ENOENT, -ETIMEDOUT, -ENOSPC, -EIO.
+ */
+int cbdfs_bdev_open(struct cbdfs *fs, uint32_t id, bool writable,
+		    struct cbdfs_bdev **out);
+
+/* Last release drains and unmaps. */
+void cbdfs_bdev_release(struct cbdfs *fs, struct cbdfs_bdev *bd);
+
+/* Shutdown: drain (bounded) and unmap whatever is still mapped. */
+void cbdfs_bdev_release_all(struct cbdfs *fs);
+
+/* Heartbeat thread: host and every mapped blkdev, every interval. */
+int cbdfs_heartbeat_start(struct cbdfs *fs);
+void cbdfs_heartbeat_stop(struct cbdfs *fs);
+
+/* ------------------------------------------------------------------ */
+/* engine.c: requests over the channels                                 */
+/* ------------------------------------------------------------------ */
+
+struct cbdfs_io;
+
+/*
+ * One in-flight channel request ("command").  Slot of a queue; its index
+ * is the low 16 bits of the req_id.  Allocated and freed under the queue
+ * lock; filled by the submitter before the submit (whose store-release of
+ * sq_head, through the handler's release of cq_head, orders it before the
+ * reaper reads it); after the submit only the reaper touches it.
+ */
+struct cbdfs_cmd {
+	uint64_t req_id;
+	uint64_t submit_ns;
+	uint64_t offset;
+	struct cbdfs_io *io;	/* split request: the parent; else NULL */
+	fuse_req_t req;		/* whole request: answer it; else NULL */
+	uint32_t len;
+	uint32_t data_off;
+	uint32_t data_len;	/* 0: no extent */
+	uint16_t op;
+	uint8_t wepoch;		/* WRITE: epoch parity it counted in */
+	bool submitted;
+	bool timed_out;		/* answered with EIO; extent still the ring's */
+	bool in_use;
+	uint16_t next_free;
+};
+
+/*
+ * One channel of a blkdev.  lock protects the producer side of the
+ * channel (submit, data alloc/free: the library's client side is
+ * single-producer), the slot allocation and the counters; the reaper
+ * thread alone reaps.
+ */
+struct cbdfs_queue {
+	struct cbdfs_bdev *bd;
+	struct cbdt_channel *ch;
+	unsigned idx;
+	pthread_mutex_t lock;
+	pthread_cond_t space;	/* submitters waiting for a slot / extent */
+	pthread_cond_t wake;	/* the reaper, idle with nothing in flight */
+	pthread_cond_t idle;	/* drainers, waiting for busy == 0 */
+	struct cbdfs_cmd *cmds;
+	uint32_t ncmds;
+	uint32_t free_head;	/* UINT16_MAX: none */
+	uint32_t busy;		/* slots in use */
+	uint32_t inflight;	/* submitted, not yet reaped */
+	uint32_t waiters;	/* submitters in space */
+	uint64_t seq;		/* req_id generator */
+	bool reaper_idle;
+	bool broken;		/* reap failed: the ring is unusable */
+	bool stop;
+	pthread_t reaper;
+	bool reaper_started;
+};
+
+/*
+ * A mapped blkdev.  b, size, ro, nq, q are fixed while mapped.  refs is
+ * under fs->open_lock.  The write epochs (fsync ordering) are under wlock.
+ */
+struct cbdfs_bdev {
+	struct cbdfs *fs;
+	struct cbdt_blkdev *b;
+	uint32_t backend_id;
+	uint64_t size;
+	bool ro;		/* mapped read-only */
+	bool backend_ro;	/* the backend itself is read-only */
+	unsigned refs;
+	unsigned nq;
+	struct cbdfs_queue *q;
+	unsigned rr;		/* round-robin queue choice (atomic) */
+	uint32_t max_chunk;	/* largest READ/WRITE per command */
+
+	pthread_mutex_t flush_lock;	/* one fsync drains at a time */
+	pthread_mutex_t wlock;
+	pthread_cond_t wdone;
+	uint64_t wepoch;
+	uint64_t wcount[2];	/* writes in flight per epoch parity */
+};
+
+int cbdfs_engine_start(struct cbdfs_bdev *bd);
+
+/* Drain in-flight commands (up to @drain_ms), stop the reapers. */
+void cbdfs_engine_stop(struct cbdfs_bdev *bd, uint32_t drain_ms);
+
+/* Each answers @req itself, now or when the backend completes. */
+void cbdfs_engine_read(struct cbdfs_bdev *bd, fuse_req_t req, uint64_t off,
+		       size_t len);
+void cbdfs_engine_write(struct cbdfs_bdev *bd, fuse_req_t req, const char *buf,
+			uint64_t off, size_t len);
+void cbdfs_engine_flush(struct cbdfs_bdev *bd, fuse_req_t req);
+void cbdfs_engine_trim(struct cbdfs_bdev *bd, fuse_req_t req, uint16_t op,
+		       uint64_t off, uint64_t len);
+
+/* ------------------------------------------------------------------ */
+/* ops.c: the FUSE callbacks                                            */
+/* ------------------------------------------------------------------ */
+
+extern const struct fuse_lowlevel_ops cbdfs_ops;
+
+#endif /* CBD_CBDFS_H */

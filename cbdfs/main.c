@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cbdfs: command line, checks before anything is written or mounted,
+ * host registration, mount and the FUSE session loop; teardown.
+ *
+ * Concurrency: main() runs alone until the heartbeat thread and the FUSE
+ * session start; after the loop returns it tears down what they used.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cbdfs.h"
+#include "log.h"
+#include "util.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+/* -o values as fuse_opt_parse leaves them: strings, checked afterwards. */
+struct cbdfs_optstr {
+	char *transport;
+	char *hostname;
+	char *queues;
+	char *timeout;
+	int ro;
+};
+
+enum { KEY_RO };
+
+#define CBDFS_OPT(t, f) { t, offsetof(struct cbdfs_optstr, f), 0 }
+static const struct fuse_opt cbdfs_opt_spec[] = {
+	CBDFS_OPT("transport=%s", transport),
+	CBDFS_OPT("hostname=%s", hostname),
+	CBDFS_OPT("queues=%s", queues),
+	CBDFS_OPT("timeout=%s", timeout),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s MOUNTPOINT -o transport=PATH[,hostname=NAME]"
+	       "[,queues=N][,timeout=SEC][,ro] [options]\n\n"
+	       "Every backend in the cbd transport appears as MOUNTPOINT/backendN;\n"
+	       "attach one with losetup (--direct-io=on recommended).\n\n"
+	       "cbdfs options:\n"
+	       "    -o transport=PATH      the transport: /dev/daxX.Y or a file (required)\n"
+	       "    -o hostname=NAME       host name registered in the transport\n"
+	       "                           (default: the system host name)\n"
+	       "    -o queues=N            channels per opened backend, 1-%u\n"
+	       "                           (default: min(backend handlers, CPUs))\n"
+	       "    -o timeout=SEC         fail I/O with EIO once the backend has not\n"
+	       "                           answered for SEC seconds (default: wait)\n"
+	       "    -o ro                  open every backend read-only\n\n",
+	       prog, CBDT_QUEUES_MAX);
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct cbdfs_optstr *o = data;
+
+	if (key == KEY_RO)
+		o->ro = 1;
+	return 1;	/* keep it: "ro" also makes the mount read-only */
+}
+
+/* libfuse's messages through our logger: "cbdfs: ..." like ours. */
+static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	const char *p = buf;
+	size_t n;
+
+	if (level > FUSE_LOG_NOTICE) {
+		vfprintf(stderr, fmt, ap);	/* -d protocol trace */
+		return;
+	}
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (strncmp(p, "fuse: ", 6) == 0)
+		p += 6;
+	err("%s", p);
+}
+
+static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
+{
+	char host[256];
+	uint64_t v;
+
+	if (!o->transport || !*o->transport) {
+		err("missing -o transport=PATH (see --help)");
+		return -EINVAL;
+	}
+	cfg->transport = o->transport;
+	if (o->queues) {
+		if (parse_uint(o->queues, 1, CBDT_QUEUES_MAX, &v)) {
+			err("queues=%s: expected a number from 1 to %u",
+			    o->queues, CBDT_QUEUES_MAX);
+			return -EINVAL;
+		}
+		cfg->queues = (unsigned)v;
+	}
+	if (o->timeout) {
+		if (parse_uint(o->timeout, 1, 86400, &v)) {
+			err("timeout=%s: expected seconds from 1 to 86400",
+			    o->timeout);
+			return -EINVAL;
+		}
+		cfg->timeout_s = (unsigned)v;
+	}
+	if (o->hostname) {
+		cfg->hostname = strdup(o->hostname);
+	} else {
+		if (gethostname(host, sizeof(host)) < 0) {
+			err("hostname: %m");
+			return -errno;
+		}
+		host[sizeof(host) - 1] = '\0';
+		cfg->hostname = strdup(host);
+	}
+	if (!cfg->hostname)
+		return -ENOMEM;
+	if (!*cfg->hostname || strlen(cfg->hostname) >= CBDT_HOSTNAME_LEN) {
+		err("hostname=%s: must be 1 to %u characters", cfg->hostname,
+		    CBDT_HOSTNAME_LEN - 1);
+		return -EINVAL;
+	}
+	cfg->ro = o->ro;
+	return 0;
+}
+
+static int host_register(struct cbdfs *fs)
+{
+	struct cbdt_host_rec rec;
+	int ret;
+
+	memset(&rec, 0, sizeof(rec));
+	strlcpy_field(rec.hostname, fs->cfg.hostname, sizeof(rec.hostname));
+	read_boot_id(rec.boot_id);
+	rec.pid = (uint32_t)getpid();
+	rec.role = CBDT_ROLE_CLIENT;
+	rec.hb_interval_ms = CBDFS_HB_INTERVAL_MS;
+	rec.hb_timeout_ms = CBDFS_HB_TIMEOUT_MS;
+	ret = cbdt_host_register(fs->t, &rec, false, &fs->host_id,
+				 &fs->host_owner);
+	if (ret)
+		err("host: register %s: %s", fs->cfg.hostname,
+		    cbdt_strerror(ret));
+	return ret;
+}
+
+/* After fuse_daemonize() the pid in the host record is the parent's. */
+static void host_update_pid(struct cbdfs *fs)
+{
+	struct cbdt_host_rec rec;
+	int ret;
+
+	if (cbdt_host_read(fs->t, fs->host_id, &rec) ||
+	    rec.pid == (uint32_t)getpid())
+		return;
+	rec.pid = (uint32_t)getpid();
+	ret = cbdt_record_write(fs->t, CBDT_OBJ_HOST, fs->host_id, &rec,
+				sizeof(rec));
+	if (ret)
+		warn("host %u: update pid: %s", fs->host_id, cbdt_strerror(ret));
+}
+
+static int session_loop(struct cbdfs *fs, const struct fuse_cmdline_opts *fo)
+{
+	struct fuse_loop_config *lc;
+	int ret;
+
+	if (fo->singlethread)
+		return fuse_session_loop(fs->se);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(lc, (unsigned)fo->clone_fd);
+	fuse_loop_cfg_set_idle_threads(lc, fo->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(lc, fo->max_threads);
+	ret = fuse_session_loop_mt(fs->se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return ret;
+}
+
+static int run(struct cbdfs *fs, struct fuse_args *args,
+	       const struct fuse_cmdline_opts *fo)
+{
+	struct stat st;
+	int ret;
+
+	ret = cbdt_open(fs->cfg.transport, 0, &fs->t);
+	if (ret) {
+		err("transport: %s: %s", fs->cfg.transport, cbdt_strerror(ret));
+		return ret;
+	}
+	if (stat(fo->mountpoint, &st) < 0) {
+		ret = -errno;
+		err("mountpoint: %s: %m", fo->mountpoint);
+		goto out_close;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		ret = -ENOTDIR;
+		err("mountpoint: %s: not a directory", fo->mountpoint);
+		goto out_close;
+	}
+	ret = cbdfs_state_init(fs);
+	if (ret) {
+		err("state: %s", strerror(-ret));
+		goto out_close;
+	}
+	fs->se = fuse_session_new(args, &cbdfs_ops, sizeof(cbdfs_ops), fs);
+	if (!fs->se) {
+		ret = -EINVAL;	/* libfuse said why */
+		goto out_state;
+	}
+	/* the first write to the transport: everything was checked before */
+	ret = host_register(fs);
+	if (ret)
+		goto out_session;
+	ret = -EIO;
+	if (fuse_set_signal_handlers(fs->se))
+		goto out_host;
+	if (fuse_session_mount(fs->se, fo->mountpoint))
+		goto out_signals;
+	if (fuse_daemonize(fo->foreground))
+		goto out_unmount;
+	if (!fo->foreground)
+		log_to_syslog();
+	host_update_pid(fs);
+	ret = cbdfs_heartbeat_start(fs);
+	if (ret) {
+		err("heartbeat thread: %s", strerror(-ret));
+		goto out_unmount;
+	}
+	info("%s: host %u (%s) on %s", fo->mountpoint, fs->host_id,
+	     fs->cfg.hostname, fs->cfg.transport);
+	ret = session_loop(fs, fo);
+	if (ret)
+		ret = ret < 0 ? ret : -EIO;
+
+out_unmount:
+	fuse_session_unmount(fs->se);
+	/* files still open (a loop device): drain and unmap them ourselves */
+	cbdfs_bdev_release_all(fs);
+	cbdfs_heartbeat_stop(fs);
+out_signals:
+	fuse_remove_signal_handlers(fs->se);
+out_host:
+	cbdt_host_unregister(fs->t, fs->host_id, fs->host_owner);
+out_session:
+	fuse_session_destroy(fs->se);
+	fs->se = NULL;
+out_state:
+	cbdfs_state_destroy(fs);
+out_close:
+	cbdt_close(fs->t);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cbdfs_optstr o = { 0 };
+	struct fuse_cmdline_opts fo = { 0 };
+	static struct cbdfs fs;
+	int ret = 1;
+
+	log_init("cbdfs", 0);
+	fuse_set_log_func(fuse_log_cb);
+	if (fuse_opt_parse(&args, &o, cbdfs_opt_spec, opt_proc) == -1)
+		goto out_args;
+	if (fuse_parse_cmdline(&args, &fo) != 0)
+		goto out_args;
+	if (fo.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_opts;
+	}
+	if (fo.show_version) {
+		printf("cbdfs %s\n", CBD_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_opts;
+	}
+	log_init("cbdfs", fo.debug ? 1 : 0);
+	if (!fo.mountpoint) {
+		err("no mountpoint given (see --help)");
+		goto out_opts;
+	}
+	if (cfg_check(&o, &fs.cfg))
+		goto out_opts;
+	/*
+	 * A FUSE daemon behind a loop device must not wait on its own
+	 * writeback when it allocates memory (inherited by all threads).
+	 */
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+		warn("prctl(PR_SET_IO_FLUSHER): %m: possible deadlock under "
+		     "memory pressure when used under a loop device");
+	fs.uid = getuid();
+	fs.gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &fs.start_time);
+	fuse_opt_add_arg(&args, "-odefault_permissions");
+	fuse_opt_add_arg(&args, "-osubtype=cbdfs");
+	fuse_opt_add_arg(&args, "-ofsname=cbdfs");
+	ret = run(&fs, &args, &fo) ? 1 : 0;
+
+out_opts:
+	free(fo.mountpoint);
+	free(fs.cfg.hostname);
+	free(o.transport);
+	free(o.hostname);
+	free(o.queues);
+	free(o.timeout);
+out_args:
+	fuse_opt_free_args(&args);
+	return ret;
+}
