@@ -52,11 +52,7 @@ static int backend_check(const struct cbdt *t, uint32_t id, bool ro,
 	return 0;
 }
 
-/*
- * Claim one segment and make it channel @q of @b.  The segment record
- * written by cbdt_channel_init lacks the backend's ident; it is rewritten
- * with it before the blkdev record (which handlers look for) exists.
- */
+/* Claim one segment and make it channel @q of @b. */
 static int segment_create(struct cbdt *t, struct cbdt_blkdev *b, unsigned q)
 {
 	struct cbdt_channel_params p = {
@@ -64,8 +60,8 @@ static int segment_create(struct cbdt *t, struct cbdt_blkdev *b, unsigned q)
 		.blkdev_id = (uint16_t)b->id,
 		.queue = (uint16_t)q,
 		.blkdev_owner = b->owner,
+		.backend_ident = b->backend_ident,
 	};
-	struct cbdt_segment_rec rec;
 	uint64_t owner;
 	int ret, seg;
 
@@ -76,16 +72,6 @@ static int segment_create(struct cbdt *t, struct cbdt_blkdev *b, unsigned q)
 	ret = cbdt_channel_init(t, (uint32_t)seg, &p);
 	if (ret)
 		goto err_release_segment;
-	ret = cbdt_segment_read(t, (uint32_t)seg, &rec);
-	if (ret)
-		goto err_release_segment;
-	if (rec.backend_ident != b->backend_ident) {
-		rec.backend_ident = b->backend_ident;
-		ret = cbdt_record_write(t, CBDT_OBJ_SEGMENT, (uint32_t)seg,
-					&rec, sizeof(rec));
-		if (ret)
-			goto err_release_segment;
-	}
 	b->segs[q] = (uint32_t)seg;
 	b->seg_owners[q] = owner;
 	return 0;
