@@ -361,8 +361,8 @@ static int cmd_format(const char *path, const struct opts *o)
 			goto err_close;
 	} else if (ret != -ENODATA && !cbdt_is_blank(t) && !o->force) {
 		/* Not blank: something is there that we would destroy. */
-		err("%s: not blank (%s); use --force to overwrite it", path,
-		    cbdt_strerror(ret));
+		err("%s: %s; not blank either: use --force to overwrite it",
+		    path, cbdt_strerror(ret));
 		goto err_close;
 	}
 
