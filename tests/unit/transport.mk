@@ -1,2 +1,2 @@
 # Unit tests of libcbdt's core (transport.c, slot.c, liveness.c, crc32c.c).
-UNIT_TESTS += test-crc32c test-layout test-slot test-transport
+UNIT_TESTS += test-crc32c test-layout test-liveness test-slot test-transport
