@@ -1,0 +1,13 @@
+# cbd-backend: serves the backends of a cbd.ini through a transport.
+PROGS += cbd-backend
+
+cbd_backend_SRCS := \
+	backend/backends.c \
+	backend/config.c \
+	backend/discover.c \
+	backend/handler.c \
+	backend/janitor.c \
+	backend/main.c \
+	backend/service.c \
+	backend/store.c
+cbd_backend_LIBS := $(call pc_libs,inih)

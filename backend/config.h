@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cbd.ini: parsing and checking the cbd-backend configuration.  A loaded
+ * config is immutable; loading is single-threaded and touches nothing but
+ * the files it checks (it never writes).
+ */
+#ifndef CBD_BACKEND_CONFIG_H
+#define CBD_BACKEND_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+#define CONFIG_HANDLERS_MIN	1U
+#define CONFIG_HANDLERS_MAX	128U
+#define CONFIG_HANDLERS_DEFAULT	4U
+
+#define CONFIG_HB_INTERVAL_DEFAULT	1000U
+#define CONFIG_HB_TIMEOUT_DEFAULT	10000U
+
+/* inih keeps at most 49 characters of a section name: "backend " + 41. */
+#define CONFIG_NAME_MAX		41U
+
+enum config_format {
+	CONFIG_FORMAT_NEVER = 0,	/* refuse a blank transport */
+	CONFIG_FORMAT_IF_EMPTY = 1,	/* format a blank (all-zero) one */
+};
+
+struct config_backend {
+	char name[CBDT_NAME_LEN];	/* [backend NAME] */
+	char path[CBDT_PATH_LEN];	/* absolute */
+	int id;				/* pinned slot id, -1 = any */
+	unsigned handlers;		/* max channels served at once */
+	bool readonly;
+	unsigned line;			/* of the section header */
+};
+
+struct config {
+	char file[CBDT_PATH_LEN];	/* the config file, absolute */
+	char path[CBDT_PATH_LEN];	/* transport, absolute */
+	uint64_t size;			/* to create a missing file; 0 = unset */
+	enum config_format format;
+	char hostname[CBDT_HOSTNAME_LEN];
+	uint32_t hb_interval_ms;
+	uint32_t hb_timeout_ms;
+	unsigned nr_backends;
+	struct config_backend backends[CBDT_BACKENDS_NR];
+};
+
+/*
+ * Parse and check @file: syntax, every key, then the files it names
+ * (backend paths open with the wanted access and have a size; a missing
+ * transport can be created).  On failure returns -errno and puts one line
+ * "FILE:LINE: key: reason" into @errbuf.  *out is freed with config_free.
+ */
+int config_load(const char *file, struct config **out, char *errbuf,
+		size_t errlen);
+void config_free(struct config *cfg);
+
+/* The backend named @name, NULL if none. */
+const struct config_backend *config_backend_find(const struct config *cfg,
+						 const char *name);
+
+/* True if a running backend configured as @a can keep running as @b. */
+bool config_backend_same(const struct config_backend *a,
+			 const struct config_backend *b);
+
+/* True if the [transport] sections agree (a reload cannot change it). */
+bool config_transport_same(const struct config *a, const struct config *b);
+
+#endif /* CBD_BACKEND_CONFIG_H */

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Handler threads: one per served channel, peek -> validate -> execute ->
+ * complete, in ring order.  A handler thread owns its channel handle; the
+ * service starts, stops and joins handlers under svc->lock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "barrier.h"
+#include "log.h"
+
+/* Busy handlers look at the channel's state every so many requests. */
+#define HANDLER_CHECK_EVERY	64U
+/* Per-handler error lines before going quiet (counted, summed at exit). */
+#define HANDLER_ERR_LOG_MAX	8U
+
+enum handler_exit {
+	HANDLER_RUN = 0,
+	HANDLER_STOP,		/* service stop or backend removed */
+	HANDLER_CLOSING,	/* client asked us to detach */
+	HANDLER_SEG_GONE,	/* segment freed or reused: not ours to touch */
+	HANDLER_LOST,		/* our backend slot was taken over */
+};
+
+static const char *const exit_why[] = {
+	[HANDLER_RUN] = "running",
+	[HANDLER_STOP] = "stopping",
+	[HANDLER_CLOSING] = "client closed the channel",
+	[HANDLER_SEG_GONE] = "segment was freed",
+	[HANDLER_LOST] = "backend slot was taken over",
+};
+
+static const char *op_name(uint16_t op)
+{
+	static const char *const names[] = {
+		[CBDT_OP_READ] = "READ",
+		[CBDT_OP_WRITE] = "WRITE",
+		[CBDT_OP_FLUSH] = "FLUSH",
+		[CBDT_OP_DISCARD] = "DISCARD",
+		[CBDT_OP_WRITE_ZEROES] = "WRITE_ZEROES",
+	};
+
+	return op && op <= CBDT_OP_MAX ? names[op] : "op?";
+}
+
+static enum handler_exit handler_check(struct handler *h)
+{
+	struct cbdt *t = h->svc->t;
+
+	/* Private flag written by the service thread under svc->lock. */
+	if (READ_ONCE(&h->stop))
+		return HANDLER_STOP;
+	if (cbdt_slot_owner(t, CBDT_OBJ_SEGMENT, h->seg_id) != h->seg_owner)
+		return HANDLER_SEG_GONE;
+	if (cbdt_slot_owner(t, CBDT_OBJ_BACKEND, h->b->id) != h->b->owner)
+		return HANDLER_LOST;
+	if (cbdt_channel_client_state(h->ch) != CBDT_CLIENT_OPEN)
+		return HANDLER_CLOSING;
+	return HANDLER_RUN;
+}
+
+static int handler_exec(struct handler *h, const struct cbdt_request *rq)
+{
+	struct store *s = &h->b->store;
+	int ret;
+
+	ret = cbdt_channel_validate(h->ch, rq, s->size);
+	if (ret)
+		return ret;
+	switch (rq->op) {
+	case CBDT_OP_READ:
+		return store_read(s, cbdt_channel_data(h->ch, rq->data_off),
+				  rq->offset, rq->len);
+	case CBDT_OP_WRITE:
+		ret = store_write(s, cbdt_channel_data(h->ch, rq->data_off),
+				  rq->offset, rq->len);
+		if (!ret && (rq->flags & CBDT_SE_FUA))
+			ret = store_flush(s);
+		return ret;
+	case CBDT_OP_FLUSH:
+		return store_flush(s);
+	case CBDT_OP_DISCARD:
+		return store_discard(s, rq->offset, rq->len);
+	case CBDT_OP_WRITE_ZEROES:
+		return store_write_zeroes(s, rq->offset, rq->len);
+	default:
+		return -EINVAL;
+	}
+}
+
+static void handler_log_error(struct handler *h, const struct cbdt_request *rq,
+			      int ret)
+{
+	h->nr_errors++;
+	if (h->nr_errors > HANDLER_ERR_LOG_MAX)
+		return;
+	/* Bad entries and read-only refusals are the client's doing. */
+	if (ret == -EINVAL || ret == -EBADMSG || ret == -EROFS)
+		dbg("backend %s: segment %u: request %" PRIu64 ": %s %u@%" PRIu64
+		    ": %s", h->b->conf.name, h->seg_id, rq->req_id,
+		    op_name(rq->op), rq->len, rq->offset, strerror(-ret));
+	else
+		warn("backend %s: segment %u: request %" PRIu64 ": %s %u@%" PRIu64
+		     ": %s", h->b->conf.name, h->seg_id, rq->req_id,
+		     op_name(rq->op), rq->len, rq->offset, strerror(-ret));
+	if (h->nr_errors == HANDLER_ERR_LOG_MAX)
+		warn("backend %s: segment %u: further errors are only counted",
+		     h->b->conf.name, h->seg_id);
+}
+
+/* Post the completion, waiting while the completion ring is full. */
+static enum handler_exit handler_complete(struct handler *h,
+					  const struct cbdt_request *rq,
+					  int result, struct cbdt_wait *w)
+{
+	enum handler_exit why;
+
+	for (;;) {
+		/* A freed segment may already be someone else's channel. */
+		if (cbdt_slot_owner(h->svc->t, CBDT_OBJ_SEGMENT, h->seg_id) !=
+		    h->seg_owner)
+			return HANDLER_SEG_GONE;
+		if (cbdt_channel_complete(h->ch, rq, result) != -EAGAIN)
+			return HANDLER_RUN;
+		/* Even on stop: a client that no longer reaps must not hang
+		 * us; the request stays in the ring for the next handler. */
+		why = handler_check(h);
+		if (why != HANDLER_RUN)
+			return why;
+		cbdt_wait_idle(w, NULL);
+	}
+}
+
+static enum handler_exit handler_serve(struct handler *h)
+{
+	struct cbdt_request rq;
+	struct cbdt_wait w;
+	enum handler_exit why;
+	unsigned since_check = 0;
+	int ret;
+
+	cbdt_wait_init(&w, NULL);
+	for (;;) {
+		ret = cbdt_channel_peek(h->ch, &rq);
+		if (ret == 0) {
+			why = handler_check(h);
+			if (why != HANDLER_RUN)
+				return why;
+			since_check = 0;
+			cbdt_channel_handler_wait(h->ch, &w);
+			continue;
+		}
+		cbdt_wait_reset(&w);
+		/* peek < 0: torn or stale entry, completed with that error. */
+		ret = ret < 0 ? ret : handler_exec(h, &rq);
+		if (ret)
+			handler_log_error(h, &rq, ret);
+		why = handler_complete(h, &rq, ret, &w);
+		if (why != HANDLER_RUN)
+			return why;
+		h->nr_requests++;
+		/* The request in hand is done: a stop takes effect now. */
+		if (READ_ONCE(&h->stop))
+			return HANDLER_STOP;
+		if (++since_check >= HANDLER_CHECK_EVERY) {
+			since_check = 0;
+			why = handler_check(h);
+			if (why != HANDLER_RUN)
+				return why;
+		}
+	}
+}
+
+static void *handler_main(void *arg)
+{
+	struct handler *h = arg;
+	enum handler_exit why;
+
+	why = handler_serve(h);
+	/* Detach only from a channel that is still ours to write. */
+	if (why == HANDLER_STOP || why == HANDLER_CLOSING)
+		cbdt_channel_handler_detach(h->ch);
+	cbdt_channel_close(h->ch);
+	h->ch = NULL;
+	if (why == HANDLER_LOST || why == HANDLER_SEG_GONE)
+		warn("backend %s: segment %u: stopped serving: %s",
+		     h->b->conf.name, h->seg_id, exit_why[why]);
+	info("backend %s: segment %u: detached (%s; %" PRIu64 " requests, %"
+	     PRIu64 " errors)", h->b->conf.name, h->seg_id, exit_why[why],
+	     h->nr_requests, h->nr_errors);
+	/* Private flag; pairs with the load-acquire in handlers_reap(). */
+	__atomic_store_n(&h->done, 1U, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
+		  uint64_t seg_owner, struct cbdt_channel *ch)
+{
+	struct handler *h;
+	int ret;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->svc = svc;
+	h->b = b;
+	h->ch = ch;
+	h->seg_id = seg_id;
+	h->seg_owner = seg_owner;
+	ret = pthread_create(&h->thread, NULL, handler_main, h);
+	if (ret) {
+		free(h);
+		return -ret;
+	}
+	h->next = b->handlers;
+	b->handlers = h;
+	b->nr_handlers++;
+	svc->served[seg_id] = h;
+	info("backend %s: segment %u: attached (handler %u of %u)",
+	     b->conf.name, seg_id, b->nr_handlers, b->conf.handlers);
+	return 0;
+}
+
+void handlers_reap(struct service *svc, struct backend *b)
+{
+	struct handler **pp = &b->handlers, *h;
+
+	while ((h = *pp)) {
+		/* Pairs with the store-release of done in handler_main(). */
+		if (!__atomic_load_n(&h->done, __ATOMIC_ACQUIRE)) {
+			pp = &h->next;
+			continue;
+		}
+		pthread_join(h->thread, NULL);
+		if (svc->served[h->seg_id] == h)
+			svc->served[h->seg_id] = NULL;
+		*pp = h->next;
+		b->nr_handlers--;
+		free(h);
+	}
+	if (b->nr_handlers < b->conf.handlers)
+		b->cap_warned = false;
+}
+
+void handlers_stop(struct backend *b)
+{
+	struct handler *h;
+
+	/* Private flag; handler threads poll it with READ_ONCE. */
+	for (h = b->handlers; h; h = h->next)
+		WRITE_ONCE(&h->stop, 1U);
+	while ((h = b->handlers)) {
+		pthread_join(h->thread, NULL);
+		b->handlers = h->next;
+		b->nr_handlers--;
+		free(h);
+	}
+}

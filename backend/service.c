@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The service: open (create, format) the transport, register the host,
+ * start the backends, the heartbeat and discovery threads; reload and stop.
+ * service_start/stop/reload/janitor run in the main thread only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "barrier.h"
+#include "janitor.h"
+#include "log.h"
+#include "util.h"
+
+bool service_sleep(struct service *svc, uint32_t ms, bool *stop_flag)
+{
+	struct timespec ts;
+	bool running;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&svc->wait_lock);
+	while (!*stop_flag &&
+	       pthread_cond_timedwait(&svc->wait_cond, &svc->wait_lock, &ts) == 0)
+		;
+	running = !*stop_flag;
+	pthread_mutex_unlock(&svc->wait_lock);
+	return running;
+}
+
+bool service_lost(const struct service *svc)
+{
+	/* Set by the heartbeat thread. */
+	return __atomic_load_n(&svc->lost, __ATOMIC_ACQUIRE);
+}
+
+/* ---- transport ---- */
+
+static int transport_format(struct service *svc, struct cbdt *t, bool force)
+{
+	int ret = cbdt_format(t, 0, force ? CBDT_FORMAT_FORCE : 0);
+
+	if (ret == -EEXIST)
+		return ret;
+	if (ret) {
+		err("transport: %s: cannot format: %s", svc->cfg->path,
+		    cbdt_strerror(ret));
+		return ret;
+	}
+	info("transport: %s: formatted (%u segments)", svc->cfg->path,
+	     cbdt_slot_count(t, CBDT_OBJ_SEGMENT));
+	return 0;
+}
+
+/* Map and format: --format, or format = if-empty on a blank transport. */
+static int transport_open_format(struct service *svc, bool explicit,
+				 bool force, struct cbdt **out)
+{
+	const struct config *cfg = svc->cfg;
+	struct cbdt *t;
+	int ret;
+
+	ret = cbdt_map(cfg->path, 0, &t);
+	if (ret) {
+		err("transport: %s: %s", cfg->path, cbdt_strerror(ret));
+		return ret;
+	}
+	if (!explicit && !cbdt_is_blank(t)) {
+		err("transport: %s: not formatted, and not blank either: refusing to format it (format = if-empty)",
+		    cfg->path);
+		ret = -ENODATA;
+		goto err_close;
+	}
+	ret = transport_format(svc, t, force);
+	if (ret == -EEXIST && explicit) {
+		err("transport: %s: already formatted; --format --force formats it again, destroying what it holds",
+		    cfg->path);
+		goto err_close;
+	}
+	/* A racing cbd-backend formatted it between our look and ours. */
+	if (ret == -EEXIST)
+		ret = cbdt_validate(t);
+	if (ret)
+		goto err_close;
+	*out = t;
+	return 0;
+
+err_close:
+	cbdt_close(t);
+	return ret;
+}
+
+static int transport_open(struct service *svc, bool format, bool force)
+{
+	const struct config *cfg = svc->cfg;
+	struct stat st;
+	char sz[32];
+	int ret;
+
+	if (stat(cfg->path, &st) < 0 && errno == ENOENT) {
+		ret = cbdt_file_create(cfg->path, cfg->size);
+		if (ret && ret != -EEXIST) {
+			err("transport: %s: cannot create it: %s", cfg->path,
+			    strerror(-ret));
+			return ret;
+		}
+		if (!ret)
+			info("transport: %s: created (%s)", cfg->path,
+			     format_size(cfg->size, sz, sizeof(sz)));
+	}
+	if (format)
+		return transport_open_format(svc, true, force, &svc->t);
+	ret = cbdt_open(cfg->path, 0, &svc->t);
+	if (ret == -ENODATA && cfg->format == CONFIG_FORMAT_IF_EMPTY)
+		return transport_open_format(svc, false, false, &svc->t);
+	if (ret == -ENODATA) {
+		err("transport: %s: not formatted; set format = if-empty in %s, or run cbd-backend --format or cbd-admin format",
+		    cfg->path, cfg->file);
+		return ret;
+	}
+	if (ret)
+		err("transport: %s: %s", cfg->path, cbdt_strerror(ret));
+	return ret;
+}
+
+/* ---- host ---- */
+
+static int host_register(struct service *svc)
+{
+	const struct config *cfg = svc->cfg;
+	struct cbdt_host_rec rec;
+	int ret;
+
+	memset(&rec, 0, sizeof(rec));
+	strlcpy_field(rec.hostname, cfg->hostname, sizeof(rec.hostname));
+	ret = read_boot_id(rec.boot_id);
+	if (ret)
+		warn("host: cannot read the boot id: %s", strerror(-ret));
+	rec.pid = (uint32_t)getpid();
+	rec.role = CBDT_ROLE_BACKEND;
+	rec.hb_interval_ms = cfg->hb_interval_ms;
+	rec.hb_timeout_ms = cfg->hb_timeout_ms;
+	ret = cbdt_host_register(svc->t, &rec, true, &svc->host_id,
+				 &svc->host_owner);
+	if (ret == -EEXIST) {
+		err("host %s: another cbd-backend with this host name is running on %s",
+		    cfg->hostname, cfg->path);
+		return ret;
+	}
+	if (ret) {
+		err("host %s: cannot register: %s", cfg->hostname,
+		    strerror(-ret));
+		return ret;
+	}
+	info("host %s: registered as host%u", cfg->hostname, svc->host_id);
+	return 0;
+}
+
+/* ---- heartbeats ---- */
+
+static void *heartbeat_main(void *arg)
+{
+	struct service *svc = arg;
+	struct cbdt *t = svc->t;
+
+	do {
+		pthread_mutex_lock(&svc->lock);
+		if (cbdt_slot_owner(t, CBDT_OBJ_HOST, svc->host_id) ==
+		    svc->host_owner) {
+			cbdt_slot_heartbeat(t, CBDT_OBJ_HOST, svc->host_id);
+		} else if (!service_lost(svc)) {
+			err("host %s: host%u was taken from us (were we stalled for longer than the timeout?)",
+			    svc->cfg->hostname, svc->host_id);
+			/* Pairs with the load-acquire in service_lost(). */
+			__atomic_store_n(&svc->lost, 1U, __ATOMIC_RELEASE);
+		}
+		backends_heartbeat(svc);
+		pthread_mutex_unlock(&svc->lock);
+	} while (service_sleep(svc, svc->hb_interval_ms, &svc->stopping));
+	return NULL;
+}
+
+/* ---- start / stop ---- */
+
+static int service_init(struct service *svc, struct config *cfg)
+{
+	pthread_condattr_t ca;
+
+	memset(svc, 0, sizeof(*svc));
+	svc->cfg = cfg;
+	svc->hb_interval_ms = cfg->hb_interval_ms;
+	pthread_mutex_init(&svc->lock, NULL);
+	pthread_mutex_init(&svc->wait_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&svc->wait_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+int service_start(struct service *svc, struct config *cfg, bool format,
+		  bool force)
+{
+	int ret;
+
+	service_init(svc, cfg);
+	ret = transport_open(svc, format, force);
+	if (ret)
+		return ret;
+	svc->nr_segs = cbdt_slot_count(svc->t, CBDT_OBJ_SEGMENT);
+	svc->served = calloc(svc->nr_segs ? svc->nr_segs : 1,
+			     sizeof(*svc->served));
+	svc->seen = calloc(svc->nr_segs ? svc->nr_segs : 1, sizeof(*svc->seen));
+	if (!svc->served || !svc->seen) {
+		ret = -ENOMEM;
+		goto err_stop;
+	}
+	ret = cbdt_observer_new(svc->t, cfg->hb_timeout_ms, &svc->obs);
+	if (ret)
+		goto err_stop;
+	ret = host_register(svc);
+	if (ret)
+		goto err_stop;
+	/* From here on we hold slots: keep them alive while we start. */
+	ret = pthread_create(&svc->hb_thread, NULL, heartbeat_main, svc);
+	if (ret) {
+		ret = -ret;
+		goto err_stop;
+	}
+	svc->hb_running = true;
+	if (!cfg->nr_backends)
+		warn("no [backend NAME] in %s: serving nothing", cfg->file);
+	for (unsigned i = 0; i < cfg->nr_backends; i++) {
+		ret = backend_start(svc, &cfg->backends[i]);
+		if (ret)
+			goto err_stop;
+	}
+	/* Re-attach the channels that were open before a restart now, so
+	 * that "ready" means every backend is served. */
+	pthread_mutex_lock(&svc->lock);
+	discover_scan(svc);
+	pthread_mutex_unlock(&svc->lock);
+	ret = discover_start(svc);
+	if (ret)
+		goto err_stop;
+	return 0;
+
+err_stop:
+	service_stop(svc);
+	return ret;
+}
+
+void service_stop(struct service *svc)
+{
+	discover_stop(svc);
+	while (svc->backends)
+		backend_stop(svc, svc->backends);
+	if (svc->hb_running) {
+		pthread_mutex_lock(&svc->wait_lock);
+		svc->stopping = true;
+		pthread_cond_broadcast(&svc->wait_cond);
+		pthread_mutex_unlock(&svc->wait_lock);
+		pthread_join(svc->hb_thread, NULL);
+		svc->hb_running = false;
+	}
+	if (svc->host_owner) {
+		cbdt_host_unregister(svc->t, svc->host_id, svc->host_owner);
+		info("host %s: host%u released", svc->cfg->hostname,
+		     svc->host_id);
+		svc->host_owner = 0;
+	}
+	cbdt_observer_free(svc->obs);
+	svc->obs = NULL;
+	free(svc->served);
+	free(svc->seen);
+	svc->served = NULL;
+	svc->seen = NULL;
+	cbdt_close(svc->t);
+	svc->t = NULL;
+	pthread_cond_destroy(&svc->wait_cond);
+	pthread_mutex_destroy(&svc->wait_lock);
+	pthread_mutex_destroy(&svc->lock);
+}
+
+/* ---- reload ---- */
+
+void service_reload(struct service *svc)
+{
+	struct config *old = svc->cfg, *cfg;
+	char msg[512];
+	int ret;
+
+	ret = config_load(old->file, &cfg, msg, sizeof(msg));
+	if (ret) {
+		err("reload: %s; keeping the running configuration", msg);
+		return;
+	}
+	if (!config_transport_same(old, cfg))
+		warn("reload: %s: changes to [transport] need a restart; ignored",
+		     old->file);
+	/* The running transport settings stay in force. */
+	memcpy(cfg->path, old->path, sizeof(cfg->path));
+	cfg->size = old->size;
+	cfg->format = old->format;
+	memcpy(cfg->hostname, old->hostname, sizeof(cfg->hostname));
+	cfg->hb_interval_ms = old->hb_interval_ms;
+	cfg->hb_timeout_ms = old->hb_timeout_ms;
+
+	/* Removed or changed backends go first, so that a changed one can
+	 * take its old slot again. */
+	for (struct backend *b = svc->backends, *next; b; b = next) {
+		const struct config_backend *nb =
+			config_backend_find(cfg, b->conf.name);
+
+		next = b->next;
+		if (nb && config_backend_same(&b->conf, nb) && !b->lost)
+			continue;
+		info("reload: backend %s: %s", b->conf.name,
+		     nb ? "changed, restarting it" : "removed, stopping it");
+		backend_stop(svc, b);
+	}
+	/* The backends read svc->cfg->hostname: switch before starting. */
+	pthread_mutex_lock(&svc->lock);
+	svc->cfg = cfg;
+	pthread_mutex_unlock(&svc->lock);
+	config_free(old);
+	for (unsigned i = 0; i < cfg->nr_backends; i++) {
+		bool running = false;
+
+		for (struct backend *b = svc->backends; b; b = b->next)
+			running |= !strcmp(b->conf.name, cfg->backends[i].name);
+		if (running)
+			continue;
+		info("reload: backend %s: starting it", cfg->backends[i].name);
+		ret = backend_start(svc, &cfg->backends[i]);
+		if (ret)
+			err("reload: backend %s: not started", cfg->backends[i].name);
+	}
+}
+
+/* ---- janitor ---- */
+
+void service_janitor(struct service *svc)
+{
+	int ret = janitor_pass(svc->t, svc->obs, svc->host_id);
+
+	if (ret > 0)
+		info("janitor: %d slots freed", ret);
+	else if (ret < 0 && ret != -EBUSY)
+		dbg("janitor: pass failed: %s", strerror(-ret));
+}

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backing-store I/O: pread/pwrite straight between the backing fd and the
+ * channel's data area, one request at a time per handler thread (measured
+ * against io_uring: see .notes/backend.md).  Thread-safe: positional I/O
+ * only; the capability bits are a cache that any thread may clear.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+
+#include "barrier.h"
+#include "store.h"
+#include "util.h"
+
+/* Source of the zeroes written where the kernel cannot zero a range. */
+#define ZERO_BUF_SIZE	(1U << 20)
+static char zero_buf[ZERO_BUF_SIZE];
+
+int store_open(struct store *s, const char *path, bool ro)
+{
+	struct stat st;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (s->fd < 0)
+		return -errno;
+	if (fstat(s->fd, &st) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		ret = -EINVAL;
+		goto err_close;
+	}
+	ret = fd_size(s->fd, &s->size);
+	if (ret)
+		goto err_close;
+	s->blk = S_ISBLK(st.st_mode);
+	s->block_size = 512;
+	if (s->blk) {
+		int bs;
+
+		if (ioctl(s->fd, BLKSSZGET, &bs) == 0 && bs > 0)
+			s->block_size = (uint32_t)bs;
+	}
+	s->ro = ro;
+	s->caps = STORE_CAN_ALL;
+	strlcpy_field(s->path, path, sizeof(s->path));
+	return 0;
+
+err_close:
+	close(s->fd);
+	s->fd = -1;
+	return ret;
+}
+
+void store_close(struct store *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+void store_caps_clear(struct store *s, unsigned caps)
+{
+	/* Private memory shared by the handler threads; a lost race only
+	 * costs one more failing syscall. */
+	WRITE_ONCE(&s->caps, READ_ONCE(&s->caps) & ~caps);
+}
+
+static bool store_can(struct store *s, unsigned cap)
+{
+	return READ_ONCE(&s->caps) & cap;
+}
+
+/* The kernel's ways of saying "this file or device cannot do that". */
+static bool unsupported(int e)
+{
+	return e == EOPNOTSUPP || e == ENOTTY || e == ENOSYS;
+}
+
+int store_read(struct store *s, void *buf, uint64_t off, uint32_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(s->fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			/* The file shrank under us: what is gone reads as
+			 * zeroes, as a hole would. */
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (uint32_t)n;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, uint64_t off, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int store_write(struct store *s, const void *buf, uint64_t off, uint32_t len)
+{
+	if (s->ro)
+		return -EROFS;
+	return write_full(s->fd, buf, off, len);
+}
+
+int store_flush(struct store *s)
+{
+	if (s->ro)
+		return 0;
+	if (fdatasync(s->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+static int write_zero_buf(struct store *s, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t n = len < ZERO_BUF_SIZE ? (size_t)len : ZERO_BUF_SIZE;
+		int ret = write_full(s->fd, zero_buf, off, n);
+
+		if (ret)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* fallocate @mode over the range: 0, -EOPNOTSUPP (cap cleared) or -errno. */
+static int file_fallocate(struct store *s, unsigned cap, int mode,
+			  uint64_t off, uint64_t len)
+{
+	if (!store_can(s, cap))
+		return -EOPNOTSUPP;
+	if (fallocate(s->fd, mode | FALLOC_FL_KEEP_SIZE, (off_t)off,
+		      (off_t)len) == 0)
+		return 0;
+	if (unsupported(errno)) {
+		store_caps_clear(s, cap);
+		return -EOPNOTSUPP;
+	}
+	return -errno;
+}
+
+/* BLKDISCARD/BLKZEROOUT over whole logical blocks. */
+static int blk_ioctl(struct store *s, unsigned cap, unsigned long req,
+		     uint64_t off, uint64_t len)
+{
+	uint64_t range[2] = { off, len };
+
+	if (!store_can(s, cap))
+		return -EOPNOTSUPP;
+	if (!len || ioctl(s->fd, req, range) == 0)
+		return 0;
+	if (unsupported(errno)) {
+		store_caps_clear(s, cap);
+		return -EOPNOTSUPP;
+	}
+	return -errno;
+}
+
+/* Split [off, off+len) into a block-aligned middle and unaligned edges. */
+static void blk_split(const struct store *s, uint64_t off, uint64_t len,
+		      uint64_t *mid_off, uint64_t *mid_len)
+{
+	uint64_t bs = s->block_size;
+	uint64_t start = ALIGN_UP(off, bs);
+	uint64_t end = (off + len) / bs * bs;
+
+	if (end <= start) {
+		*mid_off = off;
+		*mid_len = 0;
+		return;
+	}
+	*mid_off = start;
+	*mid_len = end - start;
+}
+
+static int file_zero(struct store *s, uint64_t off, uint64_t len)
+{
+	int ret;
+
+	ret = file_fallocate(s, STORE_CAN_ZERO, FALLOC_FL_ZERO_RANGE, off, len);
+	if (ret != -EOPNOTSUPP)
+		return ret;
+	/* tmpfs, for one, punches but cannot zero a range. */
+	ret = file_fallocate(s, STORE_CAN_PUNCH, FALLOC_FL_PUNCH_HOLE, off, len);
+	if (ret != -EOPNOTSUPP)
+		return ret;
+	return write_zero_buf(s, off, len);
+}
+
+static int blk_zero(struct store *s, uint64_t off, uint64_t len)
+{
+	uint64_t mid_off, mid_len;
+	int ret;
+
+	blk_split(s, off, len, &mid_off, &mid_len);
+	ret = blk_ioctl(s, STORE_CAN_ZERO, BLKZEROOUT, mid_off, mid_len);
+	if (ret == -EOPNOTSUPP)
+		return write_zero_buf(s, off, len);
+	if (ret)
+		return ret;
+	ret = write_zero_buf(s, off, mid_len ? mid_off - off : len);
+	if (ret || !mid_len)
+		return ret;
+	return write_zero_buf(s, mid_off + mid_len,
+			      off + len - (mid_off + mid_len));
+}
+
+int store_write_zeroes(struct store *s, uint64_t off, uint64_t len)
+{
+	if (s->ro)
+		return -EROFS;
+	if (!len)
+		return 0;
+	return s->blk ? blk_zero(s, off, len) : file_zero(s, off, len);
+}
+
+int store_discard(struct store *s, uint64_t off, uint64_t len)
+{
+	uint64_t mid_off, mid_len;
+	int ret;
+
+	if (s->ro)
+		return -EROFS;
+	if (!len)
+		return 0;
+	if (!s->blk) {
+		ret = file_fallocate(s, STORE_CAN_PUNCH, FALLOC_FL_PUNCH_HOLE,
+				     off, len);
+		if (ret != -EOPNOTSUPP)
+			return ret;
+		/* Keep hole semantics: a punched range reads as zeroes. */
+		return file_zero(s, off, len);
+	}
+	blk_split(s, off, len, &mid_off, &mid_len);
+	ret = blk_ioctl(s, STORE_CAN_PUNCH, BLKDISCARD, mid_off, mid_len);
+	/* A disk that cannot discard has nothing to gain from it. */
+	return ret == -EOPNOTSUPP ? 0 : ret;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backing-store I/O of one backend (a regular file or a block device):
+ * synchronous positional I/O, safe to call from many handler threads at
+ * once on one struct store (only the learned capability bits change, with
+ * relaxed atomics).  Every function returns 0 or -errno.
+ */
+#ifndef CBD_BACKEND_STORE_H
+#define CBD_BACKEND_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+/* Capabilities tried first; cleared once the kernel says EOPNOTSUPP. */
+#define STORE_CAN_PUNCH		(1U << 0)	/* PUNCH_HOLE / BLKDISCARD */
+#define STORE_CAN_ZERO		(1U << 1)	/* ZERO_RANGE / BLKZEROOUT */
+#define STORE_CAN_ALL		(STORE_CAN_PUNCH | STORE_CAN_ZERO)
+
+struct store {
+	int fd;
+	bool ro;
+	bool blk;		/* block device, not a regular file */
+	uint64_t size;		/* bytes, at open */
+	uint32_t block_size;	/* logical block size (512 for files) */
+	unsigned caps;		/* STORE_CAN_*; READ_ONCE/WRITE_ONCE */
+	char path[CBDT_PATH_LEN];
+};
+
+/* Open @path read-write (read-only with @ro) and learn its size. */
+int store_open(struct store *s, const char *path, bool ro);
+void store_close(struct store *s);
+
+/* Read @len bytes at @off; past the end of a file that shrank: zeroes. */
+int store_read(struct store *s, void *buf, uint64_t off, uint32_t len);
+
+/* Write @len bytes at @off (-EROFS on a read-only store). */
+int store_write(struct store *s, const void *buf, uint64_t off, uint32_t len);
+
+/* Make completed writes durable (fdatasync). */
+int store_flush(struct store *s);
+
+/*
+ * Discard: a file gets a hole (falling back to zeroing, so the range
+ * always reads back as zeroes); a block device gets BLKDISCARD of the
+ * whole logical blocks in the range, or nothing where it cannot discard
+ * (a hint, as for any disk).
+ */
+int store_discard(struct store *s, uint64_t off, uint64_t len);
+
+/* Zero the range: ZERO_RANGE / BLKZEROOUT, else a hole, else writes. */
+int store_write_zeroes(struct store *s, uint64_t off, uint64_t len);
+
+/* Forget capabilities (tests force the fallbacks with it). */
+void store_caps_clear(struct store *s, unsigned caps);
+
+#endif /* CBD_BACKEND_STORE_H */
