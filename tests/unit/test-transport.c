@@ -561,6 +561,14 @@ static void test_strerror_is_distinct(void **state)
 	assert_string_equal(cbdt_strerror(-EACCES), strerror(EACCES));
 }
 
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
 /*
  * info_check over mutated images, each in a buffer of exactly its length
  * (ASan catches any read past it).  Accepted infos must describe a layout
@@ -584,23 +592,20 @@ static void test_info_check_mutations(void **state)
 		struct cbdt_info in;
 		int ret, nflip;
 
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		len = iter % 4 ? full : (size_t)(x % (full + 1));
+		len = iter % 4 ? full : (size_t)(xorshift(&x) % (full + 1));
 		img = malloc(len ? len : 1);
 		assert_non_null(img);
 		memcpy(img, good, len);
-		nflip = (int)(x >> 60);
+		nflip = (int)(xorshift(&x) % 16);
 		for (int k = 0; k < nflip && len; k++) {
-			size_t copy = (x >> (k * 3)) & 1 ? CBDT_INFO_B_OFF : 0;
-			size_t pos = copy + (size_t)((x >> (k * 5 + 8)) % 256);
+			uint64_t r = xorshift(&x);
+			size_t pos = (r & 1 ? CBDT_INFO_B_OFF : 0) + (r >> 8) % 256;
 
 			if (pos < len)
-				img[pos] ^= (uint8_t)(x >> (k * 4 + 20));
+				img[pos] ^= (uint8_t)(r >> 32) | 1;
 		}
 		/* Sometimes forge the crc so the contents get checked. */
-		if ((x & 3) == 0 && len >= CBDT_INFO_B_OFF + 256) {
+		if (xorshift(&x) % 4 == 0 && len >= CBDT_INFO_B_OFF + 256) {
 			struct cbdt_info *b = (struct cbdt_info *)(img + CBDT_INFO_B_OFF);
 
 			b->crc = cbdt_crc32c(0, (uint8_t *)b + 4, sizeof(*b) - 4);
