@@ -7,6 +7,7 @@
  * session start; after the loop returns it tears down what they used.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -74,24 +75,36 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;	/* keep it: "ro" also makes the mount read-only */
 }
 
-/* libfuse's messages through our logger: "cbdfs: ..." like ours. */
+/*
+ * libfuse's messages through our logger, "cbdfs: ..." like ours.  libfuse
+ * builds some lines from several calls: collect up to the newline.
+ */
 static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	char buf[512];
-	const char *p = buf;
-	size_t n;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char line[512];
+	static size_t len;
+	const char *p = line;
 
 	if (level > FUSE_LOG_NOTICE) {
 		vfprintf(stderr, fmt, ap);	/* -d protocol trace */
 		return;
 	}
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	while (n && buf[n - 1] == '\n')
-		buf[--n] = '\0';
+	pthread_mutex_lock(&lock);
+	vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	len = strlen(line);
+	if (len && line[len - 1] != '\n' && len < sizeof(line) - 1) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	while (len && line[len - 1] == '\n')
+		line[--len] = '\0';
 	if (strncmp(p, "fuse: ", 6) == 0)
 		p += 6;
 	err("%s", p);
+	len = 0;
+	line[0] = '\0';
+	pthread_mutex_unlock(&lock);
 }
 
 static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
@@ -188,7 +201,9 @@ static int session_loop(struct cbdfs *fs, const struct fuse_cmdline_opts *fo)
 	if (!lc)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(lc, (unsigned)fo->clone_fd);
-	fuse_loop_cfg_set_idle_threads(lc, fo->max_idle_threads);
+	/* UINT_MAX is libfuse's "not given"; 3.14 complains if passed on */
+	if (fo->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(lc, fo->max_idle_threads);
 	fuse_loop_cfg_set_max_threads(lc, fo->max_threads);
 	ret = fuse_session_loop_mt(fs->se, lc);
 	fuse_loop_cfg_destroy(lc);
@@ -226,6 +241,14 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 		ret = -EINVAL;	/* libfuse said why */
 		goto out_state;
 	}
+	/*
+	 * A FUSE daemon behind a loop device must not wait on its own
+	 * writeback when it allocates memory.  Before any thread exists:
+	 * they all inherit it.
+	 */
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+		warn("prctl(PR_SET_IO_FLUSHER): %m (needs CAP_SYS_RESOURCE): "
+		     "a loop device on cbdfs may deadlock under memory pressure");
 	/* the first write to the transport: everything was checked before */
 	ret = host_register(fs);
 	if (ret)
@@ -304,13 +327,6 @@ int main(int argc, char *argv[])
 	}
 	if (cfg_check(&o, &fs.cfg))
 		goto out_opts;
-	/*
-	 * A FUSE daemon behind a loop device must not wait on its own
-	 * writeback when it allocates memory (inherited by all threads).
-	 */
-	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
-		warn("prctl(PR_SET_IO_FLUSHER): %m: possible deadlock under "
-		     "memory pressure when used under a loop device");
 	fs.uid = getuid();
 	fs.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fs.start_time);
