@@ -458,16 +458,16 @@ static void config_check_transport(struct parse *p)
 {
 	struct config *cfg = p->cfg;
 	unsigned line = p->tlines[T_PATH];
-	char a[32], b[32], dir[CBDT_PATH_LEN], *slash;
+	char dir[CBDT_PATH_LEN], *slash;
 	struct stat st;
 
 	if (stat(cfg->path, &st) == 0) {
 		if (S_ISREG(st.st_mode) &&
 		    (uint64_t)st.st_size < cbdt_min_size())
 			perr(p, line, "path", -ENOSPC,
-			     "%s: transport too small: %s (at least %s)",
-			     cfg->path, format_size(st.st_size, a, sizeof(a)),
-			     format_size(cbdt_min_size(), b, sizeof(b)));
+			     "%s: transport too small: %llu bytes (at least %llu)",
+			     cfg->path, (unsigned long long)st.st_size,
+			     (unsigned long long)cbdt_min_size());
 		else if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
 			perr(p, line, "path", -EINVAL,
 			     "%s: not a file or a dax device", cfg->path);
