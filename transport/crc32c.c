@@ -66,6 +66,50 @@ static uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len)
 #if defined(__x86_64__)
 #define CRC32C_HAVE_HW 1
 
+/*
+ * The crc32 instruction has a latency of three cycles and a throughput of
+ * one, so three independent streams over consecutive blocks run about three
+ * times faster than one.  The CRC register update is linear: running a
+ * block from register r equals running it from 0, xored with r pushed
+ * through the block's length of zero bytes.  crc32c_zeros[][] does that push
+ * for CRC32C_BLOCK bytes, one table per byte of the register.
+ */
+#define CRC32C_BLOCK 512U
+static uint32_t crc32c_zeros[4][256];
+
+static uint32_t crc32c_zeros_slow(uint32_t c)
+{
+	for (unsigned i = 0; i < CRC32C_BLOCK; i++)
+		c = crc32c_table[0][c & 0xff] ^ (c >> 8);
+	return c;
+}
+
+static void crc32c_zeros_init(void)
+{
+	uint32_t bit[32];
+
+	pthread_once(&crc32c_table_once, crc32c_table_init);
+	for (int i = 0; i < 32; i++)
+		bit[i] = crc32c_zeros_slow(1U << i);
+	for (int k = 0; k < 4; k++)
+		for (unsigned v = 0; v < 256; v++) {
+			uint32_t x = 0;
+
+			for (int j = 0; j < 8; j++)
+				if (v & (1U << j))
+					x ^= bit[8 * k + j];
+			crc32c_zeros[k][v] = x;
+		}
+}
+
+static pthread_once_t crc32c_zeros_once = PTHREAD_ONCE_INIT;
+
+static uint32_t crc32c_shift(uint32_t c)
+{
+	return crc32c_zeros[0][c & 0xff] ^ crc32c_zeros[1][(c >> 8) & 0xff] ^
+	       crc32c_zeros[2][(c >> 16) & 0xff] ^ crc32c_zeros[3][c >> 24];
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 {
@@ -75,6 +119,26 @@ static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 	while (len && ((uintptr_t)p & 7)) {
 		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
 		len--;
+	}
+	if (len >= 3 * CRC32C_BLOCK)
+		pthread_once(&crc32c_zeros_once, crc32c_zeros_init);
+	while (len >= 3 * CRC32C_BLOCK) {
+		uint64_t c1 = 0, c2 = 0;
+
+		for (unsigned i = 0; i < CRC32C_BLOCK; i += 8) {
+			uint64_t w0, w1, w2;
+
+			memcpy(&w0, p + i, 8);
+			memcpy(&w1, p + CRC32C_BLOCK + i, 8);
+			memcpy(&w2, p + 2 * CRC32C_BLOCK + i, 8);
+			c = __builtin_ia32_crc32di(c, w0);
+			c1 = __builtin_ia32_crc32di(c1, w1);
+			c2 = __builtin_ia32_crc32di(c2, w2);
+		}
+		c = crc32c_shift(crc32c_shift((uint32_t)c) ^ (uint32_t)c1) ^
+		    (uint32_t)c2;
+		p += 3 * CRC32C_BLOCK;
+		len -= 3 * CRC32C_BLOCK;
 	}
 	while (len >= 8) {
 		uint64_t w;

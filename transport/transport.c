@@ -560,8 +560,8 @@ int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags)
 	ret = cbdt_layout_compute(t->map_size, flags, &in);
 	if (ret)
 		return ret;
-	if (getrandom(in.uuid, sizeof(in.uuid), 0) != sizeof(in.uuid))
-		return -errno ? -errno : -EIO;
+	if (getrandom(in.uuid, sizeof(in.uuid), 0) != (ssize_t)sizeof(in.uuid))
+		return -EIO;	/* 16 bytes never come short once seeded */
 	in.uuid[6] = (in.uuid[6] & 0x0f) | 0x40;	/* RFC 4122 v4 */
 	in.uuid[8] = (in.uuid[8] & 0x3f) | 0x80;
 	t->valid = false;

@@ -15,6 +15,10 @@
  * one; the library's copy is not linked (this object defines the symbol). */
 #include "transport/crc32c.c"
 
+#ifndef CRC32C_BLOCK
+#define CRC32C_BLOCK 512U	/* no hardware path on this arch */
+#endif
+
 /* Bit-at-a-time reference, straight from the definition. */
 static uint32_t crc32c_ref(uint32_t crc, const void *buf, size_t len)
 {
@@ -110,6 +114,30 @@ static void test_hw_matches_sw(void **state)
 	free(buf);
 }
 
+/* Around the three-stream block size of the hardware path. */
+static void test_block_boundaries(void **state)
+{
+	enum { MAX = 8 * CRC32C_BLOCK + 64 };
+	uint8_t *buf = malloc(MAX);
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < MAX; i++)
+		buf[i] = rnd8();
+	for (size_t n = 1; n <= 5; n++)
+		for (size_t len = n * 3 * CRC32C_BLOCK - 9;
+		     len <= n * 3 * CRC32C_BLOCK + 9 && len + 7 <= MAX; len++)
+			for (size_t align = 0; align < 8; align++) {
+				uint32_t sw = crc32c_sw(0, buf + align, len);
+
+				assert_int_equal(cbdt_crc32c(0, buf + align, len), sw);
+				if (crc32c_hw_available())
+					assert_int_equal(crc32c_hw(0x1234, buf + align, len),
+							 crc32c_sw(0x1234, buf + align, len));
+			}
+	free(buf);
+}
+
 static void test_single_bit_flip_detected(void **state)
 {
 	uint8_t buf[480];
@@ -134,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_rfc3720_vectors),
 		cmocka_unit_test(test_chaining),
 		cmocka_unit_test(test_hw_matches_sw),
+		cmocka_unit_test(test_block_boundaries),
 		cmocka_unit_test(test_single_bit_flip_detected),
 	};
 
