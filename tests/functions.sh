@@ -204,3 +204,52 @@ umount_dir() {
 	done
 	umount -l "$dir" 2>/dev/null
 }
+
+# ---- cbdfs tests (tests/e2e/test-cbdfs-*.sh) ---------------------------
+# cbdfs_stack SIZE [CBDFS_OPTS [BACKEND_KEYS...]]: in $T, a file transport,
+# an image of SIZE served as backend0 ("disk0", handlers = 4) by one
+# cbd-backend (host "server"), and cbdfs (host "client") on $T/mnt.  Sets
+# TRANSPORT, IMAGE, CONF, MNT, FILE (= $MNT/backend0), BACKEND_PID and
+# CBDFS_PID.
+cbdfs_stack() {
+	local size=$1 opts=${2:-}
+	shift $(($# < 2 ? $# : 2))
+	TRANSPORT=$T/transport
+	IMAGE=$T/disk0.img
+	CONF=$T/server.ini
+	MNT=$T/mnt
+	make_image "$IMAGE" "$size"
+	write_config "$CONF" "$TRANSPORT" server disk0 "$IMAGE" id=0 handlers=4 "$@"
+	start_backend "$CONF" "$T/server.pid"
+	mount_cbdfs "$MNT" "transport=$TRANSPORT,hostname=client${opts:+,$opts}"
+	FILE=$MNT/backend0
+	wait_for 10 test -e "$FILE" || fail "$FILE did not appear"
+}
+
+# cbdfs_errno FILE FLAGS OP [ARGS]: run one file operation through
+# python3 and print the errno name it failed with, or "ok".
+#   OP: open | read OFF LEN | write OFF LEN | fsync
+cbdfs_errno() {
+	python3 - "$@" <<-'PY'
+	import errno, os, sys
+	path, flags, op = sys.argv[1], sys.argv[2], sys.argv[3]
+	args = [int(a) for a in sys.argv[4:]]
+	fl = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR}[flags]
+	try:
+	    fd = os.open(path, fl)
+	    if op == "read":
+	        n = len(os.pread(fd, args[1], args[0]))
+	        print("ok", n)
+	    elif op == "write":
+	        n = os.pwrite(fd, b"\xa5" * args[1], args[0])
+	        print("ok", n)
+	    elif op == "fsync":
+	        os.fsync(fd)
+	        print("ok")
+	    else:
+	        print("ok")
+	    os.close(fd)
+	except OSError as e:
+	    print(errno.errorcode.get(e.errno, str(e.errno)))
+	PY
+}

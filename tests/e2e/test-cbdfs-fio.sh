@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# fio random writes of 4k-256k blocks at QD32 through a direct-I/O loop
+# device on cbdfs, verified with crc32c, with one and with four queues; the
+# blkdev must really have that many queues, and the data must also be
+# right in the backing image.
+source "$(dirname "$0")/../functions.sh"
+requires_fuse
+requires_loop
+requires fio
+requires jq
+test_tmpdir
+
+SIZE=96M
+TRANSPORT=$T/transport
+IMAGE=$T/disk0.img
+make_image "$IMAGE" 128M
+write_config "$T/server.ini" "$TRANSPORT" server disk0 "$IMAGE" id=0 handlers=4
+start_backend "$T/server.ini" "$T/server.pid"
+
+for q in 1 4; do
+	log "queues=$q"
+	mount_cbdfs "$T/mnt$q" "transport=$TRANSPORT,hostname=client,queues=$q"
+	pid=$CBDFS_PID
+	attach_loop "$T/mnt$q/backend0" --direct-io=on
+	"$BUILD/cbd-status" -t "$TRANSPORT" --json >"$T/st.json"
+	jq -e --argjson q $q '.blkdevs | length == 1 and .[0].queues == $q' \
+		"$T/st.json" >/dev/null ||
+		fail "blkdev does not have $q queues: $(jq -c .blkdevs "$T/st.json")"
+	fio --name=verify-q$q --filename="$LOOP_DEV" --size=$SIZE \
+		--rw=randwrite --bsrange=4k-256k --iodepth=32 \
+		--ioengine=libaio --direct=1 --verify=crc32c --verify_fatal=1 \
+		--randseed=$q --output="$T/fio-q$q.log" ||
+		{ cat "$T/fio-q$q.log"; fail "fio verify with queues=$q"; }
+	grep -E 'IOPS|err=' "$T/fio-q$q.log"
+	# the same verification straight on the image, without cbdfs
+	detach_loop "$LOOP_DEV" "$T/mnt$q/backend0"
+	umount_cbdfs "$T/mnt$q" "$pid"
+	fio --name=verify-q$q --filename="$IMAGE" --size=$SIZE \
+		--rw=randwrite --bsrange=4k-256k --verify=crc32c \
+		--verify_only --verify_fatal=1 --randseed=$q \
+		--output="$T/fio-image-q$q.log" ||
+		{ cat "$T/fio-image-q$q.log"; fail "image verification, queues=$q"; }
+done
+echo PASS
