@@ -537,10 +537,10 @@ int cbdt_channel_submit(struct cbdt_channel *ch, struct cbdt_request *rq)
 	return 0;
 }
 
-static bool ce_ok(const struct cbdt_channel *ch, const struct cbdt_ce *ce,
-		  const struct chan_pending *p)
+/* seq and crc say whether the ce is the handler's answer for this slot. */
+static bool ce_ok(const struct cbdt_channel *ch, const struct cbdt_ce *ce)
 {
-	if ((uint32_t)ce->seq != (uint32_t)ch->reaped || ce->req_id != p->req_id)
+	if ((uint32_t)ce->seq != (uint32_t)ch->reaped)
 		return false;
 	return !(ch->g.flags & CBDT_F_ENTRY_CRC) || ce->crc == ce_crc(ce);
 }
@@ -564,16 +564,18 @@ int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c)
 	if (ch->seq == ch->reaped)
 		return -EBADMSG;
 	p = &ch->pending[ch->reaped & (ch->g.se_count - 1)];
-	for (int i = 0; i < 2 && !ok; i++) {
+	for (int i = 0; i < 2 && !(ok && ce.req_id == p->req_id); i++) {
 		if (i)	/* re-read: same pairing as above */
 			(void)smp_load_acquire(&ctrl->cq_head);
 		memcpy(&ce, &ch->kcq[ch->reaped & (ch->g.ce_count - 1)],
 		       sizeof(ce));
-		ok = ce_ok(ch, &ce, p);
+		ok = ce_ok(ch, &ce);
 	}
 	if (!ok)
 		return -EBADMSG;
-	result = errno_sane(ce.result);
+	/* A genuine ce for another req_id: the handler read a damaged se.
+	 * We know which request sits at this seq; it failed. */
+	result = ce.req_id == p->req_id ? errno_sane(ce.result) : -EIO;
 	if (!result && p->op == CBDT_OP_READ &&
 	    (ch->g.flags & CBDT_F_DATA_CRC) &&
 	    data_crc(ch, p->data_off, p->data_len) != ce.data_crc &&

@@ -1,0 +1,3 @@
+# Unit tests of the data path: channel rings (transport/channel.c) and
+# adaptive waiting (transport/wait.c).
+UNIT_TESTS += test-channel test-channel-mt test-wait

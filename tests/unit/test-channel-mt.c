@@ -1,0 +1,307 @@
+/* Description: channel rings with the two sides running concurrently: a
+ * client and a handler in two threads and in two fork()ed processes move
+ * 100k requests of random ops, sizes and queue depths with payload
+ * verification both ways (with and without crcs), using the adaptive
+ * waits and doorbells; and a handler asleep at its longest back-off is
+ * woken by the doorbell of a submit. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "barrier.h"
+#include "channel-fixture.h"
+
+#define DEV_SIZE (1ULL << 30)
+#define NREQ 100000
+#define QD_MAX 32
+#define READ_SALT 0x5a5a0000ULL
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Handler loop: WRITE payloads must carry their req_id's pattern (else
+ * -EIO), READs get the salted pattern; runs until the client closes and
+ * the ring is empty.  Returns the number of problems seen.
+ */
+static int handler_run(struct cbdt_channel *h, struct cbdt_wait_cfg *cfg,
+		       uint64_t *served)
+{
+	struct cbdt_request rq;
+	struct cbdt_wait w;
+	int problems = 0, ret, result;
+
+	cbdt_wait_init(&w, cfg);
+	for (;;) {
+		ret = cbdt_channel_peek(h, &rq);
+		if (ret == 0) {
+			if (cbdt_channel_client_state(h) != CBDT_CLIENT_OPEN)
+				break;
+			cbdt_channel_handler_wait(h, &w);
+			continue;
+		}
+		cbdt_wait_reset(&w);
+		result = ret < 0 ? ret : cbdt_channel_validate(h, &rq, DEV_SIZE);
+		if (!result && rq.op == CBDT_OP_WRITE &&
+		    !fx_check(cbdt_channel_data(h, rq.data_off), rq.len, rq.req_id))
+			result = -EIO;
+		if (!result && rq.op == CBDT_OP_READ)
+			fx_fill(cbdt_channel_data(h, rq.data_off), rq.len,
+				rq.req_id ^ READ_SALT);
+		if (result)
+			problems++;
+		while ((ret = cbdt_channel_complete(h, &rq, result)) == -EAGAIN)
+			cpu_relax();
+		if (ret)
+			return problems + 1;
+		(*served)++;
+	}
+	cbdt_channel_handler_detach(h);
+	return problems;
+}
+
+struct inflight {
+	bool used;
+	uint16_t op;
+	uint32_t off, len;
+};
+
+/*
+ * Client loop: keep a random queue depth of random requests in flight,
+ * keyed by req_id = slot in @fl; verify READ payloads.  Returns problems.
+ */
+static int client_run(struct cbdt_channel *c, unsigned seed)
+{
+	struct inflight fl[QD_MAX];
+	struct cbdt_completion comp;
+	struct cbdt_request rq;
+	struct cbdt_wait w;
+	uint64_t submitted = 0, reaped = 0;
+	int problems = 0, ret;
+	unsigned qd = 1;
+
+	memset(fl, 0, sizeof(fl));
+	cbdt_wait_init(&w, NULL);
+	while (reaped < NREQ) {
+		if (submitted % 1000 == 0)
+			qd = 1 + (unsigned)rand_r(&seed) % QD_MAX;
+		while (submitted < NREQ && submitted - reaped < qd) {
+			uint32_t id = (uint32_t)rand_r(&seed) % QD_MAX, r;
+
+			while (fl[id].used)
+				id = (id + 1) % QD_MAX;
+			memset(&rq, 0, sizeof(rq));
+			r = (uint32_t)rand_r(&seed);
+			rq.op = r % 8 == 0 ? CBDT_OP_FLUSH :
+				r % 2 ? CBDT_OP_READ : CBDT_OP_WRITE;
+			rq.req_id = id;
+			if (rq.op != CBDT_OP_FLUSH) {
+				rq.len = 1 + (uint32_t)rand_r(&seed) %
+					     (rand_r(&seed) % 16 ? 8192 : 128 << 10);
+				rq.offset = (uint64_t)rand_r(&seed) % (DEV_SIZE - rq.len);
+				rq.data_len = rq.len;
+				if (cbdt_channel_data_alloc(c, rq.len, &rq.data_off))
+					break;	/* data area full: reap first */
+				if (rq.op == CBDT_OP_WRITE)
+					fx_fill(cbdt_channel_data(c, rq.data_off),
+						rq.len, id);
+			}
+			ret = cbdt_channel_submit(c, &rq);
+			if (ret) {
+				problems++;
+				break;
+			}
+			fl[id] = (struct inflight){ true, rq.op, rq.data_off,
+						    rq.len };
+			submitted++;
+		}
+		ret = cbdt_channel_reap(c, &comp);
+		if (ret == 0) {
+			cbdt_channel_client_wait(c, &w);
+			continue;
+		}
+		cbdt_wait_reset(&w);
+		if (ret < 0 || comp.req_id >= QD_MAX || !fl[comp.req_id].used)
+			return problems + 1;
+		if (comp.result)
+			problems++;
+		if (fl[comp.req_id].op == CBDT_OP_READ &&
+		    !fx_check(cbdt_channel_data(c, fl[comp.req_id].off),
+			      fl[comp.req_id].len, comp.req_id ^ READ_SALT))
+			problems++;
+		if (fl[comp.req_id].op != CBDT_OP_FLUSH)
+			cbdt_channel_data_free(c, fl[comp.req_id].off,
+					       fl[comp.req_id].len);
+		fl[comp.req_id].used = false;
+		reaped++;
+	}
+	cbdt_channel_client_close(c);
+	return problems;
+}
+
+struct handler_thread {
+	struct cbdt_channel *h;
+	uint64_t served;
+	int problems;
+};
+
+static void *handler_main(void *arg)
+{
+	struct handler_thread *ht = arg;
+
+	ht->problems = handler_run(ht->h, NULL, &ht->served);
+	return NULL;
+}
+
+static void run_threads(uint16_t flags)
+{
+	struct fx *f = fx_new(flags, 0, 0);
+	struct handler_thread ht = { 0 };
+	uint64_t start = now_ns();
+	pthread_t th;
+	int problems;
+
+	assert_non_null(f);
+	ht.h = f->h;
+	assert_int_equal(pthread_create(&th, NULL, handler_main, &ht), 0);
+	problems = client_run(f->c, 12345);
+	pthread_join(th, NULL);
+	printf("threads, flags %#x: %d requests in %.2f s\n", flags, NREQ,
+	       (double)(now_ns() - start) / 1e9);
+	assert_int_equal(problems, 0);
+	assert_int_equal(ht.problems, 0);
+	assert_int_equal(ht.served, NREQ);
+	assert_int_equal(fx_ctrl(f)->handler_state, CBDT_HANDLER_DETACHED);
+	fx_free(f);
+}
+
+static void test_threads_move_100k_verified(void **state)
+{
+	run_threads(0);
+}
+
+static void test_threads_move_100k_verified_crc(void **state)
+{
+	run_threads(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC);
+}
+
+/* The handler in a child that maps the transport on its own. */
+static void test_processes_move_100k_verified(void **state)
+{
+	struct fx *f = fx_new(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC, 0, 0);
+	uint64_t start = now_ns();
+	int status, problems;
+	pid_t pid;
+
+	assert_non_null(f);
+	/* The child re-opens: drop the parent's handler handle first. */
+	cbdt_channel_close(f->h);
+	f->h = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cbdt_channel *h;
+		struct cbdt *t;
+		uint64_t served = 0;
+		int n;
+
+		if (cbdt_open(f->path, 0, &t) ||
+		    cbdt_channel_open(t, f->seg, CBDT_CHANNEL_HANDLER, 7, &h))
+			_exit(100);
+		n = handler_run(h, NULL, &served);
+		cbdt_channel_close(h);
+		cbdt_close(t);
+		_exit(n ? 101 : served == NREQ ? 0 : 102);
+	}
+	problems = client_run(f->c, 777);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	printf("processes: %d requests in %.2f s\n", NREQ,
+	       (double)(now_ns() - start) / 1e9);
+	assert_int_equal(problems, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fx_free(f);
+}
+
+struct sleepy_handler {
+	struct cbdt_channel *h;
+	struct cbdt_wait_cfg cfg;
+	uint64_t served;
+};
+
+static void *sleepy_handler_main(void *arg)
+{
+	struct sleepy_handler *sh = arg;
+
+	handler_run(sh->h, &sh->cfg, &sh->served);
+	return NULL;
+}
+
+/*
+ * A handler idle long enough to sleep at its longest step: with a 2 s
+ * step and no doorbell, a submit would wait up to 2 s; the doorbell
+ * must wake it long before.
+ */
+static void test_doorbell_wakes_sleeping_handler(void **state)
+{
+	struct fx *f = fx_new(0, 0, 0);
+	struct sleepy_handler sh = {
+		.cfg = { .spin_ns = 1000, .sleep_min_us = 2000000,
+			 .sleep_max_us = 2000000 },
+	};
+	struct cbdt_request rq = { .op = CBDT_OP_FLUSH, .req_id = 1 };
+	struct cbdt_completion comp;
+	struct cbdt_wait w;
+	uint64_t t0, lat;
+	pthread_t th;
+
+	assert_non_null(f);
+	sh.h = f->h;
+	assert_int_equal(pthread_create(&th, NULL, sleepy_handler_main, &sh), 0);
+	/* The handler announces its sleep in sq_sleep just before it. */
+	while (READ_ONCE(&fx_ctrl(f)->sq_sleep) != 1)
+		usleep(1000);
+	usleep(100000);
+	t0 = now_ns();
+	assert_int_equal(cbdt_channel_submit(f->c, &rq), 0);
+	cbdt_wait_init(&w, NULL);
+	while (cbdt_channel_reap(f->c, &comp) == 0)
+		cbdt_channel_client_wait(f->c, &w);
+	lat = now_ns() - t0;
+	printf("doorbell wake-up of a sleeping handler: %.1f us\n",
+	       (double)lat / 1e3);
+	assert_int_equal(comp.result, 0);
+	cbdt_channel_client_close(f->c);
+	pthread_join(th, NULL);
+	assert_true(lat < 1000000000ULL);
+	assert_int_equal(sh.served, 1);
+	fx_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_threads_move_100k_verified),
+		cmocka_unit_test(test_threads_move_100k_verified_crc),
+		cmocka_unit_test(test_processes_move_100k_verified),
+		cmocka_unit_test(test_doorbell_wakes_sleeping_handler),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,247 @@
+/* Description: adaptive waiting: defaults, spin then sleep, exponential
+ * back-off to the cap and reset, futex doorbell wake-up across threads,
+ * immediate return when the doorbell was already cleared, nanosleep
+ * fallback when the futex call fails, and the CPU an idle waiter uses. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "barrier.h"
+#include "cbdt.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void test_defaults(void **state)
+{
+	struct cbdt_wait_cfg cfg = { .spin_ns = 7, .sleep_min_us = 300,
+				     .sleep_max_us = 100 };
+	struct cbdt_wait w;
+
+	cbdt_wait_init(&w, NULL);
+	assert_int_equal(w.cfg.spin_ns, 20000);
+	assert_int_equal(w.cfg.sleep_min_us, 50);
+	assert_int_equal(w.cfg.sleep_max_us, 5000);
+	assert_int_equal(w.sleep_us, 50);
+	assert_int_equal(w.idle_since_ns, 0);
+
+	/* A cap below the floor is raised to it. */
+	cbdt_wait_init(&w, &cfg);
+	assert_int_equal(w.cfg.spin_ns, 7);
+	assert_int_equal(w.cfg.sleep_min_us, 300);
+	assert_int_equal(w.cfg.sleep_max_us, 300);
+}
+
+static void test_spin_then_sleep(void **state)
+{
+	struct cbdt_wait_cfg cfg = { .spin_ns = 2000000, .sleep_min_us = 100,
+				     .sleep_max_us = 100 };
+	struct cbdt_wait w;
+	uint64_t start;
+
+	cbdt_wait_init(&w, &cfg);
+	assert_false(cbdt_wait_would_sleep(&w));
+	start = now_ns();
+	while (now_ns() - start < 1000000) {
+		cbdt_wait_idle(&w, NULL);
+		assert_int_equal(w.sleeps, 0);
+	}
+	assert_true(w.spins > 0);
+	while (!cbdt_wait_would_sleep(&w))
+		cbdt_wait_idle(&w, NULL);
+	/* The spin phase lasted at least spin_ns. */
+	assert_true(now_ns() - start >= 2000000);
+	cbdt_wait_idle(&w, NULL);
+	assert_int_equal(w.sleeps, 1);
+
+	/* Work found: the next idle streak spins again. */
+	cbdt_wait_reset(&w);
+	assert_false(cbdt_wait_would_sleep(&w));
+	cbdt_wait_idle(&w, NULL);
+	assert_int_equal(w.sleeps, 1);
+}
+
+static void test_backoff_doubles_to_cap(void **state)
+{
+	struct cbdt_wait_cfg cfg = { .spin_ns = 1, .sleep_min_us = 10,
+				     .sleep_max_us = 100 };
+	static const uint32_t expect[] = { 20, 40, 80, 100, 100, 100 };
+	struct cbdt_wait w;
+	uint64_t start, elapsed;
+
+	cbdt_wait_init(&w, &cfg);
+	cbdt_wait_idle(&w, NULL);	/* starts the streak */
+	while (!cbdt_wait_would_sleep(&w))
+		;
+	start = now_ns();
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+		cbdt_wait_idle(&w, NULL);
+		assert_int_equal(w.sleep_us, expect[i]);
+	}
+	elapsed = now_ns() - start;
+	/* 10+20+40+80+100+100 us were slept. */
+	assert_true(elapsed >= 350000);
+	cbdt_wait_reset(&w);
+	assert_int_equal(w.sleep_us, 10);
+}
+
+struct sleeper {
+	uint32_t *doorbell;
+	uint32_t sleep_us;
+	uint64_t elapsed_ns;
+	uint32_t started;
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *s = arg;
+	struct cbdt_wait_cfg cfg = { .spin_ns = 1, .sleep_min_us = s->sleep_us,
+				     .sleep_max_us = s->sleep_us };
+	struct cbdt_wait w;
+	uint64_t start;
+
+	cbdt_wait_init(&w, &cfg);
+	cbdt_wait_idle(&w, NULL);
+	while (!cbdt_wait_would_sleep(&w))
+		;
+	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
+	start = now_ns();
+	cbdt_wait_idle(&w, s->doorbell);
+	s->elapsed_ns = now_ns() - start;
+	return NULL;
+}
+
+static void test_futex_doorbell_wakes(void **state)
+{
+	uint32_t doorbell = 1;
+	struct sleeper s = { .doorbell = &doorbell, .sleep_us = 3000000 };
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, sleeper_main, &s), 0);
+	while (!__atomic_load_n(&s.started, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	usleep(100000);	/* let it reach the futex */
+	smp_mb();
+	cbdt_doorbell_ring(&doorbell);
+	assert_int_equal(READ_ONCE(&doorbell), 0);
+	pthread_join(th, NULL);
+	printf("futex wake after %.1f ms of a 3000 ms sleep\n",
+	       (double)s.elapsed_ns / 1e6);
+	/* Woken, not timed out: well below the 3 s sleep. */
+	assert_true(s.elapsed_ns < 2000000000ULL);
+	assert_true(s.elapsed_ns >= 50000000ULL);
+}
+
+static void test_ring_only_when_asleep(void **state)
+{
+	uint32_t doorbell = 0;
+
+	cbdt_doorbell_ring(&doorbell);
+	assert_int_equal(doorbell, 0);
+	doorbell = 2;	/* not a sleeper's mark: left alone */
+	cbdt_doorbell_ring(&doorbell);
+	assert_int_equal(doorbell, 2);
+	doorbell = 1;
+	cbdt_doorbell_ring(&doorbell);
+	assert_int_equal(doorbell, 0);
+}
+
+static void test_cleared_doorbell_returns_at_once(void **state)
+{
+	/* The waker cleared it between our re-check and the futex call:
+	 * FUTEX_WAIT sees 0 != 1 and returns instead of sleeping. */
+	uint32_t doorbell = 0;
+	struct sleeper s = { .doorbell = &doorbell, .sleep_us = 3000000 };
+
+	sleeper_main(&s);
+	assert_true(s.elapsed_ns < 1000000000ULL);
+}
+
+static void test_futex_failure_falls_back_to_sleep(void **state)
+{
+	/* A misaligned word makes FUTEX_WAIT fail with EINVAL, standing in
+	 * for a mapping the kernel cannot key: the waiter still sleeps. */
+	static uint32_t words[2] __attribute__((aligned(8)));
+	struct sleeper s = {
+		.doorbell = (uint32_t *)((char *)words + 1),
+		.sleep_us = 30000,
+	};
+
+	sleeper_main(&s);
+	assert_true(s.elapsed_ns >= 29000000ULL);
+	assert_true(s.elapsed_ns < 3000000000ULL);
+}
+
+struct idler {
+	uint32_t doorbell;
+	uint32_t stop;
+	uint64_t cpu_ns;
+};
+
+static void *idler_main(void *arg)
+{
+	struct idler *id = arg;
+	struct cbdt_wait w;
+	struct timespec ts;
+
+	cbdt_wait_init(&w, NULL);
+	while (!__atomic_load_n(&id->stop, __ATOMIC_ACQUIRE)) {
+		if (cbdt_wait_would_sleep(&w))
+			WRITE_ONCE(&id->doorbell, 1U);
+		cbdt_wait_idle(&w, &id->doorbell);
+	}
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	id->cpu_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return NULL;
+}
+
+static void test_idle_waiter_cpu(void **state)
+{
+	struct idler id = { 0 };
+	uint64_t start, wall;
+	pthread_t th;
+	double pct;
+
+	start = now_ns();
+	assert_int_equal(pthread_create(&th, NULL, idler_main, &id), 0);
+	sleep(2);
+	__atomic_store_n(&id.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	wall = now_ns() - start;
+	pct = 100.0 * (double)id.cpu_ns / (double)wall;
+	printf("idle waiter: %.3f%% of one core over %.1f s\n", pct,
+	       (double)wall / 1e9);
+	/* Spinning for the whole time would be ~100%. */
+	assert_true(pct < 2.0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_spin_then_sleep),
+		cmocka_unit_test(test_backoff_doubles_to_cap),
+		cmocka_unit_test(test_futex_doorbell_wakes),
+		cmocka_unit_test(test_ring_only_when_asleep),
+		cmocka_unit_test(test_cleared_doorbell_returns_at_once),
+		cmocka_unit_test(test_futex_failure_falls_back_to_sleep),
+		cmocka_unit_test(test_idle_waiter_cpu),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
