@@ -83,4 +83,124 @@ if command -v runuser >/dev/null; then
 	chmod 700 "$T"
 fi
 
+
+# ---- live objects ---------------------------------------------------
+[ -x "$BUILD/cbd-backend" ] || skip "needs $BUILD/cbd-backend (the checks above passed)"
+[ -x "$BUILD/cbd-testclient" ] || skip "needs $BUILD/cbd-testclient (the checks above passed)"
+TR=$T/transport.img
+make_image "$T/disk0.img" 64M
+make_image "$T/disk1.img" 32M
+write_config "$T/cbd.ini" "$TR" node-b disk0 "$T/disk0.img" handlers=2 \
+	disk1 "$T/disk1.img" readonly=true
+start_backend "$T/cbd.ini" "$T/backend.pid"
+
+# start_client NAME QUEUES: a client host holding a mapping of backend 0;
+# sets CLIENT_PID.
+start_client() {
+	rm -f "$T/$1.ready"
+	"$BUILD/cbd-testclient" -t "$TR" -b 0 -H "$1" -q "$2" \
+		--ready "$T/$1.ready" hold 60 >>"$T/$1.log" 2>&1 &
+	CLIENT_PID=$!
+	cleanup_fn "stop_daemon $CLIENT_PID"
+	wait_for 20 test -e "$T/$1.ready" || { cat "$T/$1.log" >&2; fail "client $1 did not map"; }
+}
+start_client node-a 2
+
+log "JSON of a live transport"
+"$ST" -c "$T/cbd.ini" --json >"$T/live.json" || fail "cbd-status --json"
+J=$T/live.json
+q() { jq -e --arg T "$T" --arg TR "$TR" --argjson bpid "$BACKEND_PID" \
+	--argjson cpid "$CLIENT_PID" "$1" "$J" >/dev/null || fail "jq: $1 on $(cat "$J")"; }
+# keys and types
+q '.transport | (.path|type)=="string" and (.size|type)=="number" and
+	(.version|type)=="number" and (.flags|type)=="object" and
+	(.flags|all(.[]; type=="boolean")) and (.uuid|test("^[0-9a-f-]{36}$")) and
+	(.slots|[.hosts,.backends,.blkdevs,.segments]|all(type=="number")) and
+	(.segments_used|type)=="number" and (.segments_free|type)=="number"'
+q 'all(.hosts[]; (.id|type)=="number" and (.hostname|type)=="string" and
+	(.alive|type)=="boolean" and (.heartbeat_age_ms|type)=="number" and
+	(.pid|type)=="number" and (.role|type)=="string")'
+q 'all(.backends[]; (.id|type)=="number" and (.host_id|type)=="number" and
+	(.name|type)=="string" and (.path|type)=="string" and
+	(.size|type)=="number" and (.alive|type)=="boolean" and
+	(.readonly|type)=="boolean" and (.handlers|type)=="number")'
+q 'all(.blkdevs[]; (.id|type)=="number" and (.host_id|type)=="number" and
+	(.backend_id|type)=="number" and (.queues|type)=="number" and
+	(.readonly|type)=="boolean" and (.alive|type)=="boolean" and
+	(.channels|type)=="array" and (.channels|all(type=="number")))'
+q 'all(.segments[]; (.id|type)=="number" and (.type|type)=="string" and
+	(.state|type)=="string" and (.backend_id|type)=="number" and
+	(.blkdev_id|type)=="number" and (.handler|type)=="string")'
+# values as configured
+q '.transport.path == $TR and .transport.size == 268435456 and
+	.transport.version == 1 and .transport.flags.entry_crc == false'
+q '[.hosts[] | select(.hostname=="node-b")] | length == 1 and
+	.[0].role == "backend" and .[0].alive and .[0].pid == $bpid'
+q '[.hosts[] | select(.hostname=="node-a")] | length == 1 and
+	.[0].role == "client" and .[0].alive and .[0].pid == $cpid'
+q '(.hosts[] | select(.hostname=="node-b") | .id) as $h |
+	[.backends[] | select(.name=="disk0")] | length == 1 and
+	.[0].path == ($T + "/disk0.img") and .[0].size == 67108864 and
+	.[0].readonly == false and .[0].handlers == 2 and .[0].alive and
+	.[0].host_id == $h'
+q '[.backends[] | select(.name=="disk1")] | length == 1 and
+	.[0].path == ($T + "/disk1.img") and .[0].size == 33554432 and
+	.[0].readonly == true and .[0].alive'
+q '(.hosts[] | select(.hostname=="node-a") | .id) as $h |
+	(.backends[] | select(.name=="disk0") | .id) as $b |
+	.blkdevs | length == 1 and .[0].host_id == $h and .[0].backend_id == $b and
+	.[0].queues == 2 and (.[0].channels | length) == 2 and .[0].alive and
+	.[0].readonly == false'
+q '.blkdevs[0] as $d | .transport.segments_used == 2 and
+	(.segments | length) == 2 and
+	all(.segments[]; .type == "channel" and .state == "active" and
+	    .blkdev_id == $d.id and .backend_id == $d.backend_id and
+	    .handler == "attached") and
+	([.segments[].id] | sort) == ($d.channels | sort)'
+q '.transport.segments_used + .transport.segments_free == .transport.slots.segments'
+
+log "tables"
+"$ST" -t "$TR" >"$T/live.txt" || fail "cbd-status"
+for want in node-a node-b "$T/disk0.img" "$T/disk1.img" "64.0 MiB" \
+	"32.0 MiB" HOSTS BACKENDS BLKDEVS SEGMENTS attached; do
+	grep -qF -- "$want" "$T/live.txt" || fail "table lacks '$want': $(cat "$T/live.txt")"
+done
+"$ST" -t "$TR" --all --json | jq -e '(.hosts|length) == 32 and
+	(.backends|length) == 128 and
+	(.segments|length) == .transport.slots.segments' >/dev/null ||
+	fail "--all does not list every slot"
+
+log "--watch redraws until SIGINT"
+"$ST" -t "$TR" --watch 0.2 --window 50 >"$T/watch.txt" 2>&1 &
+wpid=$!
+cleanup_fn "kill $wpid 2>/dev/null || true"
+sleep 1.2
+kill -INT $wpid
+rc=0
+wait $wpid || rc=$?
+[ "$rc" = 0 ] || fail "--watch exited $rc on SIGINT"
+frames=$(grep -c '^.\[H.\[2JEvery' "$T/watch.txt" || true)
+[ "$frames" -ge 3 ] || fail "--watch drew $frames frames: $(cat -v "$T/watch.txt" | head)"
+"$ST" -t "$TR" --watch 0.2 --window 50 --json >"$T/watch.json" &
+wpid=$!
+sleep 1
+kill -INT $wpid
+wait $wpid || fail "--watch --json"
+[ "$(jq -s 'length' "$T/watch.json")" -ge 2 ] || fail "--watch --json: $(cat "$T/watch.json")"
+
+log "a killed client shows as dead"
+kill -9 "$CLIENT_PID"
+wait "$CLIENT_PID" 2>/dev/null || true
+# well before the backend's janitor (1.5 s timeout) can clear it
+"$ST" -t "$TR" --json >"$J"
+q '.blkdevs | length == 1 and .[0].alive == false and .[0].heartbeat_age_ms >= 200'
+q '.hosts[] | select(.hostname=="node-a") | .alive == false'
+q '.hosts[] | select(.hostname=="node-b") | .alive == true'
+"$ST" -t "$TR" >"$T/dead.txt"
+grep -E "^ +[0-9]+ +node-a +client +[0-9]+ +no " "$T/dead.txt" >/dev/null ||
+	fail "table does not show node-a dead: $(cat "$T/dead.txt")"
+# and then the janitor of the live backend clears it
+wait_for 20 sh -c "'$ST' -t '$TR' --window 50 --json | jq -e '.blkdevs == [] and .segments == []'" ||
+	fail "the janitor did not clear the dead client"
+
 echo "PASS"
