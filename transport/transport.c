@@ -36,27 +36,31 @@ struct cbdt {
 #define ALIGN_UP64(x, a) (((x) + (uint64_t)(a) - 1) / (uint64_t)(a) * (uint64_t)(a))
 #define BLANK_CHECK_LEN	(1U << 20)
 
+/*
+ * Worded for the open/format errors of cbdt.h, but general enough for the
+ * same errnos from claims, records and rings, which callers print too.
+ */
 const char *cbdt_strerror(int err)
 {
 	switch (err < 0 ? -err : err) {
 	case ENOENT:
-		return "the transport does not exist";
+		return "does not exist";
 	case ENOSPC:
-		return "the transport is too small";
+		return "too small for a transport, or no free slot left";
 	case ENODATA:
-		return "the transport is not formatted (blank)";
+		return "not formatted (nothing written there yet)";
 	case EMEDIUMTYPE:
 		return "not a cbd transport (bad magic)";
 	case EBADMSG:
-		return "the transport info is corrupted (bad checksum in both copies)";
+		return "corrupted (checksum mismatch in every copy)";
 	case EPROTONOSUPPORT:
 		return "unsupported transport format version, flags or byte order";
 	case ERANGE:
-		return "the transport layout does not fit the device (truncated or inconsistent)";
+		return "layout does not fit the device (truncated?) or id out of range";
 	case ENODEV:
-		return "not a file or a dax device in devdax mode";
+		return "neither a regular file nor a dax device in devdax mode";
 	case EEXIST:
-		return "a valid transport is already there";
+		return "already exists (format needs force) or held by a live process";
 	default:
 		return strerror(err < 0 ? -err : err);
 	}
