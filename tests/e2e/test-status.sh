@@ -188,6 +188,26 @@ kill -INT $wpid
 wait $wpid || fail "--watch --json"
 [ "$(jq -s 'length' "$T/watch.json")" -ge 2 ] || fail "--watch --json: $(cat "$T/watch.json")"
 
+# cbdfs as a second client: an open file is a mapped blkdev of its host
+if [ -x "$BUILD/cbdfs" ] && [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] &&
+	command -v fusermount3 >/dev/null; then
+	log "an open cbdfs file"
+	disk1=$(jq -r '.backends[] | select(.name=="disk1") | .id' "$J")
+	mount_cbdfs "$T/mnt" "transport=$TR,hostname=node-c,queues=1"
+	exec 3<"$T/mnt/backend$disk1"
+	cleanup_fn "exec 3<&- 2>/dev/null || true"
+	"$ST" -t "$TR" --json >"$J"
+	q '(.hosts[] | select(.hostname=="node-c")) as $h |
+		(.backends[] | select(.name=="disk1")) as $b |
+		$h.role == "client" and $h.alive and
+		([.blkdevs[] | select(.host_id == $h.id)] | length == 1 and
+		 .[0].backend_id == $b.id and .[0].readonly and .[0].alive and
+		 .[0].queues == 1 and (.[0].channels | length) == 1)'
+	"$ST" -t "$TR" | grep -q 'node-c (' || fail "table lacks the cbdfs blkdev"
+	exec 3<&-
+	umount_cbdfs "$T/mnt" "$CBDFS_PID"
+fi
+
 log "a killed client shows as dead"
 kill -9 "$CLIENT_PID"
 wait "$CLIENT_PID" 2>/dev/null || true
