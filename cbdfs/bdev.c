@@ -184,7 +184,9 @@ int cbdfs_bdev_open(struct cbdfs *fs, uint32_t id, bool writable,
 	bd = fs->bdevs[id];
 	if (bd) {
 		/* no upgrade of a shared read-only mapping under its users */
-		if (writable && bd->ro)
+		if (writable && bd->backend_ro)
+			ret = -EROFS;
+		else if (writable && bd->ro)
 			ret = -EBUSY;
 		else
 			bd->refs++;

@@ -9,6 +9,7 @@ requires_loop
 requires fio
 requires jq
 test_tmpdir
+cd "$T"	# fio drops verify state files into the working directory
 
 SIZE=96M
 TRANSPORT=$T/transport
