@@ -253,3 +253,59 @@ cbdfs_errno() {
 	    print(errno.errorcode.get(e.errno, str(e.errno)))
 	PY
 }
+
+# ---- backend tests (tests/e2e/test-backend-*.sh): cbd-testclient ------
+# tclient ARGS...: cbd-testclient on $TC_TRANSPORT (default $T/transport);
+# with an I/O timeout, so that a broken backend fails a test, not hangs it.
+tclient() {
+	"$BUILD/cbd-testclient" -t "${TC_TRANSPORT:-$T/transport}" \
+		--io-timeout "${TC_IO_TIMEOUT:-30}" "$@"
+}
+
+# expect_rc RC CMD...: CMD must exit with status RC.
+expect_rc() {
+	local want=$1 rc=0
+	shift
+	"$@" || rc=$?
+	[ "$rc" = "$want" ] || fail "$*: exit $rc, expected $want"
+}
+
+# allocated_kib FILE: KiB of storage a (sparse) file really uses.
+allocated_kib() { echo $(( $(stat --format '%b * %B' "$1") / 1024 )); }
+
+# start_holder NAME TCLIENT-ARGS...: a testclient host NAME that maps a
+# backend and holds it in the background; returns once it is mapped.
+# Sets HOLDER_PID; the log is $T/NAME.log.
+declare -A HOLDERS=()
+start_holder() {
+	local name=$1 pid
+	shift
+	rm -f "$T/$name.ready"
+	# The binary itself, not tclient: $! must be the client's pid.
+	"$BUILD/cbd-testclient" -t "${TC_TRANSPORT:-$T/transport}" -H "$name" \
+		"$@" --ready "$T/$name.ready" hold 600 >"$T/$name.log" 2>&1 &
+	pid=$!
+	HOLDERS[$name]=$pid
+	cleanup_fn "kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null"
+	wait_for 15 test -e "$T/$name.ready" ||
+		fail "holder $name did not map: $(cat "$T/$name.log")"
+	HOLDER_PID=$pid
+}
+
+# stop_holder NAME: unmap and exit cleanly (SIGTERM); it must exit 0.
+stop_holder() {
+	local pid=${HOLDERS[$1]} rc=0
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || fail "holder $1 exited $rc: $(cat "$T/$1.log")"
+}
+
+# kill_holder NAME: SIGKILL, leaving its host and blkdev behind.
+kill_holder() {
+	kill -KILL "${HOLDERS[$1]}"
+	wait "${HOLDERS[$1]}" 2>/dev/null || true
+}
+
+# status_has ERE / no_status_line ERE: look at the active slots.
+status_has() { tclient status | grep -Eq "$1"; }
+no_status_line() { ! tclient status | grep -Eq "$1"; }

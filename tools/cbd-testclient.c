@@ -68,6 +68,7 @@ static void usage(FILE *f)
 "  verify-log FILE         check the device against FILE, newest write wins\n"
 "  hold SECONDS            keep the mapping (and heartbeats) for SECONDS\n"
 "  size                    print the backend's size\n"
+"  pattern OFF LEN SEED    print the bytes \"write OFF LEN SEED\" writes\n"
 "  status                  list every active slot of the transport\n"
 "\n"
 "Exit status: 0; 1 data mismatch; 64 usage; else the errno of the failure\n"
@@ -143,6 +144,24 @@ static int cmd_hold(uint64_t seconds)
 	return 0;
 }
 
+/* The bytes "write OFF LEN SEED" puts on the device, to stdout: tests
+ * compare them with the backing image itself. */
+static int cmd_pattern(uint64_t off, uint64_t len, uint64_t seed)
+{
+	uint8_t buf[65536];
+
+	for (uint64_t done = 0; done < len;) {
+		size_t n = len - done < sizeof(buf) ? (size_t)(len - done) :
+						      sizeof(buf);
+
+		tc_pattern_fill(buf, off + done, n, seed);
+		if (fwrite(buf, 1, n, stdout) != n)
+			return -EIO;
+		done += n;
+	}
+	return fflush(stdout) ? -EIO : 0;
+}
+
 /* Number arguments of a command: size-like (K/M/G) or plain. */
 static int arg_num(int argc, char **argv, int i, bool size, uint64_t *v)
 {
@@ -170,7 +189,7 @@ static int run_cmd(struct tc *tc, int argc, char **argv, int *used)
 	bool sized = true;
 
 	if (!strcmp(c, "write") || !strcmp(c, "write-fua") ||
-	    !strcmp(c, "read"))
+	    !strcmp(c, "read") || !strcmp(c, "pattern"))
 		nargs = 3;
 	else if (!strcmp(c, "readzero") || !strcmp(c, "discard") ||
 		 !strcmp(c, "zeroes"))
@@ -186,7 +205,9 @@ static int run_cmd(struct tc *tc, int argc, char **argv, int *used)
 		return tc_cmd_status(tc);
 	if (!strcmp(c, "hold"))
 		return cmd_hold(a[0]);
-	if (!tc->b && strcmp(c, "help")) {
+	if (!strcmp(c, "pattern"))
+		return cmd_pattern(a[0], a[1], a[2]);
+	if (!tc->b) {
 		err("%s: needs a mapped backend (-b ID)", c);
 		return -EDOM;
 	}
