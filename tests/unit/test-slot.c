@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,7 +217,7 @@ static void test_takeover_and_stale(void **state)
 /* ---- claim races ---- */
 
 #define RACE_THREADS 8
-#define RACE_ROUNDS 1000
+#define RACE_ROUNDS 4000
 #define RACE_SLOTS 3	/* fewer slots than threads: real contention */
 
 struct race {
@@ -229,6 +230,7 @@ struct race {
 
 struct race_arg {
 	struct race *r;
+	struct cbdt *t;
 	uint16_t host;
 };
 
@@ -241,7 +243,7 @@ static void *race_thread(void *p)
 	for (int i = 0; i < RACE_ROUNDS; i++) {
 		uint64_t o;
 		int want = i % 2 ? -1 : (i / 2) % RACE_SLOTS;
-		int id = cbdt_slot_claim(r->t, CBDT_OBJ_SEGMENT, want, a->host, &o);
+		int id = cbdt_slot_claim(a->t, CBDT_OBJ_SEGMENT, want, a->host, &o);
 
 		if (id < 0) {
 			if (id != -EBUSY && id != -ENOSPC)
@@ -252,12 +254,12 @@ static void *race_thread(void *p)
 		if (__atomic_fetch_add(&r->held[id], 1, __ATOMIC_ACQ_REL) != 0)
 			__atomic_add_fetch(&r->violations, 1, __ATOMIC_RELAXED);
 		if (CBDT_OWNER_HOST(o) != a->host ||
-		    cbdt_slot_owner(r->t, CBDT_OBJ_SEGMENT, (uint32_t)id) != o)
+		    cbdt_slot_owner(a->t, CBDT_OBJ_SEGMENT, (uint32_t)id) != o)
 			__atomic_add_fetch(&r->violations, 1, __ATOMIC_RELAXED);
 		for (int k = 0; k < i % 7; k++)
 			cpu_relax();
 		__atomic_fetch_sub(&r->held[id], 1, __ATOMIC_ACQ_REL);
-		if (cbdt_slot_release(r->t, CBDT_OBJ_SEGMENT, (uint32_t)id, o))
+		if (cbdt_slot_release(a->t, CBDT_OBJ_SEGMENT, (uint32_t)id, o))
 			__atomic_add_fetch(&r->violations, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -274,7 +276,7 @@ static void test_claim_race_threads(void **state)
 	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_SEGMENT), RACE_SLOTS);
 	pthread_barrier_init(&r.start, NULL, RACE_THREADS);
 	for (int i = 0; i < RACE_THREADS; i++) {
-		args[i] = (struct race_arg){ &r, (uint16_t)(i + 1) };
+		args[i] = (struct race_arg){ &r, f->t, (uint16_t)(i + 1) };
 		assert_int_equal(pthread_create(&th[i], NULL, race_thread,
 						&args[i]), 0);
 	}
@@ -292,6 +294,50 @@ static void test_claim_race_threads(void **state)
 	}
 	assert_int_equal(gens, (uint64_t)r.claims);
 	print_message("%d claims by %d threads\n", r.claims, RACE_THREADS);
+}
+
+/* The same churn across processes, each with its own mapping. */
+static void test_claim_race_processes_churn(void **state)
+{
+	struct fixture *f = *state;
+	pthread_barrierattr_t ba;
+	pid_t pid[RACE_THREADS];
+	uint64_t gens = 0;
+	struct race *r;
+
+	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(r != MAP_FAILED);
+	memset(r, 0, sizeof(*r));
+	pthread_barrierattr_init(&ba);
+	pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+	pthread_barrier_init(&r->start, &ba, RACE_THREADS);
+	for (int i = 0; i < RACE_THREADS; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			struct race_arg a = { r, NULL, (uint16_t)(i + 1) };
+
+			if (cbdt_open(f->path, 0, &a.t))
+				_exit(1);
+			race_thread(&a);
+			cbdt_close(a.t);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < RACE_THREADS; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(r->violations, 0);
+	for (uint32_t id = 0; id < RACE_SLOTS; id++)
+		gens += CBDT_OWNER_GEN(cbdt_slot_owner(f->t, CBDT_OBJ_SEGMENT, id));
+	assert_int_equal(gens, (uint64_t)r->claims);
+	print_message("%d claims by %d processes\n", r->claims, RACE_THREADS);
+	pthread_barrier_destroy(&r->start);
+	munmap(r, sizeof(*r));
 }
 
 #define FORK_PROCS 8
@@ -759,6 +805,7 @@ int main(void)
 		T(test_generation_wraps),
 		T(test_takeover_and_stale),
 		T(test_claim_race_threads),
+		T(test_claim_race_processes_churn),
 		T(test_claim_race_processes),
 		T(test_claim_race_processes_pinned),
 		T(test_record_roundtrip),
