@@ -11,6 +11,7 @@ cbd_status_SRCS := \
 cbd_status_LIBS := $(call pc_libs,jansson inih)
 
 cbd_admin_SRCS := \
+	tools/admin-clear.c \
 	tools/cbd-admin.c \
 	tools/status.c \
 	tools/toolcfg.c

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* cbd-admin's pieces shared between its files; single-threaded. */
+#ifndef CBD_TOOLS_ADMIN_H
+#define CBD_TOOLS_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+/* "host 1 (node-a, client, pid 42)", "backend 0 (disk0, /srv/d.img)", ... */
+const char *admin_describe(const struct status_snap *s, enum cbdt_obj type,
+			   uint32_t id, char *buf, size_t len);
+
+/* The common part of slot @id of @type in @s (id within range). */
+const struct status_slot *admin_slot(const struct status_snap *s,
+				     enum cbdt_obj type, uint32_t id);
+
+/*
+ * clear-host|backend|blkdev|segment @arg on the transport at @path, after
+ * watching heartbeats for @window_ms (0: the default window).  Prints what
+ * was cleared on stdout, why not on stderr.  Exit code: 0 or 1.
+ */
+int admin_clear(const char *path, enum cbdt_obj type, const char *cmd,
+		const char *arg, uint32_t window_ms);
+
+#endif /* CBD_TOOLS_ADMIN_H */
