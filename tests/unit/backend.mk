@@ -1,5 +1,6 @@
-# Unit tests of cbd-backend's config parsing and backing-store I/O.
-UNIT_TESTS += test-config test-store
+# Unit tests of cbd-backend's config parsing and backing-store I/O, and of
+# libcbdt's host registration (transport/host.c) that it relies on.
+UNIT_TESTS += test-config test-host test-store
 
 test-config_EXTRA := backend/config.c
 test-config_LIBS := $(call pc_libs,inih)
