@@ -1,6 +1,7 @@
 # libcbdt: the transport library (build/libcbdt.a).
 LIBCBDT_SRCS := \
 	transport/blkdev.c \
+	transport/chan-alloc.c \
 	transport/channel.c \
 	transport/clear.c \
 	transport/crc32c.c \

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Channel rings: init, open (with handler crash recovery), submit/reap on
- * the client, peek/validate/complete on the handler, the client's private
- * data-area allocator, and the doorbell-aware waits.  One thread per side:
- * the caller serialises the calls of each side (see cbdt.h).
+ * the client, peek/validate/complete on the handler, doorbell-aware waits.
+ * One thread per side: the caller serialises each side's calls (cbdt.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "barrier.h"
 #include "cbdt.h"
+#include "chan-alloc.h"
 
 #define CHAN_SE_COUNT_DEFAULT	256U
 #define CHAN_DATA_ALIGN		(64U << 10)	/* data area starts here */
@@ -41,8 +41,7 @@ struct cbdt_channel {
 	uint64_t reaped;		/* next completion; (u32) == cq_tail */
 	uint32_t inflight_max;
 	struct chan_pending *pending;	/* [se_count], by seq */
-	uint64_t *bitmap;		/* data units in use */
-	uint32_t units, free_units, cursor;
+	struct chan_alloc alloc;	/* data area, private */
 
 	/* handler */
 	uint64_t h_seq;			/* seq expected at sq_tail */
@@ -199,12 +198,9 @@ static int chan_client_setup(struct cbdt_channel *ch)
 	ch->inflight_max = ch->g.se_count < ch->g.ce_count ? ch->g.se_count :
 							     ch->g.ce_count;
 	ch->pending = calloc(ch->g.se_count, sizeof(*ch->pending));
-	ch->units = ch->g.data_size / CBDT_DATA_UNIT;
-	ch->free_units = ch->units;
-	ch->bitmap = calloc((ch->units + 63) / 64, sizeof(uint64_t));
-	if (!ch->pending || !ch->bitmap)
+	if (!ch->pending)
 		return -ENOMEM;
-	return 0;
+	return chan_alloc_init(&ch->alloc, ch->g.data_size / CBDT_DATA_UNIT);
 }
 
 /*
@@ -298,7 +294,7 @@ void cbdt_channel_close(struct cbdt_channel *ch)
 	if (!ch)
 		return;
 	free(ch->pending);
-	free(ch->bitmap);
+	chan_alloc_fini(&ch->alloc);
 	free(ch);
 }
 
@@ -322,106 +318,34 @@ void *cbdt_channel_data(const struct cbdt_channel *ch, uint32_t off)
 	return ch->kdata + off;
 }
 
-/* ---- data area allocator (client-private bitmap, next fit) ---- */
-
-static bool bit_test(const uint64_t *bm, uint32_t i)
-{
-	return bm[i / 64] >> (i % 64) & 1;
-}
-
-/* First index in [i, end) whose bit equals @set, or end. */
-static uint32_t bit_find(const uint64_t *bm, uint32_t i, uint32_t end, bool set)
-{
-	while (i < end) {
-		uint64_t w = set ? bm[i / 64] : ~bm[i / 64];
-
-		w &= ~0ULL << (i % 64);
-		if (w) {
-			i = (i & ~63U) + (uint32_t)__builtin_ctzll(w);
-			return i < end ? i : end;
-		}
-		i = (i & ~63U) + 64;
-	}
-	return end;
-}
-
-static void bits_assign(uint64_t *bm, uint32_t i, uint32_t n, bool set)
-{
-	for (; n; i++, n--) {
-		if (set)
-			bm[i / 64] |= 1ULL << (i % 64);
-		else
-			bm[i / 64] &= ~(1ULL << (i % 64));
-	}
-}
-
-/* A free run of @n units starting in [from, end); -1 if none. */
-static int64_t run_find(const uint64_t *bm, uint32_t from, uint32_t end,
-			uint32_t limit, uint32_t n)
-{
-	uint32_t i = from;
-
-	while (i < end) {
-		uint32_t start = bit_find(bm, i, end, false), stop;
-
-		if (start >= end)
-			break;
-		stop = bit_find(bm, start, limit, true);
-		if (stop - start >= n)
-			return start;
-		i = stop;
-	}
-	return -1;
-}
+/* ---- data area ---- */
 
 int cbdt_channel_data_alloc(struct cbdt_channel *ch, uint32_t len,
 			    uint32_t *off)
 {
 	uint32_t n = (uint32_t)(((uint64_t)len + CBDT_DATA_UNIT - 1) /
 				CBDT_DATA_UNIT);
-	int64_t start;
+	uint32_t first;
+	int ret;
 
-	if (!ch->bitmap)
+	if (ch->role != CBDT_CHANNEL_CLIENT || !len)
 		return -EINVAL;
-	if (!len)
-		return -EINVAL;
-	if (n > ch->units)
-		return -E2BIG;
-	if (n > ch->free_units)
-		return -ENOSPC;
-	/* Next fit: FIFO-ish completions free behind the cursor, so the
-	 * space ahead of it is usually free and the search is short. */
-	start = run_find(ch->bitmap, ch->cursor, ch->units, ch->units, n);
-	if (start < 0)
-		start = run_find(ch->bitmap, 0, ch->cursor, ch->units, n);
-	if (start < 0)
-		return -ENOSPC;
-	bits_assign(ch->bitmap, (uint32_t)start, n, true);
-	ch->free_units -= n;
-	ch->cursor = (uint32_t)start + n;
-	if (ch->cursor >= ch->units)
-		ch->cursor = 0;
-	*off = (uint32_t)start * CBDT_DATA_UNIT;
+	ret = chan_alloc_get(&ch->alloc, n, &first);
+	if (ret)
+		return ret;
+	*off = first * CBDT_DATA_UNIT;
 	return 0;
 }
 
 void cbdt_channel_data_free(struct cbdt_channel *ch, uint32_t off,
 			    uint32_t len)
 {
-	uint32_t first = off / CBDT_DATA_UNIT;
-	uint32_t n = (uint32_t)(((uint64_t)len + CBDT_DATA_UNIT - 1) /
-				CBDT_DATA_UNIT);
-
-	/* A bad extent is a caller bug; refusing it keeps the map sane. */
-	if (!ch->bitmap || off % CBDT_DATA_UNIT || !n || first >= ch->units ||
-	    n > ch->units - first)
+	/* A misaligned extent is a caller bug; refusing it keeps the map sane. */
+	if (ch->role != CBDT_CHANNEL_CLIENT || off % CBDT_DATA_UNIT)
 		return;
-	for (uint32_t i = first; i < first + n; i++) {
-		if (bit_test(ch->bitmap, i)) {
-			ch->bitmap[i / 64] &= ~(1ULL << (i % 64));
-			ch->free_units++;
-		}
-	}
+	chan_alloc_put(&ch->alloc, off / CBDT_DATA_UNIT,
+		       (uint32_t)(((uint64_t)len + CBDT_DATA_UNIT - 1) /
+				  CBDT_DATA_UNIT));
 }
 
 /* ---- entries ---- */
