@@ -292,6 +292,16 @@ static inline void jf_handlers_free(struct jf_handlers *h)
 	h->n = 0;
 }
 
+/* Forget a mapping without unmapping it (its owner "died"). */
+static inline void jf_blkdev_drop(struct cbdt_blkdev *b)
+{
+	if (!b)
+		return;
+	for (unsigned q = 0; q < b->queues; q++)
+		cbdt_channel_close(b->ch[q]);
+	free(b);
+}
+
 /* Map @backend for @host with stand-in handlers attaching meanwhile. */
 static inline int jf_map(struct jf *f, struct jf_handlers *h, uint32_t host,
 			 uint32_t backend, uint64_t backend_owner,

@@ -102,11 +102,7 @@ static int world_teardown(void **state)
 	struct world *w = *state;
 
 	jf_handlers_free(&w->h);
-	if (w->b) {	/* the mapping's slots die with the file */
-		for (unsigned q = 0; q < w->b->queues; q++)
-			cbdt_channel_close(w->b->ch[q]);
-		free(w->b);
-	}
+	jf_blkdev_drop(w->b);	/* its slots die with the file */
 	cbdt_observer_free(w->obs);
 	jf_free(w->f);
 	free(w);
@@ -222,7 +218,7 @@ static void test_dead_client_segments_then_blkdev_then_host(void **state)
 				&b2),
 			 0);
 	jf_handlers_free(&h2);
-	free(b2);
+	jf_blkdev_drop(b2);
 }
 
 static void test_dead_backend_kept_while_a_live_blkdev_maps_it(void **state)
