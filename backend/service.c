@@ -354,8 +354,9 @@ void service_janitor(struct service *svc)
 {
 	int ret = janitor_pass(svc->t, svc->obs, svc->host_id);
 
+	/* The janitor logs every object it clears itself. */
 	if (ret > 0)
-		info("janitor: %d slots freed", ret);
+		dbg("janitor: %d slots freed", ret);
 	else if (ret < 0 && ret != -EBUSY)
 		dbg("janitor: pass failed: %s", strerror(-ret));
 }
