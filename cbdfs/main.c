@@ -271,8 +271,11 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	info("%s: host %u (%s) on %s", fo->mountpoint, fs->host_id,
 	     fs->cfg.hostname, fs->cfg.transport);
 	ret = session_loop(fs, fo);
-	if (ret)
-		ret = ret < 0 ? ret : -EIO;
+	if (ret > 0) {
+		/* libfuse returns the signal that ended the loop: a clean stop */
+		info("signal %d: unmounting", ret);
+		ret = 0;
+	}
 
 out_unmount:
 	fuse_session_unmount(fs->se);

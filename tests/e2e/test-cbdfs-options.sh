@@ -82,6 +82,7 @@ log "SIGTERM unmounts and releases too"
 mount_cbdfs "$M" "transport=$T/transport,hostname=optclient"
 kill -TERM "$CBDFS_PID"
 wait_for 10 bash -c "! kill -0 $CBDFS_PID" || fail "cbdfs ignored SIGTERM"
+wait "$CBDFS_PID" || fail "cbdfs exited with $? on SIGTERM"
 ! grep -q " $M " /proc/mounts || fail "mount left after SIGTERM"
 "$BUILD/cbd-status" -t "$T/transport" --json | jq -e '.hosts | length == 0' \
 	>/dev/null || fail "host slot left after SIGTERM"

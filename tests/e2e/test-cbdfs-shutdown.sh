@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SIGTERM of cbdfs while a loop device still holds its file open: cbdfs
+# drains, unmaps the blkdev and unregisters its host itself (at once, not
+# after the janitor's heartbeat timeout), unmounts and exits 0; the loop
+# device then fails I/O instead of hanging.
+source "$(dirname "$0")/../functions.sh"
+requires_fuse
+requires_loop
+requires jq
+test_tmpdir
+cbdfs_stack 64M
+
+attach_loop "$FILE" --direct-io=on
+dd if=/dev/urandom of="$LOOP_DEV" bs=1M count=8 oflag=direct status=none ||
+	fail "write through the loop device"
+"$BUILD/cbd-status" -t "$TRANSPORT" --json | jq -e '.blkdevs | length == 1' \
+	>/dev/null || fail "no blkdev mapped"
+
+log "SIGTERM cbdfs ($CBDFS_PID) with the loop device attached"
+kill -TERM "$CBDFS_PID"
+wait_for 10 bash -c "! kill -0 $CBDFS_PID" || fail "cbdfs did not exit on SIGTERM"
+wait "$CBDFS_PID" || fail "cbdfs exited with $?"
+# the janitor would need heartbeat_timeout_ms (1.5 s) and a pass: look now
+"$BUILD/cbd-status" -t "$TRANSPORT" --json >"$T/st.json"
+jq -e '(.blkdevs | length == 0) and ([.hosts[] | select(.hostname == "client")] | length == 0)' \
+	"$T/st.json" >/dev/null || fail "not released by cbdfs: $(jq -c '{blkdevs, hosts}' "$T/st.json")"
+! grep -q " $MNT " /proc/mounts || fail "still mounted"
+timeout 10 dd if="$LOOP_DEV" of=/dev/null bs=4k count=1 iflag=direct status=none &&
+	fail "loop I/O succeeded without cbdfs"
+[ $? -ne 124 ] || fail "loop I/O hangs after cbdfs exited"
+echo PASS
