@@ -21,7 +21,7 @@
 #include "cbdt.h"
 
 #define JF_SEGMENTS	6U
-#define JF_TIMEOUT_MS	300U	/* observer timeout of the tests */
+#define JF_TIMEOUT_MS	400U	/* observer timeout of the tests */
 #define JF_TICK_MS	20U
 #define JF_ALIVE_MAX	32
 #define JF_HANDLERS_MAX	32

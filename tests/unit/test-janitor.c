@@ -152,7 +152,7 @@ static void test_new_objects_get_a_full_window(void **state)
 	assert_int_equal(pass_logged(w->f, w->obs, w->jan, log, sizeof(log)),
 			 0);
 	assert_string_equal(log, "");
-	jf_run(w->f, w->obs, JF_TIMEOUT_MS / 2);
+	jf_run(w->f, w->obs, JF_TIMEOUT_MS / 4);
 	assert_int_equal(pass_logged(w->f, w->obs, w->jan, log, sizeof(log)),
 			 0);
 	assert_string_equal(log, "");
@@ -261,11 +261,11 @@ static void test_slow_backend_is_kept(void **state)
 	char log[512];
 	uint64_t last = cbdt_now_ms();
 
-	/* Beats at half the timeout: slow, but its heartbeat moves. */
+	/* Beats at a third of the timeout: slow, but its heartbeat moves. */
 	jf_kill(w->f, CBDT_OBJ_HOST, w->bhost);
 	jf_kill(w->f, CBDT_OBJ_BACKEND, w->be);
 	for (int i = 0; i < 50; i++) {
-		if (cbdt_now_ms() - last >= JF_TIMEOUT_MS / 2) {
+		if (cbdt_now_ms() - last >= JF_TIMEOUT_MS / 3) {
 			cbdt_slot_heartbeat(w->f->t, CBDT_OBJ_HOST, w->bhost);
 			cbdt_slot_heartbeat(w->f->t, CBDT_OBJ_BACKEND, w->be);
 			last = cbdt_now_ms();
@@ -322,7 +322,7 @@ static void test_lease_keeps_a_second_janitor_out(void **state)
 
 	/* janitor3 dies holding it: after the timeout it is stolen. */
 	jf_kill(w->f, CBDT_OBJ_HOST, jan3);
-	jf_run(w->f, w->obs, JF_TIMEOUT_MS / 2);
+	jf_run(w->f, w->obs, JF_TIMEOUT_MS / 4);
 	assert_int_equal(pass_logged(w->f, w->obs, jan2, log, sizeof(log)), 0);
 	assert_true(jf_active(w->f, CBDT_OBJ_BLKDEV, w->b->id));
 	jf_run(w->f, w->obs, JF_TIMEOUT_MS);
@@ -360,7 +360,7 @@ static void test_orphaned_segment_after_grace(void **state)
 	assert_int_equal(cbdt_record_write(w->f->t, CBDT_OBJ_SEGMENT,
 					   (uint32_t)s2, &stale, sizeof(stale)),
 			 0);
-	jf_run(w->f, w->obs, JF_TIMEOUT_MS / 2);
+	jf_run(w->f, w->obs, JF_TIMEOUT_MS / 4);
 	assert_int_equal(pass_logged(w->f, w->obs, w->jan, log, sizeof(log)),
 			 0);
 	assert_true(jf_active(w->f, CBDT_OBJ_SEGMENT, (uint32_t)s1));
