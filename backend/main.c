@@ -306,40 +306,34 @@ int main(int argc, char **argv)
 	log_init(PROG, 0);
 	ret = options_parse(argc, argv, &o);
 	if (ret)
-		return ret;
+		goto out_free;
 	log_init(PROG, o.verbose);
 
 	/* Every check of the config happens before the transport is touched. */
-	ret = config_load(o.config, &cfg, msg, sizeof(msg));
-	if (ret) {
+	ret = EXIT_FAILURE;
+	if (config_load(o.config, &cfg, msg, sizeof(msg))) {
 		err("%s", msg);
-		return EXIT_FAILURE;
+		goto out_free;
 	}
 	if (o.daemon) {
-		ret = daemon_start(&ready_fd);
-		if (ret) {
-			err("daemon: %s", strerror(-ret));
-			return EXIT_FAILURE;
+		int e = daemon_start(&ready_fd);
+
+		if (e) {
+			err("daemon: %s", strerror(-e));
+			goto out_config;
 		}
 	}
 	sfd = signals_setup();
 	if (sfd < 0) {
 		err("signals: %s", strerror(-sfd));
-		return EXIT_FAILURE;
+		goto out_config;
 	}
-	ret = service_start(&svc, cfg, o.format, o.force);
-	if (ret) {
-		config_free(cfg);
-		return EXIT_FAILURE;
-	}
-	if (o.pidfile) {
-		ret = pidfile_write(o.pidfile);
-		if (ret) {
-			err("pidfile: %s: %s", o.pidfile, strerror(-ret));
-			service_stop(&svc);
-			config_free(svc.cfg);
-			return EXIT_FAILURE;
-		}
+	if (service_start(&svc, cfg, o.format, o.force))
+		goto out_signals;
+	if (o.pidfile && (ret = pidfile_write(o.pidfile))) {
+		err("pidfile: %s: %s", o.pidfile, strerror(-ret));
+		ret = EXIT_FAILURE;
+		goto out_stop;
 	}
 	info("ready: host%u, %u backends served", svc.host_id,
 	     svc.cfg->nr_backends);
@@ -348,12 +342,20 @@ int main(int argc, char **argv)
 
 	ret = main_loop(&svc, sfd);
 
+out_stop:
 	service_stop(&svc);
+	/* Last: no pidfile means every slot is released. */
 	if (o.pidfile)
 		pidfile_remove(o.pidfile);
-	info("stopped");
-	config_free(svc.cfg);
+	/* A reload may have replaced the config. */
+	cfg = svc.cfg;
+	if (ret == EXIT_SUCCESS)
+		info("stopped");
+out_signals:
 	close(sfd);
+out_config:
+	config_free(cfg);
+out_free:
 	free(o.pidfile);
 	return ret;
 }
