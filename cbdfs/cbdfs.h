@@ -37,6 +37,7 @@ struct cbdfs_cfg {
 	unsigned queues;	/* -o queues=, 0: min(handlers, CPUs) */
 	unsigned timeout_s;	/* -o timeout=, 0: I/O waits for ever */
 	bool ro;		/* -o ro: every mapping read-only */
+	uint32_t chunk;		/* -o chunk=: split READ/WRITE above it */
 };
 
 struct cbdfs_bdev;

@@ -538,6 +538,11 @@ static void queue_reap_one(struct cbdfs_queue *q,
 		     (unsigned long long)cp->req_id);
 		return;
 	}
+	if (cp->result == -EBADMSG)
+		warn("backend%u: queue %u: request %#llx: %s at %llu: data crc mismatch",
+		     q->bd->backend_id, q->idx, (unsigned long long)cp->req_id,
+		     c->op == CBDT_OP_READ ? "READ" : "request",
+		     (unsigned long long)c->offset);
 	if (!c->timed_out)
 		cmd_answer(q, c, cp->result);
 	if (c->op == CBDT_OP_WRITE)
@@ -666,6 +671,8 @@ int cbdfs_engine_start(struct cbdfs_bdev *bd)
 	}
 	/* a quarter of the data area, so that big requests interleave */
 	bd->max_chunk = MIN(CBDFS_MAX_IO, data / 4 / CBDT_DATA_UNIT * CBDT_DATA_UNIT);
+	if (bd->fs->cfg.chunk)
+		bd->max_chunk = MIN(bd->max_chunk, bd->fs->cfg.chunk);
 	if (bd->max_chunk < CBDT_DATA_UNIT)
 		bd->max_chunk = CBDT_DATA_UNIT;
 	for (i = 0; i < bd->nq; i++) {

@@ -32,6 +32,7 @@ struct cbdfs_optstr {
 	char *hostname;
 	char *queues;
 	char *timeout;
+	char *chunk;
 	int ro;
 };
 
@@ -43,6 +44,7 @@ static const struct fuse_opt cbdfs_opt_spec[] = {
 	CBDFS_OPT("hostname=%s", hostname),
 	CBDFS_OPT("queues=%s", queues),
 	CBDFS_OPT("timeout=%s", timeout),
+	CBDFS_OPT("chunk=%s", chunk),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_END
 };
@@ -61,7 +63,9 @@ static void usage(const char *prog)
 	       "                           (default: min(backend handlers, CPUs))\n"
 	       "    -o timeout=SEC         fail I/O with EIO once the backend has not\n"
 	       "                           answered for SEC seconds (default: wait)\n"
-	       "    -o ro                  open every backend read-only\n\n",
+	       "    -o ro                  open every backend read-only\n"
+	       "    -o chunk=SIZE          split reads and writes into channel requests\n"
+	       "                           of at most SIZE (4K-1M, default 1M)\n\n",
 	       prog, CBDT_QUEUES_MAX);
 }
 
@@ -132,6 +136,15 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 			return -EINVAL;
 		}
 		cfg->timeout_s = (unsigned)v;
+	}
+	if (o->chunk) {
+		if (parse_size(o->chunk, &v) || v < CBDT_DATA_UNIT ||
+		    v > CBDFS_MAX_IO || v % CBDT_DATA_UNIT) {
+			err("chunk=%s: expected a multiple of 4K from 4K to 1M",
+			    o->chunk);
+			return -EINVAL;
+		}
+		cfg->chunk = (uint32_t)v;
 	}
 	if (o->hostname) {
 		cfg->hostname = strdup(o->hostname);
@@ -345,6 +358,7 @@ out_opts:
 	free(o.hostname);
 	free(o.queues);
 	free(o.timeout);
+	free(o.chunk);
 out_args:
 	fuse_opt_free_args(&args);
 	return ret;

@@ -9,8 +9,8 @@ requires strace
 requires python3
 requires fallocate
 test_tmpdir
-cbdfs_stack 64M
-END=$((64 << 20))
+cbdfs_stack 5G		# sparse; more than a 32-bit length, several DISCARDs
+END=$((5 << 30))
 
 log "attributes and names"
 [ "$(stat -c '%F %a %s %h' "$FILE")" = "regular file 600 $END 1" ] ||
@@ -69,6 +69,17 @@ fallocate -z -o $((3 << 20)) -l $((1 << 20)) "$FILE" || fail "zero range"
 cmp -s -n $((1 << 20)) -i $((3 << 20)):0 "$IMAGE" /dev/zero || fail "zeroed range not zero"
 cmp -n $((1 << 20)) -i $((3 << 20)):$((4 << 20)) "$T/data" "$IMAGE" ||
 	fail "zero range went too far"
+log "a punch hole over the whole device is split into several DISCARDs"
+for off in 0 $((1 << 30)) $((9 << 29)) $((END - 4096)); do
+	[ "$(cbdfs_errno "$FILE" rw write $off 4096)" = "ok 4096" ] || fail "marker at $off"
+done
+[ "$(du -k "$IMAGE" | cut -f1)" -ge 16 ] || fail "markers not in the image"
+fallocate -p -o 0 -l $END "$FILE" || fail "punch hole over the whole device"
+[ "$(du -k "$IMAGE" | cut -f1)" -eq 0 ] ||
+	fail "still allocated after punching everything: $(du -k "$IMAGE")"
+for off in 0 $((1 << 30)) $((9 << 29)) $((END - 4096)); do
+	cmp -s -n 4096 -i $off:0 "$IMAGE" /dev/zero || fail "marker at $off survived"
+done
 out=$(fallocate -o 0 -l 4096 "$FILE" 2>&1) && fail "fallocate mode 0 succeeded"
 grep -q "not supported" <<<"$out" || fail "fallocate mode 0: $out"
 out=$(fallocate -c -o 0 -l 4096 "$FILE" 2>&1) && fail "collapse range succeeded"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fio random writes of 4k-256k blocks at QD32 through a direct-I/O loop
-# device on cbdfs, verified with crc32c, with one and with four queues; the
-# blkdev must really have that many queues, and the data must also be
-# right in the backing image.
+# device on cbdfs, verified with crc32c, with one and with four queues, and
+# with requests split into 16 KiB channel commands (chunk=16k); the blkdev
+# must really have that many queues, and the data must also be right in
+# the backing image.
 source "$(dirname "$0")/../functions.sh"
 requires_fuse
 requires_loop
@@ -18,9 +19,11 @@ make_image "$IMAGE" 128M
 write_config "$T/server.ini" "$TRANSPORT" server disk0 "$IMAGE" id=0 handlers=4
 start_backend "$T/server.ini" "$T/server.pid"
 
-for q in 1 4; do
-	log "queues=$q"
-	mount_cbdfs "$T/mnt$q" "transport=$TRANSPORT,hostname=client,queues=$q"
+for round in "1" "4" "2 16k"; do
+	read -r q chunk <<<"$round"
+	logpos=$(wc -l <"$T/server.log")
+	log "queues=$q${chunk:+ chunk=$chunk}"
+	mount_cbdfs "$T/mnt$q" "transport=$TRANSPORT,hostname=client,queues=$q${chunk:+,chunk=$chunk}"
 	pid=$CBDFS_PID
 	attach_loop "$T/mnt$q/backend0" --direct-io=on
 	"$BUILD/cbd-status" -t "$TRANSPORT" --json >"$T/st.json"
@@ -36,6 +39,19 @@ for q in 1 4; do
 	# the same verification straight on the image, without cbdfs
 	detach_loop "$LOOP_DEV" "$T/mnt$q/backend0"
 	umount_cbdfs "$T/mnt$q" "$pid"
+	# the handlers log their request counts when they detach
+	detached() { tail -n +$((logpos + 1)) "$T/server.log" | grep -c detached; }
+	wait_for 5 test "$(detached)" -ge "$q" || fail "handlers did not detach"
+	nreq=$(tail -n +$((logpos + 1)) "$T/server.log" |
+		sed -n 's/.*detached (.*; \([0-9]*\) requests.*/\1/p' | paste -sd+ | bc)
+	echo "channel requests: $nreq"
+	if [ -n "$chunk" ]; then
+		# each 4k-256k I/O was split into 16k commands: at least
+		# 96 MiB / 16 KiB for the writes and as many for the verify
+		[ "$nreq" -ge 12288 ] || fail "chunk=16k did not split: $nreq requests"
+	else
+		[ "$nreq" -lt 6000 ] || fail "unexpected splitting: $nreq requests"
+	fi
 	fio --name=verify-q$q --filename="$IMAGE" --size=$SIZE \
 		--rw=randwrite --bsrange=4k-256k --verify=crc32c \
 		--verify_only --verify_fatal=1 --randseed=$q \
