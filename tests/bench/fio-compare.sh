@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # fio through loop (--direct-io=on) on the same tmpfs image served three
 # ways in one run: cbd-backend + cbdfs, nbdkit file + nbdfuse (the peer), and
-# loop straight on the image (the no-FUSE bound).  Prints a markdown table
+# loop straight on the image (the no-FUSE bound); each side on its own
+# copy of the image, all three up at once and each job run on every side
+# back to back, so that background load hits them alike.  Prints a markdown table
 # with the cbdfs/nbdfuse ratio checked against the DESIGN.md §8 bars.
 #
 # Root only.  Everything it creates (temp dir, daemons, FUSE mounts, loop
@@ -14,6 +16,7 @@ usage() {
 	  --size SIZE        image size (default 512M)
 	  --runtime SEC      measured seconds per job (default 15)
 	  --ramp SEC         unmeasured ramp per job (default 2)
+	  --repeat N         run every job N times, report the median (default 1)
 	  --jobs LIST        comma list of: ${ALL_JOBS[*]} (default all)
 	  --sides LIST       comma list of: cbdfs,nbdfuse,loop (default all)
 	  --queues N         cbdfs queues (default 4)
@@ -33,7 +36,7 @@ declare -A JOB_FIO=(
 	[randread1]="--rw=randread --bs=4k --iodepth=1"
 )
 
-SIZE=512M RUNTIME=15 RAMP=2 QUEUES=4 HANDLERS=4 KEEP_GOING=0 OUT=
+SIZE=512M RUNTIME=15 RAMP=2 REPEAT=1 QUEUES=4 HANDLERS=4 KEEP_GOING=0 OUT=
 JOBS=("${ALL_JOBS[@]}")
 SIDES=(cbdfs nbdfuse loop)
 while [ $# -gt 0 ]; do
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--size) SIZE=$2; shift ;;
 	--runtime) RUNTIME=$2; shift ;;
 	--ramp) RAMP=$2; shift ;;
+	--repeat) REPEAT=$2; shift ;;
 	--jobs) IFS=, read -r -a JOBS <<<"$2"; shift ;;
 	--sides) IFS=, read -r -a SIDES <<<"$2"; shift ;;
 	--queues) QUEUES=$2; shift ;;
@@ -77,24 +81,24 @@ kill_fio() {
 	wait "$FIO_PID" 2>/dev/null
 }
 cleanup_fn kill_fio
-IMAGE=$T/image.raw
-bench_make_image "$IMAGE" "$SIZE"
-SIZE_BYTES=$(stat -c %s "$IMAGE")
+SIZE_BYTES=$(bench_size_bytes "$SIZE")
 
 {
 	echo "date: $(date -Is)"
 	echo "host: $(uname -n) $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 	echo "git: $(git -C "$TESTS_DIR/.." describe --always --dirty 2>/dev/null || echo unknown)"
 	echo "fio: $(fio --version), nbdkit: $(nbdkit --version 2>/dev/null | head -n1), nbdfuse: $(nbdfuse --version 2>/dev/null | head -n1)"
-	echo "image: $SIZE on tmpfs; runtime ${RUNTIME}s after ${RAMP}s ramp; cbdfs queues=$QUEUES, backend handlers=$HANDLERS"
+	echo "image: $SIZE on tmpfs; runtime ${RUNTIME}s after ${RAMP}s ramp, ${REPEAT} repetition(s); cbdfs queues=$QUEUES, backend handlers=$HANDLERS"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/env.txt"
 
-# run_job SIDE JOB DEV PIDS...: one fio job; JSON to $OUT/SIDE-JOB.json and
-# the daemons' CPU seconds over the whole run (ramp included) to .cpu.
+# run_job SIDE JOB REP DEV PIDS...: one fio job; JSON to
+# $OUT/SIDE-JOB-REP.json and the daemons' CPU time over the whole run (ramp
+# included) to .cpu.
 run_job() {
-	local side=$1 job=$2 dev=$3 t0 t1 c0 c1 rc
-	shift 3
+	local side=$1 job=$2 rep=$3 dev=$4 t0 t1 c0 c1 rc base
+	shift 4
+	base=$OUT/$side-$job-$rep
 	bench_drop_caches
 	c0=$(bench_cpu_ticks "$@")
 	t0=$(date +%s%N)
@@ -104,8 +108,7 @@ run_job() {
 		--runtime="$RUNTIME" --ramp_time="$RAMP" --norandommap \
 		--randrepeat=0 --lat_percentiles=1 \
 		--percentile_list=50:99 ${JOB_FIO[$job]} \
-		--output-format=json --output="$OUT/$side-$job.json" \
-		2>"$OUT/$side-$job.err" &
+		--output-format=json --output="$base.json" 2>"$base.err" &
 	# in the background: a wait is interrupted by SIGTERM, a foreground
 	# job would delay the trap (and the cleanup) until fio finished
 	FIO_PID=$!
@@ -114,54 +117,72 @@ run_job() {
 	FIO_PID=
 	t1=$(date +%s%N)
 	c1=$(bench_cpu_ticks "$@")
-	echo "$((c1 - c0)) $(getconf CLK_TCK) $(((t1 - t0) / 1000000))" >"$OUT/$side-$job.cpu"
+	echo "$((c1 - c0)) $(getconf CLK_TCK) $(((t1 - t0) / 1000000))" >"$base.cpu"
+	[ "$rc" = 0 ] || rm -f "$base.json"
 	return $rc
 }
 
-# bench_side SIDE: build the stack, attach loop, run the jobs, tear down.
-bench_side() {
-	local side=$1 job pids=()
+# side_up SIDE: its own image, the stack serving it, a loop device on top;
+# sets SIDE_DEV[SIDE] and SIDE_PIDS[SIDE].  All sides stay up for the whole
+# run so that each job runs on every side back to back, under the same
+# background load.
+declare -A SIDE_DEV SIDE_PIDS
+side_up() {
+	local side=$1 image=$T/image-$1.raw
+	bench_make_image "$image" "$SIZE"
 	case $side in
-	cbdfs) bench_start_cbd "$T/cbd" "$IMAGE" "$QUEUES" "$HANDLERS" || return 1 ;;
-	nbdfuse) bench_start_nbd "$T/nbd" "$IMAGE" || return 1 ;;
-	loop) BENCH_FILE=$IMAGE BENCH_PIDS= ;;
+	cbdfs) bench_start_cbd "$T/cbd" "$image" "$QUEUES" "$HANDLERS" || return 1 ;;
+	nbdfuse) bench_start_nbd "$T/nbd" "$image" || return 1 ;;
+	loop) BENCH_FILE=$image BENCH_PIDS='' ;;
 	esac
-	read -r -a pids <<<"$BENCH_PIDS"
 	if ! bench_attach_loop "$BENCH_FILE"; then
 		BENCH_WHY="losetup --direct-io=on $BENCH_FILE failed"
 		return 1
 	fi
 	echo "$LOOP_DIO" >"$OUT/$side.dio"
 	log "$side: $BENCH_FILE on $LOOP_DEV (direct-io: $LOOP_DIO)"
-	for job in "${JOBS[@]}"; do
-		log "$side: $job (${JOB_FIO[$job]})"
-		if ! run_job "$side" "$job" "$LOOP_DEV" "${pids[@]}"; then
-			BENCH_WHY="fio $job failed: $(head -n 3 "$OUT/$side-$job.err" | tr '\n' ' ')"
-			rm -f "$OUT/$side-$job.json"
-			return 1
-		fi
-	done
+	SIDE_DEV[$side]=$LOOP_DEV
+	SIDE_PIDS[$side]=$BENCH_PIDS
+}
+
+# side_lost SIDE WHY: report it; fatal unless --keep-going.
+side_lost() {
+	echo "$1: $2" | tee "$OUT/$1.na" >&2
+	cp "$T"/*/*.log "$OUT/" 2>/dev/null || true
+	[ "$KEEP_GOING" = 1 ] || fail "$1: $2"
+	rc=1
 }
 
 rc=0
+up=()
 for side in "${SIDES[@]}"; do
-	if ! bench_side "$side"; then
-		echo "$side: $BENCH_WHY" | tee "$OUT/$side.na" >&2
-		if [ "$KEEP_GOING" = 0 ]; then
-			# keep the logs of the side that failed
-			cp "$T"/*/*.log "$OUT/" 2>/dev/null || true
-			fail "$side: $BENCH_WHY"
-		fi
-		rc=1
+	if side_up "$side"; then
+		up+=("$side")
+	else
+		side_lost "$side" "$BENCH_WHY"
 	fi
-	cp "$T"/*/*.log "$OUT/" 2>/dev/null || true
-	bench_unwind
 done
+for ((rep = 1; rep <= REPEAT; rep++)); do
+	for job in "${JOBS[@]}"; do
+		# rotate the order per repetition: no side always runs first
+		for ((i = 0; i < ${#up[@]}; i++)); do
+			side=${up[(i + rep - 1) % ${#up[@]}]}
+			[ ! -e "$OUT/$side.na" ] || continue
+			log "rep $rep/$REPEAT: $side: $job (${JOB_FIO[$job]})"
+			# shellcheck disable=SC2086
+			if ! run_job "$side" "$job" "$rep" "${SIDE_DEV[$side]}" ${SIDE_PIDS[$side]}; then
+				side_lost "$side" "fio $job failed: $(head -n 3 "$OUT/$side-$job-$rep.err" | tr '\n' ' ')"
+			fi
+		done
+	done
+done
+cp "$T"/*/*.log "$OUT/" 2>/dev/null || true
+bench_unwind
 
-python3 - "$OUT" "${JOBS[*]}" >"$OUT/table.md" <<'EOF'
+python3 - "$OUT" "${JOBS[*]}" "$REPEAT" >"$OUT/table.md" <<'EOF'
 import json, os, sys
 
-out, jobs = sys.argv[1], sys.argv[2].split()
+out, jobs, reps = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
 sides = ["cbdfs", "nbdfuse", "loop"]
 title = {
     "seqwrite": ("1 MiB seq write, QD8", "bw"),
@@ -172,22 +193,36 @@ title = {
 }
 bars = {"seqwrite": 1.5, "seqread": 1.5, "randwrite": 2.0, "randread": 2.0}
 
-def result(side, job):
+def one(side, job, rep):
+    base = os.path.join(out, f"{side}-{job}-{rep}")
     try:
-        with open(os.path.join(out, f"{side}-{job}.json")) as f:
+        with open(base + ".json") as f:
             j = json.load(f)["jobs"][0]
     except (OSError, ValueError, KeyError, IndexError):
         return None
     d = j["write"] if "write" in job else j["read"]
     pct = d.get("lat_ns", {}).get("percentile") or d["clat_ns"]["percentile"]
     r = {"iops": d["iops"], "bw": d["bw_bytes"] / 2**20,
-         "p50": pct["50.000000"] / 1000, "p99": pct["99.000000"] / 1000}
+         "p50": pct["50.000000"] / 1000, "p99": pct["99.000000"] / 1000,
+         "cpu": None}
     try:
-        with open(os.path.join(out, f"{side}-{job}.cpu")) as f:
+        with open(base + ".cpu") as f:
             ticks, hz, ms = map(int, f.read().split())
         r["cpu"] = 100.0 * ticks / hz / (ms / 1000.0)
     except (OSError, ValueError, ZeroDivisionError):
-        r["cpu"] = None
+        pass
+    return r
+
+def result(side, job):
+    """The median repetition (by the job's metric), with the spread."""
+    metric = title[job][1]
+    runs = [r for r in (one(side, job, i) for i in range(1, reps + 1)) if r]
+    if not runs:
+        return None
+    runs.sort(key=lambda r: r[metric])
+    r = dict(runs[len(runs) // 2])
+    r["n"] = len(runs)
+    r["spread"] = (runs[-1][metric] - runs[0][metric]) / 2 / r[metric] * 100
     return r
 
 def lat(us):
@@ -197,6 +232,8 @@ def cell(r, metric, side):
     if r is None:
         return "n/a"
     v = f"{r['bw']:.0f} MiB/s" if metric == "bw" else f"{r['iops'] / 1000:.1f}k IOPS"
+    if r["n"] > 1:
+        v += f" ±{r['spread']:.0f}%"
     s = f"{v} ({lat(r['p50'])}/{lat(r['p99'])} µs)"
     if side != "loop" and r["cpu"] is not None:
         s += f", {r['cpu']:.0f}% CPU"
@@ -228,7 +265,8 @@ for s in sides:
     except OSError:
         dio.append(f"{s} n/a")
 print()
-print("Cells: IOPS or MiB/s (p50/p99 total latency in µs from fio lat_ns), "
+print(("Median of %d runs, ±half the min-max range. " % reps if reps > 1 else "")
+      + "Cells: IOPS or MiB/s (p50/p99 total latency in µs from fio lat_ns), "
       "CPU = the side's daemons (cbd-backend + cbdfs, nbdkit + nbdfuse) in % "
       "of one core over the job. loop DIO as reported by losetup: "
       + ", ".join(dio) + ".")

@@ -87,15 +87,16 @@ measure() {
 		pid=${pids[i]}
 		tk=$((tk + k1[i] - k0[i]))
 		tn=$((tn + n1[i] - n0[i]))
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
 			"$side" "${names[i]}" \
 			"$(awk -v t=$((k1[i] - k0[i])) -v hz="$HZ" -v w=$wall_ns 'BEGIN { printf "%.2f%%", 100 * t / hz / (w / 1e9) }')" \
 			"$(awk -v n=$((n1[i] - n0[i])) -v w=$wall_ns 'BEGIN { printf "%.3f%%", 100 * n / w }')" \
-			"$(rss_verdict "$pid")" "$(kib "$pid" RssAnon)" \
-			"$(kib "$pid" RssShmem)" "$(kib "$pid" VmHWM)" \
+			"$(rss_verdict "$pid")" "$(private_verdict "$pid")" \
+			"$(kib "$pid" RssShmem)" "$(pss "$pid")" \
+			"$(kib "$pid" VmHWM)" \
 			"$(bench_status_kib "$pid" Threads)"
 	done
-	printf '| %s | **total** | %s | %s | | | | | |\n' "$side" \
+	printf '| %s | **total** | %s | %s | | | | | | |\n' "$side" \
 		"$(awk -v t=$tk -v hz="$HZ" -v w=$wall_ns 'BEGIN { printf "%.2f%%", 100 * t / hz / (w / 1e9) }')" \
 		"$(awk -v n=$tn -v w=$wall_ns 'BEGIN { p = 100 * n / w; printf "%.3f%% %s", p, (p < 1 ? "PASS" : "MISS") }')"
 }
@@ -114,6 +115,24 @@ rss_verdict() {
 	v=$(bench_status_kib "$1" VmRSS)
 	[ "$v" = n/a ] && { echo n/a; return; }
 	awk -v k="$v" 'BEGIN { printf "%.1f %s", k / 1024, (k < 65536 ? "PASS" : "MISS") }'
+}
+
+# private_verdict PID: RssAnon + RssFile (what the daemon holds alone,
+# leaving out the transport pages it shares) against the same bar.
+private_verdict() {
+	local a f
+	a=$(bench_status_kib "$1" RssAnon)
+	f=$(bench_status_kib "$1" RssFile)
+	[ "$a" = n/a ] || [ "$f" = n/a ] && { echo n/a; return; }
+	awk -v k=$((a + f)) 'BEGIN { printf "%.1f %s", k / 1024, (k < 65536 ? "PASS" : "MISS") }'
+}
+
+# pss PID: proportional set size in MiB (shared pages split between
+# their users), from smaps_rollup.
+pss() {
+	awk '$1 == "Pss:" { printf "%.1f", $2 / 1024; found = 1 }
+		END { if (!found) print "n/a" }' "/proc/$1/smaps_rollup" 2>/dev/null ||
+		echo n/a
 }
 
 # run_side SIDE: stack up, map, warm up, settle, measure, tear down.
@@ -149,8 +168,8 @@ run_side() {
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/env.txt"
 cat >"$OUT/idle.md" <<-EOF
-| side | daemon | CPU (stat ticks) | CPU (schedstat) | VmRSS MiB | RssAnon MiB | RssShmem MiB | VmHWM MiB | threads |
-|---|---|---|---|---|---|---|---|---|
+| side | daemon | CPU (stat ticks) | CPU (schedstat) | VmRSS MiB | Anon+File MiB | RssShmem MiB | Pss MiB | VmHWM MiB | threads |
+|---|---|---|---|---|---|---|---|---|---|
 EOF
 
 sides=(cbdfs)
@@ -167,7 +186,8 @@ done
 echo
 cat "$OUT/idle.md"
 echo
-echo "Bars: CPU total < 1% of one core; VmRSS of each daemon < 64 MiB (RssShmem"
-echo "counts the transport pages the daemon has touched)."
+echo "Bars: CPU total < 1% of one core; RSS of each daemon < 64 MiB.  VmRSS"
+echo "includes RssShmem, the transport pages the daemon has touched (shared"
+echo "with the other daemon); Anon+File is what the daemon holds alone."
 echo "results: $OUT"
 exit $rc
