@@ -36,7 +36,8 @@ struct cbdt_channel {
 	uint8_t *kdata;
 	struct cbdt_channel_geom g;	/* private, validated copy */
 
-	/* client */
+	/* client: the producer (submit) and the consumer (reap) may be two
+	 * threads; each writes its own counter, the other reads it */
 	uint64_t seq;			/* next submission; (u32) == sq_head */
 	uint64_t reaped;		/* next completion; (u32) == cq_tail */
 	uint32_t inflight_max;
@@ -421,21 +422,24 @@ int cbdt_channel_submit(struct cbdt_channel *ch, struct cbdt_request *rq)
 {
 	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
 	struct chan_pending *p;
+	uint64_t seq = ch->seq;	/* ours: only submit writes it */
 	struct cbdt_se se;
 	uint32_t tail;
 	int ret;
 
 	if (ch->role != CBDT_CHANNEL_CLIENT)
 		return -EINVAL;
-	if (ch->seq - ch->reaped >= ch->inflight_max)
+	/* pairs with the store-release of ch->reaped in reap (maybe another
+	 * thread): its pending slot is read and done with */
+	if (seq - smp_load_acquire(&ch->reaped) >= ch->inflight_max)
 		return -EAGAIN;
 	/* pairs with the store-release of sq_tail in cbdt_channel_complete():
 	 * a reaped se may still be the one a restarting handler checks, so
 	 * its slot is reused only once sq_tail moved past it. */
 	tail = smp_load_acquire(&ctrl->sq_tail);
-	if ((uint32_t)ch->seq - tail >= ch->g.se_count)
+	if ((uint32_t)seq - tail >= ch->g.se_count)
 		return -EAGAIN;
-	rq->seq = ch->seq;
+	rq->seq = seq;
 	rq->data_crc = 0;
 	se_from_request(&se, rq);
 	/* Our own mistakes must not reach the handler (nor our crc loop). */
@@ -446,15 +450,16 @@ int cbdt_channel_submit(struct cbdt_channel *ch, struct cbdt_request *rq)
 		rq->data_crc = se.data_crc = data_crc(ch, se.data_off, se.data_len);
 	if (ch->g.flags & CBDT_F_ENTRY_CRC)
 		se.crc = se_crc(&se);
-	memcpy(&ch->ksq[ch->seq & (ch->g.se_count - 1)], &se, sizeof(se));
-	p = &ch->pending[ch->seq & (ch->g.se_count - 1)];
+	memcpy(&ch->ksq[seq & (ch->g.se_count - 1)], &se, sizeof(se));
+	p = &ch->pending[seq & (ch->g.se_count - 1)];
 	p->req_id = rq->req_id;
 	p->op = rq->op;
 	p->data_off = rq->data_off;
 	p->data_len = rq->data_len;
-	ch->seq++;
+	/* pairs with the load-acquire of ch->seq in reap and inflight */
+	smp_store_release(&ch->seq, seq + 1);
 	/* pairs with the load-acquire of sq_head in cbdt_channel_peek() */
-	smp_store_release(&ctrl->sq_head, (uint32_t)ch->seq);
+	smp_store_release(&ctrl->sq_head, (uint32_t)(seq + 1));
 	/* pairs with the smp_mb() after the handler's sq_sleep store */
 	smp_mb();
 	cbdt_doorbell_ring(&ctrl->sq_sleep);
@@ -462,9 +467,10 @@ int cbdt_channel_submit(struct cbdt_channel *ch, struct cbdt_request *rq)
 }
 
 /* seq and crc say whether the ce is the handler's answer for this slot. */
-static bool ce_ok(const struct cbdt_channel *ch, const struct cbdt_ce *ce)
+static bool ce_ok(const struct cbdt_channel *ch, const struct cbdt_ce *ce,
+		  uint64_t seq)
 {
-	if ((uint32_t)ce->seq != (uint32_t)ch->reaped)
+	if ((uint32_t)ce->seq != (uint32_t)seq)
 		return false;
 	return !(ch->g.flags & CBDT_F_ENTRY_CRC) || ce->crc == ce_crc(ce);
 }
@@ -473,6 +479,7 @@ int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c)
 {
 	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
 	const struct chan_pending *p;
+	uint64_t reaped = ch->reaped;	/* ours: only reap writes it */
 	struct cbdt_ce ce;
 	uint32_t head;
 	int result;
@@ -482,18 +489,20 @@ int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c)
 		return -EINVAL;
 	/* pairs with the store-release of cq_head in cbdt_channel_complete() */
 	head = smp_load_acquire(&ctrl->cq_head);
-	if (head == (uint32_t)ch->reaped)
+	if (head == (uint32_t)reaped)
 		return 0;
-	/* A completion for nothing we submitted: the handler is broken. */
-	if (ch->seq == ch->reaped)
+	/* A completion for nothing we submitted: the handler is broken.
+	 * Pairs with the store-release of ch->seq in submit, which precedes
+	 * the sq_head that the handler's completion follows. */
+	if (smp_load_acquire(&ch->seq) == reaped)
 		return -EBADMSG;
-	p = &ch->pending[ch->reaped & (ch->g.se_count - 1)];
+	p = &ch->pending[reaped & (ch->g.se_count - 1)];
 	for (int i = 0; i < 2 && !(ok && ce.req_id == p->req_id); i++) {
 		if (i)	/* re-read: same pairing as above */
 			(void)smp_load_acquire(&ctrl->cq_head);
-		memcpy(&ce, &ch->kcq[ch->reaped & (ch->g.ce_count - 1)],
+		memcpy(&ce, &ch->kcq[reaped & (ch->g.ce_count - 1)],
 		       sizeof(ce));
-		ok = ce_ok(ch, &ce);
+		ok = ce_ok(ch, &ce, reaped);
 	}
 	if (!ok)
 		return -EBADMSG;
@@ -506,18 +515,23 @@ int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c)
 	    data_crc(ch, p->data_off, p->data_len) != ce.data_crc)
 		result = -EBADMSG;	/* this request fails, not the channel */
 	c->req_id = p->req_id;
-	c->seq = ch->reaped;
+	c->seq = reaped;
 	c->result = result;
 	c->data_crc = ce.data_crc;
-	ch->reaped++;
+	/* pairs with the load-acquire of ch->reaped in submit and inflight */
+	smp_store_release(&ch->reaped, reaped + 1);
 	/* pairs with the load-acquire of cq_tail in cbdt_channel_complete() */
-	smp_store_release(&ctrl->cq_tail, (uint32_t)ch->reaped);
+	smp_store_release(&ctrl->cq_tail, (uint32_t)(reaped + 1));
 	return 1;
 }
 
 uint32_t cbdt_channel_inflight(const struct cbdt_channel *ch)
 {
-	return (uint32_t)(ch->seq - ch->reaped);
+	/* reaped first: it never passes seq, so the difference cannot wrap.
+	 * Both pair with the store-releases in submit and reap. */
+	uint64_t reaped = smp_load_acquire(&ch->reaped);
+
+	return (uint32_t)(smp_load_acquire(&ch->seq) - reaped);
 }
 
 /*

@@ -1,11 +1,13 @@
 /* Description: channel rings with the two sides running concurrently: a
  * client and a handler in two threads and in two fork()ed processes move
  * 100k requests of random ops, sizes and queue depths with payload
- * verification both ways (with and without crcs), using the adaptive
+ * verification both ways (with and without crcs), also with the client
+ * split into submitting and reaping threads, using the adaptive
  * waits and doorbells; and a handler asleep at its longest back-off is
  * woken by the doorbell of a submit. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -201,6 +203,129 @@ static void test_threads_move_100k_verified_crc(void **state)
 	run_threads(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC);
 }
 
+/*
+ * The client split the way cbdfs uses it: submitting threads serialised by
+ * a producer lock (submit, data_alloc, data_free), one reaper thread
+ * calling reap concurrently with them.
+ */
+struct split {
+	struct cbdt_channel *c;
+	pthread_mutex_t lock;	/* producer calls and fl[] */
+	struct inflight fl[QD_MAX];
+	uint64_t submitted, reaped;
+	int problems;
+};
+
+static void *split_reaper(void *arg)
+{
+	struct split *sp = arg;
+	struct cbdt_completion comp;
+	struct cbdt_wait w;
+	struct inflight f;
+	int ret;
+
+	cbdt_wait_init(&w, NULL);
+	while (sp->reaped < NREQ) {
+		ret = cbdt_channel_reap(sp->c, &comp);
+		if (ret == 0) {
+			cbdt_channel_client_wait(sp->c, &w);
+			continue;
+		}
+		cbdt_wait_reset(&w);
+		if (ret < 0 || comp.req_id >= QD_MAX) {
+			sp->problems++;
+			break;
+		}
+		pthread_mutex_lock(&sp->lock);
+		f = sp->fl[comp.req_id];
+		pthread_mutex_unlock(&sp->lock);
+		if (!f.used || comp.result)
+			sp->problems++;
+		/* the extent is ours until freed: no lock needed to read it */
+		if (f.op == CBDT_OP_READ &&
+		    !fx_check(cbdt_channel_data(sp->c, f.off), f.len,
+			      comp.req_id ^ READ_SALT))
+			sp->problems++;
+		pthread_mutex_lock(&sp->lock);
+		if (f.op != CBDT_OP_FLUSH)
+			cbdt_channel_data_free(sp->c, f.off, f.len);
+		sp->fl[comp.req_id].used = false;
+		pthread_mutex_unlock(&sp->lock);
+		__atomic_store_n(&sp->reaped, sp->reaped + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void test_split_client_threads_move_100k_verified(void **state)
+{
+	struct fx *f = fx_new(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC, 0, 0);
+	struct handler_thread ht = { 0 };
+	struct split sp = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t th, tr;
+	unsigned seed = 99;
+	int ret;
+
+	assert_non_null(f);
+	sp.c = f->c;
+	ht.h = f->h;
+	assert_int_equal(pthread_create(&th, NULL, handler_main, &ht), 0);
+	assert_int_equal(pthread_create(&tr, NULL, split_reaper, &sp), 0);
+	while (sp.submitted < NREQ && !__atomic_load_n(&sp.problems, __ATOMIC_RELAXED)) {
+		struct cbdt_request rq = { 0 };
+		uint32_t id = (uint32_t)rand_r(&seed) % QD_MAX, r;
+
+		pthread_mutex_lock(&sp.lock);
+		for (r = 0; r < QD_MAX && sp.fl[id].used; r++)
+			id = (id + 1) % QD_MAX;
+		if (r == QD_MAX) {
+			pthread_mutex_unlock(&sp.lock);
+			sched_yield();
+			continue;
+		}
+		r = (uint32_t)rand_r(&seed);
+		rq.op = r % 8 == 0 ? CBDT_OP_FLUSH :
+			r % 2 ? CBDT_OP_READ : CBDT_OP_WRITE;
+		rq.req_id = id;
+		ret = 0;
+		if (rq.op != CBDT_OP_FLUSH) {
+			rq.len = rq.data_len = 1 + (uint32_t)rand_r(&seed) % 65536;
+			ret = cbdt_channel_data_alloc(f->c, rq.len, &rq.data_off);
+			if (!ret && rq.op == CBDT_OP_WRITE)
+				fx_fill(cbdt_channel_data(f->c, rq.data_off),
+					rq.len, id);
+		}
+		if (!ret) {
+			/* before submit: the reaper may see it complete at once */
+			sp.fl[id] = (struct inflight){ true, rq.op, rq.data_off,
+						       rq.len };
+			ret = cbdt_channel_submit(f->c, &rq);
+			if (ret) {
+				sp.fl[id].used = false;
+				if (rq.data_len)
+					cbdt_channel_data_free(f->c, rq.data_off,
+							       rq.len);
+			}
+		}
+		pthread_mutex_unlock(&sp.lock);
+		if (!ret)
+			sp.submitted++;
+		else if (ret == -EAGAIN || ret == -ENOSPC)
+			sched_yield();
+		else
+			sp.problems++;
+		/* the other side of the lock-free pair: read it as well */
+		assert_true(cbdt_channel_inflight(f->c) <= QD_MAX);
+	}
+	pthread_join(tr, NULL);
+	cbdt_channel_client_close(f->c);
+	pthread_join(th, NULL);
+	assert_int_equal(sp.problems, 0);
+	assert_int_equal(sp.reaped, NREQ);
+	assert_int_equal(ht.problems, 0);
+	assert_int_equal(ht.served, NREQ);
+	fx_free(f);
+}
+
 /* The handler in a child that maps the transport on its own. */
 static void test_processes_move_100k_verified(void **state)
 {
@@ -299,6 +424,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_threads_move_100k_verified),
 		cmocka_unit_test(test_threads_move_100k_verified_crc),
+		cmocka_unit_test(test_split_client_threads_move_100k_verified),
 		cmocka_unit_test(test_processes_move_100k_verified),
 		cmocka_unit_test(test_doorbell_wakes_sleeping_handler),
 	};
