@@ -281,7 +281,8 @@ static int main_loop(struct service *svc, int sfd)
 				service_reload(svc);
 				break;
 			default:
-				info("%s: stopping", strsignal((int)si.ssi_signo));
+				info("SIG%s: stopping",
+				     sigabbrev_np((int)si.ssi_signo));
 				return EXIT_SUCCESS;
 			}
 		}
