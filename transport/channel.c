@@ -235,6 +235,7 @@ static int chan_handler_setup(struct cbdt_channel *ch, uint64_t backend_owner)
 	if (ch->cq_head != ch->sq_tail)
 		return -EBADMSG;
 	ch->h_seq = ch->sq_tail;
+	/* published by the store-release of handler_state just below */
 	WRITE_ONCE(&ctrl->handler_owner, backend_owner);
 	/* pairs with the client's load-acquire of handler_state (map/unmap) */
 	smp_store_release(&ctrl->handler_state, (uint32_t)CBDT_HANDLER_ATTACHED);
@@ -547,6 +548,7 @@ void cbdt_channel_client_wait(struct cbdt_channel *ch, struct cbdt_wait *w)
 		cbdt_wait_idle(w, NULL);
 		return;
 	}
+	/* read by the handler after its smp_mb() in complete */
 	WRITE_ONCE(&ctrl->cq_sleep, 1U);
 	/* pairs with the smp_mb() in cbdt_channel_complete() */
 	smp_mb();
@@ -670,6 +672,7 @@ void cbdt_channel_handler_wait(struct cbdt_channel *ch, struct cbdt_wait *w)
 		cbdt_wait_idle(w, NULL);
 		return;
 	}
+	/* read by the client after its smp_mb() in submit / client_close */
 	WRITE_ONCE(&ctrl->sq_sleep, 1U);
 	/* pairs with the smp_mb() in submit and in client_close */
 	smp_mb();
