@@ -516,7 +516,10 @@ int cbdt_channel_submit(struct cbdt_channel *ch, struct cbdt_request *rq);
 /*
  * Reap one completion: 1 and *c filled, 0 if none, -EBADMSG if the ce at
  * cq_tail fails its crc or seq check twice (the channel is then unusable:
- * fail everything in flight loudly).  Advances cq_tail.
+ * fail everything in flight loudly).  Advances cq_tail.  c->req_id is the
+ * one submitted at that seq; a ce naming another req_id completes it with
+ * -EIO, and a READ whose data fails its crc twice with -EBADMSG (that
+ * request fails, the channel goes on).
  */
 int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c);
 
@@ -543,8 +546,8 @@ int cbdt_channel_peek(struct cbdt_channel *ch, struct cbdt_request *rq);
  * Validate a request against the channel and a device of @dev_size bytes:
  * op and flags known, len > 0 where needed, offset+len <= dev_size without
  * overflow, data extent inside the data area, data_len == len for
- * READ/WRITE and 0 otherwise, data crc if enabled.  0 or -EINVAL
- * (-EBADMSG for a data crc mismatch).
+ * READ/WRITE and 0 otherwise, FUA only on WRITE/DISCARD/WRITE_ZEROES,
+ * data crc if enabled.  0 or -EINVAL (-EBADMSG for a data crc mismatch).
  */
 int cbdt_channel_validate(const struct cbdt_channel *ch,
 			  const struct cbdt_request *rq, uint64_t dev_size);
