@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,15 +173,13 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
-static void run_threads(uint16_t flags)
+static void run_threads(struct fx *f, uint16_t flags)
 {
-	struct fx *f = fx_new(flags, 0, 0);
 	struct handler_thread ht = { 0 };
 	uint64_t start = now_ns();
 	pthread_t th;
 	int problems;
 
-	assert_non_null(f);
 	ht.h = f->h;
 	assert_int_equal(pthread_create(&th, NULL, handler_main, &ht), 0);
 	problems = client_run(f->c, 12345);
@@ -190,17 +190,16 @@ static void run_threads(uint16_t flags)
 	assert_int_equal(ht.problems, 0);
 	assert_int_equal(ht.served, NREQ);
 	assert_int_equal(fx_ctrl(f)->handler_state, CBDT_HANDLER_DETACHED);
-	fx_free(f);
 }
 
 static void test_threads_move_100k_verified(void **state)
 {
-	run_threads(0);
+	run_threads(*state, 0);
 }
 
 static void test_threads_move_100k_verified_crc(void **state)
 {
-	run_threads(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC);
+	run_threads(*state, CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC);
 }
 
 /*
@@ -258,14 +257,13 @@ static void *split_reaper(void *arg)
 
 static void test_split_client_threads_move_100k_verified(void **state)
 {
-	struct fx *f = fx_new(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC, 0, 0);
+	struct fx *f = *state;
 	struct handler_thread ht = { 0 };
 	struct split sp = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	pthread_t th, tr;
 	unsigned seed = 99;
 	int ret;
 
-	assert_non_null(f);
 	sp.c = f->c;
 	ht.h = f->h;
 	assert_int_equal(pthread_create(&th, NULL, handler_main, &ht), 0);
@@ -323,18 +321,16 @@ static void test_split_client_threads_move_100k_verified(void **state)
 	assert_int_equal(sp.reaped, NREQ);
 	assert_int_equal(ht.problems, 0);
 	assert_int_equal(ht.served, NREQ);
-	fx_free(f);
 }
 
 /* The handler in a child that maps the transport on its own. */
 static void test_processes_move_100k_verified(void **state)
 {
-	struct fx *f = fx_new(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC, 0, 0);
+	struct fx *f = *state;
 	uint64_t start = now_ns();
 	int status, problems;
 	pid_t pid;
 
-	assert_non_null(f);
 	/* The child re-opens: drop the parent's handler handle first. */
 	cbdt_channel_close(f->h);
 	f->h = NULL;
@@ -346,6 +342,8 @@ static void test_processes_move_100k_verified(void **state)
 		uint64_t served = 0;
 		int n;
 
+		/* never outlive a test that failed before reaping us */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (cbdt_open(f->path, 0, &t) ||
 		    cbdt_channel_open(t, f->seg, CBDT_CHANNEL_HANDLER, 7, &h))
 			_exit(100);
@@ -361,7 +359,6 @@ static void test_processes_move_100k_verified(void **state)
 	assert_int_equal(problems, 0);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	fx_free(f);
 }
 
 struct sleepy_handler {
@@ -385,7 +382,7 @@ static void *sleepy_handler_main(void *arg)
  */
 static void test_doorbell_wakes_sleeping_handler(void **state)
 {
-	struct fx *f = fx_new(0, 0, 0);
+	struct fx *f = *state;
 	struct sleepy_handler sh = {
 		.cfg = { .spin_ns = 1000, .sleep_min_us = 2000000,
 			 .sleep_max_us = 2000000 },
@@ -396,7 +393,6 @@ static void test_doorbell_wakes_sleeping_handler(void **state)
 	uint64_t t0, lat;
 	pthread_t th;
 
-	assert_non_null(f);
 	sh.h = f->h;
 	assert_int_equal(pthread_create(&th, NULL, sleepy_handler_main, &sh), 0);
 	/* The handler announces its sleep in sq_sleep just before it. */
@@ -416,17 +412,37 @@ static void test_doorbell_wakes_sleeping_handler(void **state)
 	pthread_join(th, NULL);
 	assert_true(lat < 1000000000ULL);
 	assert_int_equal(sh.served, 1);
-	fx_free(f);
 }
+
+/* Teardown removes the transport even when an assertion failed. */
+static int setup_plain(void **state)
+{
+	*state = fx_new(0, 0, 0);
+	return *state ? 0 : -1;
+}
+
+static int setup_crc(void **state)
+{
+	*state = fx_new(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC, 0, 0);
+	return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	fx_free(*state);
+	return 0;
+}
+
+#define T(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_threads_move_100k_verified),
-		cmocka_unit_test(test_threads_move_100k_verified_crc),
-		cmocka_unit_test(test_split_client_threads_move_100k_verified),
-		cmocka_unit_test(test_processes_move_100k_verified),
-		cmocka_unit_test(test_doorbell_wakes_sleeping_handler),
+		T(test_threads_move_100k_verified, setup_plain),
+		T(test_threads_move_100k_verified_crc, setup_crc),
+		T(test_split_client_threads_move_100k_verified, setup_crc),
+		T(test_processes_move_100k_verified, setup_crc),
+		T(test_doorbell_wakes_sleeping_handler, setup_plain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
