@@ -165,9 +165,9 @@ static int opts_parse(int argc, char **argv, struct opts *o)
 	}
 	return 0;
 bad:
-	err("bad value for -%c/--%s: %s", c < 256 ? c : '-',
-	    c == 's' ? "seconds" : c == 'q' ? "qd" : c == OPT_COPY_QD ? "copy-qd" :
-	    c == OPT_SPIN ? "spin-ns" : "idle", optarg);
+	for (const struct option *l = lo; l->name; l++)
+		if (l->val == c)
+			err("bad value for --%s: %s", l->name, optarg);
 	return -EINVAL;
 }
 
@@ -215,7 +215,8 @@ static int bench_transport(struct bench *b)
 		return ret;
 	}
 	if (!b->created && !cbdt_is_blank(b->t) && !b->o.force) {
-		err("format: %s: not blank; use --force to overwrite it", b->path);
+		err("format: %s: not blank; use --force to overwrite it",
+		    b->path);
 		return -EEXIST;
 	}
 	ret = cbdt_format(b->t, flags, CBDT_FORMAT_FORCE);
@@ -268,7 +269,8 @@ static int handler_main(const char *path, uint32_t seg,
 		}
 		cbdt_wait_reset(&w);
 		/* A real handler validates; a null one still should. */
-		result = ret < 0 ? ret : cbdt_channel_validate(h, &rq, UINT64_MAX);
+		result = ret < 0 ? ret :
+				   cbdt_channel_validate(h, &rq, UINT64_MAX);
 		while (cbdt_channel_complete(h, &rq, result) == -EAGAIN)
 			cpu_relax();
 	}
@@ -293,7 +295,8 @@ static int bench_fork_handler(struct bench *b)
 	if (b->child == 0)
 		_exit(handler_main(b->path, b->seg, &b->wcfg));
 	/* pairs with the handler's store-release in cbdt_channel_open() */
-	while (smp_load_acquire(&ctrl->handler_state) != CBDT_HANDLER_ATTACHED) {
+	while (smp_load_acquire(&ctrl->handler_state) !=
+	       CBDT_HANDLER_ATTACHED) {
 		if (waitpid(b->child, &status, WNOHANG) == b->child) {
 			b->child = 0;
 			err("handler: exited before attaching");
@@ -379,7 +382,7 @@ static int bench_qd1(struct bench *b, struct results *r)
 			return ret;
 		lat = now_ns() - t0;
 		sum += lat;
-		b->hist[lat / HIST_NS < HIST_BUCKETS ? lat / HIST_NS : HIST_BUCKETS]++;
+		b->hist[MIN(lat / HIST_NS, (uint64_t)HIST_BUCKETS)]++;
 		n++;
 	}
 	cbdt_channel_data_free(b->ch, off, SMALL);
@@ -457,7 +460,8 @@ static int bench_copy(struct bench *b, uint16_t op, const uint8_t *src,
 			if (ret)
 				return ret;
 			if (op == CBDT_OP_WRITE)
-				memcpy(cbdt_channel_data(b->ch, off[slot]), src, BIG);
+				memcpy(cbdt_channel_data(b->ch, off[slot]),
+				       src, BIG);
 			ret = submit(b, op, slot, off[slot], BIG);
 			if (ret)
 				return ret;
@@ -578,7 +582,8 @@ static int proc_cpu_ns(pid_t pid, uint64_t *ns)
 	if (!p || !(p = strrchr(buf, ')')))
 		return -EIO;
 	/* fields 14 and 15 (utime, stime); p is at the end of field 2 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	if (sscanf(p + 2,
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
 		   &ut, &st) != 2)
 		return -EIO;
 	*ns = (ut + st) * (1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
@@ -653,7 +658,8 @@ static void print_table(const struct bench *b, const struct results *r)
 	printf("cbd-bench %s: %s, %u-entry rings, %u KiB data area, crc %s, "
 	       "spin %u ns, %.0f s per test\n", CBD_VERSION,
 	       b->o.path ? b->o.path : "temp file on /dev/shm", g->se_count,
-	       g->data_size >> 10, b->o.crc ? "entry+data" : "off", b->o.spin_ns,
+	       g->data_size >> 10, b->o.crc ? "entry+data" : "off",
+	       b->o.spin_ns,
 	       b->o.seconds);
 	printf("%-36s %14s   %s\n", "test", "result", "target");
 	printf("%-36s %11.2f us   < 5 us %s\n", "QD1 4 KiB round trip p50",

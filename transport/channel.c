@@ -59,7 +59,8 @@ static bool is_pow2(uint32_t x)
 
 static bool range_in(uint64_t off, uint64_t len, uint64_t start, uint64_t end)
 {
-	return off >= start && len <= end - start && off - start <= end - start - len;
+	return off >= start && len <= end - start &&
+	       off - start <= end - start - len;
 }
 
 static bool range_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -92,11 +93,14 @@ int cbdt_channel_ctrl_validate(const struct cbdt_channel_ctrl *ctrl,
 	if (seg_size < CBDT_CTRL_SIZE ||
 	    !range_in(ctrl->se_off, se_len, CBDT_CTRL_SIZE, seg_size) ||
 	    !range_in(ctrl->ce_off, ce_len, CBDT_CTRL_SIZE, seg_size) ||
-	    !range_in(ctrl->data_off, ctrl->data_size, CBDT_CTRL_SIZE, seg_size))
+	    !range_in(ctrl->data_off, ctrl->data_size, CBDT_CTRL_SIZE,
+		      seg_size))
 		return -ERANGE;
 	if (range_overlap(ctrl->se_off, se_len, ctrl->ce_off, ce_len) ||
-	    range_overlap(ctrl->se_off, se_len, ctrl->data_off, ctrl->data_size) ||
-	    range_overlap(ctrl->ce_off, ce_len, ctrl->data_off, ctrl->data_size))
+	    range_overlap(ctrl->se_off, se_len, ctrl->data_off,
+			  ctrl->data_size) ||
+	    range_overlap(ctrl->ce_off, ce_len, ctrl->data_off,
+			  ctrl->data_size))
 		return -ERANGE;
 	g->flags = ctrl->flags;
 	g->se_off = ctrl->se_off;
@@ -179,7 +183,8 @@ int cbdt_channel_init(struct cbdt *t, uint32_t seg_id,
 	ret = cbdt_channel_ctrl_validate(ctrl, seg_size, &g);
 	if (ret)
 		return ret;
-	return cbdt_record_write(t, CBDT_OBJ_SEGMENT, seg_id, &rec, sizeof(rec));
+	return cbdt_record_write(t, CBDT_OBJ_SEGMENT, seg_id, &rec,
+				 sizeof(rec));
 }
 
 /* ---- open / close ---- */
@@ -238,7 +243,8 @@ static int chan_handler_setup(struct cbdt_channel *ch, uint64_t backend_owner)
 	/* published by the store-release of handler_state just below */
 	WRITE_ONCE(&ctrl->handler_owner, backend_owner);
 	/* pairs with the client's load-acquire of handler_state (map/unmap) */
-	smp_store_release(&ctrl->handler_state, (uint32_t)CBDT_HANDLER_ATTACHED);
+	smp_store_release(&ctrl->handler_state,
+			  (uint32_t)CBDT_HANDLER_ATTACHED);
 	return 0;
 }
 
@@ -342,7 +348,7 @@ int cbdt_channel_data_alloc(struct cbdt_channel *ch, uint32_t len,
 void cbdt_channel_data_free(struct cbdt_channel *ch, uint32_t off,
 			    uint32_t len)
 {
-	/* A misaligned extent is a caller bug; refusing it keeps the map sane. */
+	/* A misaligned extent is a caller bug: refused, the map stays sane. */
 	if (ch->role != CBDT_CHANNEL_CLIENT || off % CBDT_DATA_UNIT)
 		return;
 	chan_alloc_put(&ch->alloc, off / CBDT_DATA_UNIT,
@@ -367,7 +373,8 @@ int cbdt_se_validate(const struct cbdt_se *se,
 		return -EINVAL;
 	if (se->op == CBDT_OP_FLUSH)
 		return se->len || se->data_len ? -EINVAL : 0;
-	if (!se->len || se->offset > dev_size || se->len > dev_size - se->offset)
+	if (!se->len || se->offset > dev_size ||
+	    se->len > dev_size - se->offset)
 		return -EINVAL;
 	if (!data_op)
 		return se->data_len ? -EINVAL : 0;
@@ -448,7 +455,8 @@ int cbdt_channel_submit(struct cbdt_channel *ch, struct cbdt_request *rq)
 	if (ret)
 		return ret;
 	if (rq->op == CBDT_OP_WRITE && (ch->g.flags & CBDT_F_DATA_CRC))
-		rq->data_crc = se.data_crc = data_crc(ch, se.data_off, se.data_len);
+		rq->data_crc = se.data_crc =
+			data_crc(ch, se.data_off, se.data_len);
 	if (ch->g.flags & CBDT_F_ENTRY_CRC)
 		se.crc = se_crc(&se);
 	memcpy(&ch->ksq[seq & (ch->g.se_count - 1)], &se, sizeof(se));
@@ -514,7 +522,7 @@ int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c)
 	    (ch->g.flags & CBDT_F_DATA_CRC) &&
 	    data_crc(ch, p->data_off, p->data_len) != ce.data_crc &&
 	    data_crc(ch, p->data_off, p->data_len) != ce.data_crc)
-		result = -EBADMSG;	/* this request fails, not the channel */
+		result = -EBADMSG; /* this request fails, not the channel */
 	c->req_id = p->req_id;
 	c->seq = reaped;
 	c->result = result;
@@ -562,7 +570,8 @@ void cbdt_channel_client_wait(struct cbdt_channel *ch, struct cbdt_wait *w)
 void cbdt_channel_client_close(struct cbdt_channel *ch)
 {
 	/* pairs with the load-acquire in cbdt_channel_client_state() */
-	smp_store_release(&ch->ctrl->client_state, (uint32_t)CBDT_CLIENT_CLOSING);
+	smp_store_release(&ch->ctrl->client_state,
+			  (uint32_t)CBDT_CLIENT_CLOSING);
 	/* pairs with the smp_mb() after the handler's sq_sleep store */
 	smp_mb();
 	cbdt_doorbell_ring(&ch->ctrl->sq_sleep);

@@ -31,7 +31,8 @@ static uint64_t wait_now_ns(void)
 
 void cbdt_wait_init(struct cbdt_wait *w, const struct cbdt_wait_cfg *cfg)
 {
-	w->cfg.spin_ns = cfg && cfg->spin_ns ? cfg->spin_ns : WAIT_SPIN_NS_DEFAULT;
+	w->cfg.spin_ns = cfg && cfg->spin_ns ? cfg->spin_ns :
+						 WAIT_SPIN_NS_DEFAULT;
 	w->cfg.sleep_min_us = cfg && cfg->sleep_min_us ? cfg->sleep_min_us :
 							 WAIT_SLEEP_MIN_DEFAULT;
 	w->cfg.sleep_max_us = cfg && cfg->sleep_max_us ? cfg->sleep_max_us :

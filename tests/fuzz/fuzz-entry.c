@@ -65,7 +65,8 @@ static void check_se(const struct cbdt_se *se,
 	}
 	/* 128-bit sum: the one place a 64-bit overflow could hide */
 	if (!se->len ||
-	    (unsigned __int128)se->offset + se->len > (unsigned __int128)dev_size)
+	    (unsigned __int128)se->offset + se->len >
+		    (unsigned __int128)dev_size)
 		__builtin_trap();
 	if (!data) {
 		if (se->data_len)

@@ -49,7 +49,8 @@ static void check_info(const struct cbdt_info *in, uint64_t map_size)
 					  &in->blkdevs, &in->segments };
 	uint64_t seg_len = (uint64_t)in->segments.count * in->seg_size;
 
-	if (in->magic != CBDT_MAGIC || in->format_version != CBDT_FORMAT_VERSION ||
+	if (in->magic != CBDT_MAGIC ||
+	    in->format_version != CBDT_FORMAT_VERSION ||
 	    in->size > map_size || (in->flags & ~CBDT_F_ALL))
 		__builtin_trap();
 	for (int i = 0; i < 4; i++)
