@@ -11,6 +11,9 @@ test_tmpdir
 cbdfs_stack 64M
 
 attach_loop "$FILE" --direct-io=on
+# once cbdfs has unmounted itself the loop device's file shows as just
+# "/backend0", which detach_loop does not recognise: detach it by name
+cleanup_fn "[ \"\$(cat /sys/block/${LOOP_DEV#/dev/}/loop/backing_file 2>/dev/null)\" = /backend0 ] && losetup -d $LOOP_DEV"
 dd if=/dev/urandom of="$LOOP_DEV" bs=1M count=8 oflag=direct status=none ||
 	fail "write through the loop device"
 "$BUILD/cbd-status" -t "$TRANSPORT" --json | jq -e '.blkdevs | length == 1' \
