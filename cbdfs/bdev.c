@@ -24,14 +24,7 @@ int cbdfs_state_init(struct cbdfs *fs)
 	pthread_mutex_init(&fs->open_lock, NULL);
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_mutex_init(&fs->hb_lock, NULL);
-	{
-		pthread_condattr_t a;
-
-		pthread_condattr_init(&a);
-		pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-		pthread_cond_init(&fs->hb_cond, &a);
-		pthread_condattr_destroy(&a);
-	}
+	cbdfs_cond_init_mono(&fs->hb_cond);
 	/*
 	 * The observer only keeps ages: whether a backend is dead is decided
 	 * against its own host's advertised timeout (backend_alive).

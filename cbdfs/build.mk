@@ -4,6 +4,7 @@ cbdfs_SRCS := \
 	cbdfs/bdev.c \
 	cbdfs/engine.c \
 	cbdfs/main.c \
-	cbdfs/ops.c
+	cbdfs/ops.c \
+	cbdfs/queue.c
 cbdfs_LIBS = $(call pc_libs,fuse3)
 EXTRA_CFLAGS_cbdfs_ = $(call pc_cflags,fuse3)

@@ -111,7 +111,7 @@ int cbdfs_heartbeat_start(struct cbdfs *fs);
 void cbdfs_heartbeat_stop(struct cbdfs *fs);
 
 /* ------------------------------------------------------------------ */
-/* engine.c: requests over the channels                                 */
+/* queue.c: command slots, submission, reaper, start/drain            */
 /* ------------------------------------------------------------------ */
 
 struct cbdfs_io;
@@ -192,10 +192,56 @@ struct cbdfs_bdev {
 	uint64_t wcount[2];	/* writes in flight per epoch parity */
 };
 
+/* What a command is to do; @io or @req says whom to answer. */
+struct cbdfs_cmd_desc {
+	uint16_t op;
+	uint64_t offset;
+	uint32_t len;
+	const char *wbuf;	/* WRITE data */
+	struct cbdfs_io *io;
+	fuse_req_t req;
+};
+
+/* Queues and reapers of a freshly mapped blkdev. */
 int cbdfs_engine_start(struct cbdfs_bdev *bd);
 
 /* Drain in-flight commands (up to @drain_ms), stop the reapers. */
 void cbdfs_engine_stop(struct cbdfs_bdev *bd, uint32_t drain_ms);
+
+/*
+ * Queue one command; waits while the ring or the data area is full (up to
+ * timeout=, if set).  0: the reaper answers it from now on; -errno: nothing
+ * was queued and the caller answers.
+ */
+int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d);
+
+void cbdfs_cond_init_mono(pthread_cond_t *c);
+
+/*
+ * Wait on @c until signalled, but never past @deadline_ns (0: none); an
+ * unbounded wait still wakes up every second so that a process that is
+ * shutting down never hangs.  -ETIMEDOUT once the deadline passed,
+ * -ESHUTDOWN if the FUSE session is exiting.
+ */
+int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
+			  pthread_mutex_t *m, uint64_t deadline_ns);
+
+static inline uint64_t cbdfs_timeout_ns(const struct cbdfs *fs)
+{
+	return (uint64_t)fs->cfg.timeout_s * 1000000000ULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* engine.c: requests over the channels, answers, fsync ordering       */
+/* ------------------------------------------------------------------ */
+
+/* Answer FUSE for a finished (or failed: @result < 0) command. */
+void cbdfs_cmd_answer(struct cbdfs_queue *q, struct cbdfs_cmd *c, int result);
+
+/* Count a WRITE in the current epoch (returns its parity) / uncount it. */
+uint8_t cbdfs_wepoch_get(struct cbdfs_bdev *bd);
+void cbdfs_wepoch_put(struct cbdfs_bdev *bd, uint8_t parity);
+
 
 /* Each answers @req itself, now or when the backend completes. */
 void cbdfs_engine_read(struct cbdfs_bdev *bd, fuse_req_t req, uint64_t off,
