@@ -9,6 +9,7 @@
  * open waits for handlers or a release drains.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -204,12 +205,22 @@ static void bdev_unmap(struct cbdfs *fs, struct cbdfs_bdev *bd)
 	uint32_t drain_ms = fs->cfg.timeout_s ? fs->cfg.timeout_s * 1000U
 					      : CBDFS_DRAIN_MS;
 
+	pthread_mutex_lock(&fs->lock);
+	bd->unmapping = true;	/* its queues go away: no bdev_lost() now */
+	pthread_mutex_unlock(&fs->lock);
 	cbdfs_engine_stop(bd, drain_ms);
 	pthread_mutex_lock(&fs->lock);
 	fs->bdevs[bd->backend_id] = NULL;
 	pthread_mutex_unlock(&fs->lock);
-	info("backend%u: unmapping blkdev %u", bd->backend_id, bd->b->id);
-	cbdt_blkdev_unmap(fs->t, bd->b, CBDFS_DRAIN_MS);
+	if (bd->lost) {
+		/* the janitor freed the slots: only our private handles remain */
+		for (unsigned i = 0; i < bd->b->queues; i++)
+			cbdt_channel_close(bd->b->ch[i]);
+		free(bd->b);
+	} else {
+		info("backend%u: unmapping blkdev %u", bd->backend_id, bd->b->id);
+		cbdt_blkdev_unmap(fs->t, bd->b, CBDFS_DRAIN_MS);
+	}
 	free(bd);
 }
 
@@ -235,15 +246,54 @@ void cbdfs_bdev_release_all(struct cbdfs *fs)
 
 /* ---- heartbeats ------------------------------------------------------ */
 
+/*
+ * Someone took us for dead (this process stalled longer than a janitor's
+ * heartbeat timeout) and cleared our host: our blkdevs and channels are
+ * gone and may already be someone else's.  Nothing can be saved: stop.
+ */
+static void host_lost(struct cbdfs *fs)
+{
+	if (fs->host_lost)
+		return;
+	fs->host_lost = true;
+	err("host %u (%s): cleared by a janitor while we were stalled; "
+	    "failing all I/O and unmounting", fs->host_id, fs->cfg.hostname);
+	pthread_kill(fs->main_thread, SIGTERM);
+}
+
+/* Our blkdev slot moved on without us: fail its I/O, never touch it again. */
+static void bdev_lost(struct cbdfs_bdev *bd)
+{
+	unsigned i;
+
+	if (bd->lost)
+		return;
+	bd->lost = true;
+	err("backend%u: blkdev %u was cleared by a janitor; failing its I/O",
+	    bd->backend_id, bd->b->id);
+	for (i = 0; i < bd->nq; i++)
+		cbdfs_queue_break(&bd->q[i]);
+}
+
 static void heartbeat_once(struct cbdfs *fs)
 {
 	uint32_t i, n = cbdt_slot_count(fs->t, CBDT_OBJ_BACKEND);
+	struct cbdfs_bdev *bd;
 
-	cbdt_slot_heartbeat(fs->t, CBDT_OBJ_HOST, fs->host_id);
+	if (cbdt_slot_owner(fs->t, CBDT_OBJ_HOST, fs->host_id) == fs->host_owner)
+		cbdt_slot_heartbeat(fs->t, CBDT_OBJ_HOST, fs->host_id);
+	else
+		host_lost(fs);
 	pthread_mutex_lock(&fs->lock);
 	for (i = 0; i < CBDT_BACKENDS_NR; i++) {
-		if (fs->bdevs[i])
-			cbdt_blkdev_heartbeat(fs->t, fs->bdevs[i]->b);
+		bd = fs->bdevs[i];
+		if (!bd || bd->lost)
+			continue;
+		if (cbdt_slot_owner(fs->t, CBDT_OBJ_BLKDEV, bd->b->id) ==
+		    bd->b->owner)
+			cbdt_blkdev_heartbeat(fs->t, bd->b);
+		else if (!bd->unmapping)
+			bdev_lost(bd);
 	}
 	/* keep the ages of live backends current, for backend_alive() */
 	for (i = 0; i < n; i++) {

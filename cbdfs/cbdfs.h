@@ -63,6 +63,9 @@ struct cbdfs {
 	struct cbdfs_bdev *bdevs[CBDT_BACKENDS_NR];
 	struct cbdt_observer *obs;
 
+	pthread_t main_thread;	/* runs the session loop: signalled to stop */
+	bool host_lost;		/* a janitor cleared our host: heartbeat thread */
+
 	pthread_t hb_thread;
 	bool hb_running;
 	bool hb_stop;		/* under hb_lock */
@@ -162,7 +165,7 @@ struct cbdfs_queue {
 	uint32_t waiters;	/* submitters in space */
 	uint64_t seq;		/* req_id generator */
 	bool reaper_idle;
-	bool broken;		/* reap failed: the ring is unusable */
+	bool broken;		/* never touch the ring again (cbdfs_queue_break) */
 	bool stop;
 	pthread_t reaper;
 	bool reaper_started;
@@ -179,6 +182,8 @@ struct cbdfs_bdev {
 	uint64_t size;
 	bool ro;		/* mapped read-only */
 	bool backend_ro;	/* the backend itself is read-only */
+	bool lost;		/* a janitor cleared the blkdev (fs->lock) */
+	bool unmapping;		/* engine stopping (fs->lock) */
 	unsigned refs;
 	unsigned nq;
 	struct cbdfs_queue *q;
@@ -214,6 +219,13 @@ void cbdfs_engine_stop(struct cbdfs_bdev *bd, uint32_t drain_ms);
  * was queued and the caller answers.
  */
 int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d);
+
+/*
+ * Stop using the ring for good: in-flight commands fail with EIO, new ones
+ * at once.  For a ring that failed its checks or a blkdev that a janitor
+ * cleared (its segments may already serve someone else).
+ */
+void cbdfs_queue_break(struct cbdfs_queue *q);
 
 void cbdfs_cond_init_mono(pthread_cond_t *c);
 

@@ -276,6 +276,7 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	if (!fo->foreground)
 		log_to_syslog();
 	host_update_pid(fs);
+	fs->main_thread = pthread_self();
 	ret = cbdfs_heartbeat_start(fs);
 	if (ret) {
 		err("heartbeat thread: %s", strerror(-ret));
@@ -295,10 +296,13 @@ out_unmount:
 	/* files still open (a loop device): drain and unmap them ourselves */
 	cbdfs_bdev_release_all(fs);
 	cbdfs_heartbeat_stop(fs);
+	if (fs->host_lost)
+		ret = -ESTALE;
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_host:
-	cbdt_host_unregister(fs->t, fs->host_id, fs->host_owner);
+	if (!fs->host_lost)
+		cbdt_host_unregister(fs->t, fs->host_id, fs->host_owner);
 out_session:
 	fuse_session_destroy(fs->se);
 	fs->se = NULL;

@@ -281,6 +281,36 @@ static void queue_reap_one(struct cbdfs_queue *q,
 	done[(*ndone)++] = c;
 }
 
+static bool queue_broken(struct cbdfs_queue *q)
+{
+	/* written under q->lock; a stale false costs one more reap at most */
+	return __atomic_load_n(&q->broken, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The ring must not be touched any more: it failed its checks, or our
+ * blkdev was cleared by a janitor and the segment may be someone else's.
+ */
+void cbdfs_queue_break(struct cbdfs_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	__atomic_store_n(&q->broken, true, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&q->space);
+	pthread_cond_broadcast(&q->idle);
+	pthread_cond_signal(&q->wake);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* A broken queue's reaper: fail what is in flight, then wait for stop. */
+static void queue_reaper_broken(struct cbdfs_queue *q)
+{
+	queue_fail_stale(q, true);
+	pthread_mutex_lock(&q->lock);
+	while (!q->stop)
+		pthread_cond_wait(&q->wake, &q->lock);
+	pthread_mutex_unlock(&q->lock);
+}
+
 static void *queue_reaper(void *arg)
 {
 	struct cbdfs_queue *q = arg;
@@ -292,7 +322,7 @@ static void *queue_reaper(void *arg)
 	int r = 0;
 
 	cbdt_wait_init(&w, NULL);
-	for (;;) {
+	while (!queue_broken(q)) {
 		n = 0;
 		while (n < REAP_BATCH) {
 			r = cbdt_channel_reap(q->ch, &cp);
@@ -305,14 +335,11 @@ static void *queue_reaper(void *arg)
 			cbdt_wait_reset(&w);
 			continue;
 		}
-		if (r < 0 && !q->broken) {
+		if (r < 0) {
 			err("backend%u: queue %u: completion ring: %s",
 			    q->bd->backend_id, q->idx, cbdt_strerror(r));
-			pthread_mutex_lock(&q->lock);
-			q->broken = true;
-			pthread_cond_broadcast(&q->space);
-			pthread_mutex_unlock(&q->lock);
-			queue_fail_stale(q, true);
+			cbdfs_queue_break(q);
+			break;
 		}
 		if (q->bd->fs->cfg.timeout_s) {
 			now = cbdt_now_ns();
@@ -321,7 +348,7 @@ static void *queue_reaper(void *arg)
 				next_scan = now + SCAN_NS;
 			}
 		}
-		if (!cbdt_wait_would_sleep(&w) && !q->broken) {
+		if (!cbdt_wait_would_sleep(&w)) {
 			cbdt_channel_client_wait(q->ch, &w);
 			continue;
 		}
@@ -329,9 +356,9 @@ static void *queue_reaper(void *arg)
 		pthread_mutex_lock(&q->lock);
 		if (q->stop) {
 			pthread_mutex_unlock(&q->lock);
-			break;
+			return NULL;
 		}
-		if (q->inflight == 0 || q->broken) {
+		if (q->inflight == 0) {
 			q->reaper_idle = true;
 			pthread_cond_wait(&q->wake, &q->lock);
 			q->reaper_idle = false;
@@ -342,6 +369,7 @@ static void *queue_reaper(void *arg)
 		pthread_mutex_unlock(&q->lock);
 		cbdt_channel_client_wait(q->ch, &w);
 	}
+	queue_reaper_broken(q);
 	return NULL;
 }
 
