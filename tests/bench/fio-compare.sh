@@ -244,10 +244,19 @@ print("|---|---|---|---|---|---|")
 for job in jobs:
     name, metric = title[job]
     res = {s: result(s, job) for s in sides}
-    c, n = res["cbdfs"], res["nbdfuse"]
-    if c and n and n[metric] > 0:
-        ratio = c[metric] / n[metric]
+    # the ratio of each repetition (the two sides ran back to back, under
+    # the same background load), then the median of those ratios
+    ratios = []
+    for i in range(1, reps + 1):
+        c, n = one("cbdfs", job, i), one("nbdfuse", job, i)
+        if c and n and n[metric] > 0:
+            ratios.append(c[metric] / n[metric])
+    ratios.sort()
+    if ratios:
+        ratio = ratios[len(ratios) // 2]
         rs = f"{ratio:.2f}×"
+        if len(ratios) > 1:
+            rs += f" ({ratios[0]:.2f}–{ratios[-1]:.2f})"
     else:
         ratio, rs = None, "n/a"
     if job in bars:
@@ -265,7 +274,8 @@ for s in sides:
     except OSError:
         dio.append(f"{s} n/a")
 print()
-print(("Median of %d runs, ±half the min-max range. " % reps if reps > 1 else "")
+print(("Median of %d runs, ±half the min-max range; the ratio is the median "
+       "of the per-run ratios (min–max). " % reps if reps > 1 else "")
       + "Cells: IOPS or MiB/s (p50/p99 total latency in µs from fio lat_ns), "
       "CPU = the side's daemons (cbd-backend + cbdfs, nbdkit + nbdfuse) in % "
       "of one core over the job. loop DIO as reported by losetup: "
