@@ -358,12 +358,12 @@ int main(int argc, char *argv[])
 out_opts:
 	free(fo.mountpoint);
 	free(fs.cfg.hostname);
+out_args:
 	free(o.transport);
 	free(o.hostname);
 	free(o.queues);
 	free(o.timeout);
 	free(o.chunk);
-out_args:
 	fuse_opt_free_args(&args);
 	return ret;
 }
