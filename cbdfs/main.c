@@ -292,10 +292,14 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	}
 
 out_unmount:
-	fuse_session_unmount(fs->se);
-	/* files still open (a loop device): drain and unmap them ourselves */
+	/*
+	 * Files still open (a loop device): drain and unmap them ourselves,
+	 * while the reapers can still answer on the FUSE fd, which
+	 * fuse_session_unmount() closes.
+	 */
 	cbdfs_bdev_release_all(fs);
 	cbdfs_heartbeat_stop(fs);
+	fuse_session_unmount(fs->se);
 	if (fs->host_lost)
 		ret = -ESTALE;
 out_signals:
