@@ -109,6 +109,23 @@ static uint32_t handler_state(const struct cbdt *t, uint32_t seg)
  * (!@attached) served by a handler, bumping our heartbeat meanwhile so the
  * janitors keep seeing the blkdev alive.  -ETIMEDOUT after @timeout_ms.
  */
+/*
+ * A janitor (or cbd-admin) may have cleared a stalled client's blkdev and
+ * segments, and another host may own those slots now: never write to a
+ * slot or segment whose owner word is no longer the one we claimed.
+ */
+static bool segment_ours(const struct cbdt *t, const struct cbdt_blkdev *b,
+			 unsigned q)
+{
+	return cbdt_slot_owner(t, CBDT_OBJ_SEGMENT, b->segs[q]) ==
+	       b->seg_owners[q];
+}
+
+static bool blkdev_ours(const struct cbdt *t, const struct cbdt_blkdev *b)
+{
+	return cbdt_slot_owner(t, CBDT_OBJ_BLKDEV, b->id) == b->owner;
+}
+
 static int blkdev_wait_handlers(struct cbdt *t, const struct cbdt_blkdev *b,
 				unsigned n, bool attached, uint32_t timeout_ms)
 {
@@ -119,7 +136,8 @@ static int blkdev_wait_handlers(struct cbdt *t, const struct cbdt_blkdev *b,
 		uint64_t now;
 
 		for (unsigned q = 0; q < n; q++)
-			if ((handler_state(t, b->segs[q]) ==
+			if (!segment_ours(t, b, q) ||
+			    (handler_state(t, b->segs[q]) ==
 			     CBDT_HANDLER_ATTACHED) == attached)
 				done++;
 		if (done == n)
@@ -127,7 +145,7 @@ static int blkdev_wait_handlers(struct cbdt *t, const struct cbdt_blkdev *b,
 		now = cbdt_now_ms();
 		if (now - start >= timeout_ms)
 			return -ETIMEDOUT;
-		if (now - hb >= BLKDEV_HB_EVERY_MS) {
+		if (now - hb >= BLKDEV_HB_EVERY_MS && blkdev_ours(t, b)) {
 			cbdt_blkdev_heartbeat(t, b);
 			hb = now;
 		}
@@ -145,6 +163,8 @@ static void blkdev_segments_free(struct cbdt *t, struct cbdt_blkdev *b,
 	for (unsigned q = 0; q < n; q++) {
 		struct cbdt_channel_ctrl *ctrl = seg_ctrl(t, b->segs[q]);
 
+		if (!segment_ours(t, b, q))
+			continue;
 		if (b->ch[q]) {
 			cbdt_channel_client_close(b->ch[q]);
 		} else {

@@ -286,6 +286,49 @@ static void test_unmap_asks_handlers_to_detach(void **state)
 	assert_int_equal(lock_word(w, w->be), 0);
 }
 
+/*
+ * A janitor cleared a stalled client's mapping and another host re-claimed
+ * the segment and the blkdev slot: the late unmap must leave them alone
+ * (no CLOSING request, no heartbeat, no release).
+ */
+static void test_unmap_leaves_reclaimed_slots_alone(void **state)
+{
+	struct world *w = *state;
+	struct cbdt *t = w->f->t;
+	struct cbdt_blkdev *b;
+	struct jf_handlers h;
+	uint64_t seg_owner, bd_owner, hb;
+	uint32_t seg, bd;
+
+	assert_int_equal(jf_map(w->f, &h, w->chost, w->be, w->be_owner, 1,
+				false, &b),
+			 0);
+	seg = b->segs[0];
+	bd = b->id;
+	/* What a janitor does, then another host's claims. */
+	assert_int_equal(cbdt_slot_release(t, CBDT_OBJ_SEGMENT, seg,
+					   b->seg_owners[0]), 0);
+	assert_int_equal(cbdt_slot_release(t, CBDT_OBJ_BLKDEV, bd, b->owner), 0);
+	cbdt_backend_unlock(t, w->be, bd, b->owner);
+	assert_int_equal(cbdt_slot_claim(t, CBDT_OBJ_SEGMENT, (int)seg,
+					 (uint16_t)w->bhost, &seg_owner),
+			 (int)seg);
+	assert_int_equal(cbdt_slot_claim(t, CBDT_OBJ_BLKDEV, (int)bd,
+					 (uint16_t)w->bhost, &bd_owner),
+			 (int)bd);
+	jf_ctrl(w->f, seg)->client_state = CBDT_CLIENT_OPEN;
+	jf_ctrl(w->f, seg)->handler_state = CBDT_HANDLER_ATTACHED;
+	hb = cbdt_slot_heartbeat_read(t, CBDT_OBJ_BLKDEV, bd);
+
+	cbdt_blkdev_unmap(t, b, 200);
+	jf_handlers_free(&h);
+
+	assert_int_equal(jf_ctrl(w->f, seg)->client_state, CBDT_CLIENT_OPEN);
+	assert_int_equal(cbdt_slot_owner(t, CBDT_OBJ_SEGMENT, seg), seg_owner);
+	assert_int_equal(cbdt_slot_owner(t, CBDT_OBJ_BLKDEV, bd), bd_owner);
+	assert_int_equal(cbdt_slot_heartbeat_read(t, CBDT_OBJ_BLKDEV, bd), hb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +350,9 @@ int main(void)
 						world_setup, world_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_unmap_asks_handlers_to_detach, world_setup,
+			world_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_unmap_leaves_reclaimed_slots_alone, world_setup,
 			world_teardown),
 	};
 
