@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private to libcbdt: the client's data-area allocator, a bitmap of
- * CBDT_DATA_UNIT units searched next-fit.  Lives in the client's private
- * memory (never shared); single-threaded like the client's producer side.
+ * CBDT_DATA_UNIT units searched first-fit from the lowest address.  Lives
+ * in the client's private memory (never shared); single-threaded like the
+ * client's producer side.
  */
 #ifndef CBD_TRANSPORT_CHAN_ALLOC_H
 #define CBD_TRANSPORT_CHAN_ALLOC_H
@@ -13,7 +14,7 @@ struct chan_alloc {
 	uint64_t *bitmap;	/* bit set = unit in use */
 	uint32_t units;		/* size of the area in units */
 	uint32_t free_units;	/* fast -ENOSPC; the bitmap is authoritative */
-	uint32_t cursor;	/* next-fit start */
+	uint32_t lowest_free;	/* no free unit below it */
 };
 
 /* 0 or -ENOMEM. */

@@ -76,6 +76,40 @@ static void test_data_alloc_limits_and_fragmentation(void **state)
 	assert_int_equal(cbdt_channel_data_alloc(f->c, 1, &offs[0]), -ENOSPC);
 }
 
+/*
+ * Lowest-address first fit: a steady stream of alloc/free never walks
+ * over the area (the touched, resident pages stay about the peak in
+ * flight), and a freed low hole is reused before higher space.
+ */
+static void test_data_alloc_reuses_lowest_address(void **state)
+{
+	struct fx *f = *state;
+	uint32_t offs[8], off, max = 0;
+
+	for (int round = 0; round < 1000; round++) {
+		for (int i = 0; i < 8; i++) {
+			assert_int_equal(cbdt_channel_data_alloc(f->c, 65536,
+								 &offs[i]), 0);
+			if (offs[i] > max)
+				max = offs[i];
+		}
+		for (int i = 0; i < 8; i++)
+			cbdt_channel_data_free(f->c, offs[(i + round) % 8],
+					       65536);
+	}
+	assert_int_equal(max, 7 * 65536);
+	/* hole at 64 KiB between two used runs: a 4 KiB request lands there */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cbdt_channel_data_alloc(f->c, 65536, &offs[i]),
+				 0);
+	cbdt_channel_data_free(f->c, offs[1], 65536);
+	assert_int_equal(cbdt_channel_data_alloc(f->c, 4096, &off), 0);
+	assert_int_equal(off, 65536);
+	/* too big for the hole: goes above the used runs */
+	assert_int_equal(cbdt_channel_data_alloc(f->c, 65536, &off), 0);
+	assert_int_equal(off, 3 * 65536);
+}
+
 /* Reference: is there a free run of n units in the model? */
 static bool model_fits(const bool *used, uint32_t units, uint32_t n)
 {
@@ -136,6 +170,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_data_alloc_limits_and_fragmentation,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_alloc_reuses_lowest_address,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_alloc_matches_model,
 						setup, teardown),
