@@ -376,7 +376,9 @@ uint32_t cbdt_crc32c(uint32_t crc, const void *buf, size_t len);
  * sleep_min_us up to sleep_max_us (the bound on wake-up latency when no
  * doorbell reaches us, e.g. across hosts).  When a doorbell word is given,
  * the sleep is a futex wait on it, so a same-host peer can wake us at once;
- * correctness never depends on that wake-up.
+ * correctness never depends on that wake-up.  Once such a futex wait has
+ * timed out normally, doorbell sleeps back off further, up to 50 ms (or
+ * sleep_max_us if larger), so that idle pollers cost no measurable CPU.
  */
 struct cbdt_wait_cfg {
 	uint32_t spin_ns;	/* default 20000 */

@@ -13,10 +13,20 @@
 
 #include "barrier.h"
 #include "cbdt.h"
+#include "util.h"
 
 #define WAIT_SPIN_NS_DEFAULT	20000U
 #define WAIT_SLEEP_MIN_DEFAULT	50U
 #define WAIT_SLEEP_MAX_DEFAULT	5000U
+
+/*
+ * Cap of a doorbell sleep once a futex wait has timed out (so the futex
+ * works on this mapping): every producer rings the doorbell, so the
+ * timeout only bounds how late a poller notices a state change nobody
+ * rang for.  Long enough that idle pollers cost nothing measurable
+ * (20 wake-ups a second each); sleep_max_us still caps plain sleeps.
+ */
+#define WAIT_DOORBELL_MAX_US	50000U
 
 /* Spin steps between two clock reads: keeps the clock off the hot loop. */
 #define WAIT_SPIN_BATCH		16
@@ -74,7 +84,8 @@ static void wait_nanosleep(uint32_t us)
  * changed" or "timed out" (EFAULT/ENOSYS/EINVAL on a mapping the kernel
  * cannot key, e.g. some dax setups) degrades to a plain sleep.
  */
-static void wait_futex(uint32_t *doorbell, uint32_t us)
+/* True if the futex worked (woken, value changed or timed out). */
+static bool wait_futex(uint32_t *doorbell, uint32_t us)
 {
 	struct timespec ts = {
 		.tv_sec = us / 1000000U,
@@ -84,20 +95,22 @@ static void wait_futex(uint32_t *doorbell, uint32_t us)
 
 	ret = syscall(SYS_futex, doorbell, FUTEX_WAIT, 1U, &ts, NULL, 0);
 	if (ret == 0)
-		return;
+		return true;
 	switch (errno) {
 	case EAGAIN:		/* rung before we slept: work is there */
 	case EINTR:
 	case ETIMEDOUT:
-		return;
+		return true;
 	default:
 		wait_nanosleep(us);
+		return false;
 	}
 }
 
 void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell)
 {
 	uint64_t now = wait_now_ns();
+	uint32_t cap = w->cfg.sleep_max_us;
 
 	if (!w->idle_since_ns)
 		w->idle_since_ns = now;
@@ -108,13 +121,13 @@ void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell)
 		return;
 	}
 	if (doorbell)
-		wait_futex(doorbell, w->sleep_us);
+		cap = wait_futex(doorbell, w->sleep_us) ?
+			      MAX(w->cfg.sleep_max_us, WAIT_DOORBELL_MAX_US) :
+			      w->cfg.sleep_max_us;
 	else
 		wait_nanosleep(w->sleep_us);
 	w->sleeps++;
-	w->sleep_us = w->sleep_us >= w->cfg.sleep_max_us / 2 ?
-			      w->cfg.sleep_max_us :
-			      w->sleep_us * 2;
+	w->sleep_us = w->sleep_us >= cap / 2 ? cap : w->sleep_us * 2;
 }
 
 void cbdt_doorbell_ring(uint32_t *doorbell)
