@@ -157,7 +157,9 @@ bench_start_cbd() {
 		BENCH_WHY="cbd-backend did not become ready: $(tail -n 3 "$d/backend.log" | tr '\n' ' ')"
 		return 1
 	fi
-	"$BUILD/cbdfs" "$d/mnt" -f -o "transport=$d/transport,queues=$queues" \
+	# CBDFS_BENCH_OPTS: extra -o options for experiments (max_threads=N...)
+	"$BUILD/cbdfs" "$d/mnt" -f \
+		-o "transport=$d/transport,queues=$queues${CBDFS_BENCH_OPTS:+,$CBDFS_BENCH_OPTS}" \
 		>"$d/cbdfs.log" 2>&1 &
 	fpid=$!
 	bench_push "umount_cbdfs '$d/mnt' $fpid"
