@@ -15,6 +15,14 @@
 
 /* Busy handlers look at the channel's state every so many requests. */
 #define HANDLER_CHECK_EVERY	64U
+/*
+ * Spin this long after the last request before sleeping on the doorbell.
+ * Short: on a small machine a spinning handler steals the CPU that the
+ * client (and the I/O it waits for) needs; measured on 2 cores with fio
+ * through cbdfs, 3 us beat 20 us at every job (QD1 4k read p50 67 -> 50
+ * us, 4k randwrite QD32 +5%, ~10% less daemon CPU).
+ */
+#define HANDLER_SPIN_NS		3000U
 /* Per-handler error lines before going quiet (counted, summed at exit). */
 #define HANDLER_ERR_LOG_MAX	8U
 
@@ -143,7 +151,8 @@ static enum handler_exit handler_serve(struct handler *h)
 	unsigned since_check = 0;
 	int ret;
 
-	cbdt_wait_init(&w, NULL);
+	cbdt_wait_init(&w,
+		       &(struct cbdt_wait_cfg){ .spin_ns = HANDLER_SPIN_NS });
 	for (;;) {
 		ret = cbdt_channel_peek(h->ch, &rq);
 		if (ret == 0) {

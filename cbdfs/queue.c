@@ -24,6 +24,9 @@
 #define CMD_IDX(id)	((uint32_t)((id) & 0xffffU))
 #define COPY_UNLOCKED	(64U << 10)	/* larger writes copy outside the lock */
 #define REAP_BATCH	32
+/* Reaper spin before sleeping; see HANDLER_SPIN_NS in backend/handler.c
+ * for why it is short (measured, 2 cores). */
+#define REAPER_SPIN_NS	3000U
 #define SCAN_NS		100000000ULL	/* timeout scan period */
 #define WAIT_SLICE_NS	1000000000ULL	/* unbounded waits re-check exit */
 
@@ -321,7 +324,8 @@ static void *queue_reaper(void *arg)
 	unsigned n;
 	int r = 0;
 
-	cbdt_wait_init(&w, NULL);
+	cbdt_wait_init(&w,
+		       &(struct cbdt_wait_cfg){ .spin_ns = REAPER_SPIN_NS });
 	while (!queue_broken(q)) {
 		n = 0;
 		while (n < REAP_BATCH) {
