@@ -255,6 +255,13 @@ int cbdt_host_register(struct cbdt *t, const struct cbdt_host_rec *rec,
 /* Release the host slot (clean shutdown). */
 void cbdt_host_unregister(struct cbdt *t, uint32_t id, uint64_t owner);
 
+/*
+ * True if hosts @a and @b run on one kernel: both records valid with the
+ * same non-zero boot_id (two processes on one machine).  Only then can a
+ * futex wake-up reach the other side.
+ */
+bool cbdt_host_same_kernel(const struct cbdt *t, uint32_t a, uint32_t b);
+
 /* ------------------------------------------------------------------ */
 /* blkdev.c: the client side of mapping a backend                       */
 /* ------------------------------------------------------------------ */
@@ -376,14 +383,19 @@ uint32_t cbdt_crc32c(uint32_t crc, const void *buf, size_t len);
  * sleep_min_us up to sleep_max_us (the bound on wake-up latency when no
  * doorbell reaches us, e.g. across hosts).  When a doorbell word is given,
  * the sleep is a futex wait on it, so a same-host peer can wake us at once;
- * correctness never depends on that wake-up.  Once such a futex wait has
- * timed out normally, doorbell sleeps back off further, up to 50 ms (or
- * sleep_max_us if larger), so that idle pollers cost no measurable CPU.
+ * correctness never depends on that wake-up.  A caller that knows its
+ * peer runs on this very kernel (cbdt_host_same_kernel) may set
+ * doorbell_max_us: once a futex wait has timed out normally, doorbell
+ * sleeps then back off up to that, so that idle pollers cost no
+ * measurable CPU while every ring still wakes them at once.  Across hosts
+ * nothing rings the futex, so there sleep_max_us stays the latency bound.
  */
 struct cbdt_wait_cfg {
 	uint32_t spin_ns;	/* default 20000 */
 	uint32_t sleep_min_us;	/* default 50 */
 	uint32_t sleep_max_us;	/* default 5000 */
+	uint32_t doorbell_max_us;/* cap of futex sleeps, peer on this kernel
+				  * only; 0 (default) = sleep_max_us */
 };
 
 struct cbdt_wait {

@@ -185,3 +185,14 @@ void cbdt_host_unregister(struct cbdt *t, uint32_t id, uint64_t owner)
 	/* -ESTALE means a janitor already cleared us: nothing left to do. */
 	(void)cbdt_slot_release(t, CBDT_OBJ_HOST, id, owner);
 }
+
+bool cbdt_host_same_kernel(const struct cbdt *t, uint32_t a, uint32_t b)
+{
+	static const uint8_t zero[16];
+	struct cbdt_host_rec ra, rb;
+
+	if (cbdt_host_read(t, a, &ra) || cbdt_host_read(t, b, &rb))
+		return false;
+	return memcmp(ra.boot_id, zero, sizeof(zero)) &&
+	       !memcmp(ra.boot_id, rb.boot_id, sizeof(ra.boot_id));
+}

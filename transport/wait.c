@@ -13,20 +13,10 @@
 
 #include "barrier.h"
 #include "cbdt.h"
-#include "util.h"
 
 #define WAIT_SPIN_NS_DEFAULT	20000U
 #define WAIT_SLEEP_MIN_DEFAULT	50U
 #define WAIT_SLEEP_MAX_DEFAULT	5000U
-
-/*
- * Cap of a doorbell sleep once a futex wait has timed out (so the futex
- * works on this mapping): every producer rings the doorbell, so the
- * timeout only bounds how late a poller notices a state change nobody
- * rang for.  Long enough that idle pollers cost nothing measurable
- * (20 wake-ups a second each); sleep_max_us still caps plain sleeps.
- */
-#define WAIT_DOORBELL_MAX_US	50000U
 
 /* Spin steps between two clock reads: keeps the clock off the hot loop. */
 #define WAIT_SPIN_BATCH		16
@@ -49,6 +39,9 @@ void cbdt_wait_init(struct cbdt_wait *w, const struct cbdt_wait_cfg *cfg)
 							 WAIT_SLEEP_MAX_DEFAULT;
 	if (w->cfg.sleep_max_us < w->cfg.sleep_min_us)
 		w->cfg.sleep_max_us = w->cfg.sleep_min_us;
+	w->cfg.doorbell_max_us = cfg ? cfg->doorbell_max_us : 0;
+	if (w->cfg.doorbell_max_us < w->cfg.sleep_max_us)
+		w->cfg.doorbell_max_us = w->cfg.sleep_max_us;
 	w->spins = 0;
 	w->sleeps = 0;
 	cbdt_wait_reset(w);
@@ -122,7 +115,7 @@ void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell)
 	}
 	if (doorbell)
 		cap = wait_futex(doorbell, w->sleep_us) ?
-			      MAX(w->cfg.sleep_max_us, WAIT_DOORBELL_MAX_US) :
+			      w->cfg.doorbell_max_us :
 			      w->cfg.sleep_max_us;
 	else
 		wait_nanosleep(w->sleep_us);

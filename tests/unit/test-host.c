@@ -266,6 +266,28 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(cbdt_host_register(f->t, &r, false, &id, &o), -EINVAL);
 }
 
+static void test_same_kernel_by_boot_id(void **state)
+{
+	struct fixture *f = *state;
+	struct cbdt_host_rec a = host_rec("node-a", CBDT_ROLE_BACKEND, 1, 7);
+	struct cbdt_host_rec b = host_rec("node-b", CBDT_ROLE_CLIENT, 2, 7);
+	struct cbdt_host_rec c = host_rec("node-c", CBDT_ROLE_CLIENT, 3, 9);
+	struct cbdt_host_rec z = host_rec("node-z", CBDT_ROLE_CLIENT, 4, 0);
+	uint32_t ia, ib, ic, iz;
+	uint64_t o;
+
+	assert_int_equal(cbdt_host_register(f->t, &a, false, &ia, &o), 0);
+	assert_int_equal(cbdt_host_register(f->t, &b, false, &ib, &o), 0);
+	assert_int_equal(cbdt_host_register(f->t, &c, false, &ic, &o), 0);
+	assert_int_equal(cbdt_host_register(f->t, &z, false, &iz, &o), 0);
+	assert_true(cbdt_host_same_kernel(f->t, ia, ib));
+	assert_false(cbdt_host_same_kernel(f->t, ia, ic));
+	/* An unknown boot id (all zero) never counts as the same kernel. */
+	assert_false(cbdt_host_same_kernel(f->t, iz, iz));
+	/* Nor does a slot without a record. */
+	assert_false(cbdt_host_same_kernel(f->t, ia, 31));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +300,7 @@ int main(void)
 		T(test_other_boot_adopted_only_when_still),
 		T(test_full_and_unregister),
 		T(test_bad_arguments),
+		T(test_same_kernel_by_boot_id),
 #undef T
 	};
 

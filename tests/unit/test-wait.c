@@ -126,6 +126,34 @@ static void *sleeper_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Doorbell sleeps back off beyond sleep_max_us only when the caller said
+ * the peer shares this kernel; otherwise the plain cap bounds the latency.
+ */
+static unsigned doorbell_cap_after_timeouts(uint32_t doorbell_max_us)
+{
+	struct cbdt_wait_cfg cfg = { .spin_ns = 1, .sleep_min_us = 50,
+				     .sleep_max_us = 200,
+				     .doorbell_max_us = doorbell_max_us };
+	struct cbdt_wait w;
+	uint32_t doorbell;
+
+	cbdt_wait_init(&w, &cfg);
+	for (int i = 0; i < 8; i++) {
+		doorbell = 1;	/* asleep, nobody rings: the futex times out */
+		cbdt_wait_idle(&w, &doorbell);
+	}
+	return w.sleep_us;
+}
+
+static void test_doorbell_cap_only_for_local_peer(void **state)
+{
+	assert_int_equal(doorbell_cap_after_timeouts(0), 200);
+	assert_int_equal(doorbell_cap_after_timeouts(800), 800);
+	/* Below the plain cap it changes nothing. */
+	assert_int_equal(doorbell_cap_after_timeouts(100), 200);
+}
+
 static void test_futex_doorbell_wakes(void **state)
 {
 	uint32_t doorbell = 1;
@@ -236,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_spin_then_sleep),
 		cmocka_unit_test(test_backoff_doubles_to_cap),
+		cmocka_unit_test(test_doorbell_cap_only_for_local_peer),
 		cmocka_unit_test(test_futex_doorbell_wakes),
 		cmocka_unit_test(test_ring_only_when_asleep),
 		cmocka_unit_test(test_cleared_doorbell_returns_at_once),
