@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cbdt.h"
+#include "fixture.h"
 
 #define MiB (1ULL << 20)
 
@@ -28,17 +29,11 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	int fd;
 
-	if (!f)
+	if (!f || tfx_transport_new(f->path, &f->t, 64 * MiB, 0)) {
+		free(f);
 		return -1;
-	strcpy(f->path, "/dev/shm/cbd-test-host-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0 || ftruncate(fd, 64 * MiB) < 0)
-		return -1;
-	close(fd);
-	if (cbdt_map(f->path, 0, &f->t) || cbdt_format(f->t, 0, 0))
-		return -1;
+	}
 	*state = f;
 	return 0;
 }
@@ -47,8 +42,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	cbdt_close(f->t);
-	unlink(f->path);
+	tfx_transport_free(f->path, &f->t);
 	free(f);
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "cbdt.h"
+#include "fixture.h"
 
 #define MiB (1ULL << 20)
 #define TIMEOUT_MS 100
@@ -29,25 +30,17 @@ struct fixture {
 static int fixture_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	int fd;
 
 	if (!f)
 		return -1;
-	strcpy(f->path, "/dev/shm/cbdt-test-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0 || ftruncate(fd, 64 * MiB) < 0)
-		goto err;
-	close(fd);
-	if (cbdt_map(f->path, 0, &f->t) || cbdt_format(f->t, 0, 0) ||
-	    cbdt_observer_new(f->t, TIMEOUT_MS, &f->obs))
-		goto err;
+	if (tfx_transport_new(f->path, &f->t, 64 * MiB, 0) ||
+	    cbdt_observer_new(f->t, TIMEOUT_MS, &f->obs)) {
+		tfx_transport_free(f->path, &f->t);
+		free(f);
+		return -1;
+	}
 	*state = f;
 	return 0;
-err:
-	cbdt_close(f->t);
-	unlink(f->path);
-	free(f);
-	return -1;
 }
 
 static int fixture_teardown(void **state)
@@ -55,8 +48,7 @@ static int fixture_teardown(void **state)
 	struct fixture *f = *state;
 
 	cbdt_observer_free(f->obs);
-	cbdt_close(f->t);
-	unlink(f->path);
+	tfx_transport_free(f->path, &f->t);
 	free(f);
 	return 0;
 }

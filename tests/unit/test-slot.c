@@ -19,6 +19,7 @@
 
 #include "barrier.h"
 #include "cbdt.h"
+#include "fixture.h"
 
 #define MiB (1ULL << 20)
 
@@ -30,31 +31,20 @@ struct fixture {
 static int fixture_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	int fd;
 
-	if (!f)
+	if (!f || tfx_transport_new(f->path, &f->t, 64 * MiB, 0)) {
+		free(f);
 		return -1;
-	strcpy(f->path, "/dev/shm/cbdt-test-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0 || ftruncate(fd, 64 * MiB) < 0)
-		goto err;
-	close(fd);
-	if (cbdt_map(f->path, 0, &f->t) || cbdt_format(f->t, 0, 0))
-		goto err;
+	}
 	*state = f;
 	return 0;
-err:
-	unlink(f->path);
-	free(f);
-	return -1;
 }
 
 static int fixture_teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	cbdt_close(f->t);
-	unlink(f->path);
+	tfx_transport_free(f->path, &f->t);
 	free(f);
 	return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "barrier.h"
 #include "cbdt.h"
+#include "fixture.h"
 #include "tools/status.h"
 
 #define MiB (1ULL << 20)
@@ -35,20 +36,13 @@ struct fx {
 static int fx_setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	int fd;
 
 	if (!f)
 		return -1;
-	strcpy(f->path, "/dev/shm/cbd-test-status-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0 || ftruncate(fd, (off_t)TRANSPORT_SIZE) < 0) {
-		free(f);
-		return -1;
-	}
-	close(fd);
-	if (cbdt_map(f->path, 0, &f->t) || cbdt_format(f->t, CBDT_F_ENTRY_CRC, 0) ||
+	if (tfx_transport_new(f->path, &f->t, TRANSPORT_SIZE,
+			      CBDT_F_ENTRY_CRC) ||
 	    cbdt_validate(f->t)) {
-		unlink(f->path);
+		tfx_transport_free(f->path, &f->t);
 		free(f);
 		return -1;
 	}
@@ -60,8 +54,7 @@ static int fx_teardown(void **state)
 {
 	struct fx *f = *state;
 
-	cbdt_close(f->t);
-	unlink(f->path);
+	tfx_transport_free(f->path, &f->t);
 	free(f);
 	return 0;
 }
