@@ -171,14 +171,6 @@ bad:
 	return -EINVAL;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- the transport ---- */
 
 /* Make, map and format the transport; claim a segment and init it. */
@@ -283,7 +275,7 @@ static int handler_main(const char *path, uint32_t seg,
 static int bench_fork_handler(struct bench *b)
 {
 	const struct cbdt_channel_ctrl *ctrl = cbdt_channel_ctrl(b->ch);
-	uint64_t deadline = now_ns() + ATTACH_TIMEOUT_NS;
+	uint64_t deadline = cbdt_now_ns() + ATTACH_TIMEOUT_NS;
 	int status;
 
 	fflush(NULL);
@@ -302,7 +294,7 @@ static int bench_fork_handler(struct bench *b)
 			err("handler: exited before attaching");
 			return -ECHILD;
 		}
-		if (now_ns() > deadline) {
+		if (cbdt_now_ns() > deadline) {
 			err("handler: did not attach within 10 s");
 			return -ETIMEDOUT;
 		}
@@ -373,14 +365,14 @@ static int bench_qd1(struct bench *b, struct results *r)
 	if (ret)
 		return ret;
 	cbdt_wait_init(&w, &b->wcfg);
-	end = now_ns() + (uint64_t)(b->o.seconds * 1e9);
-	while ((t0 = now_ns()) < end) {
+	end = cbdt_now_ns() + (uint64_t)(b->o.seconds * 1e9);
+	while ((t0 = cbdt_now_ns()) < end) {
 		ret = submit(b, CBDT_OP_READ, n, off, SMALL);
 		if (!ret)
 			ret = reap_one(b, &w, &id);
 		if (ret)
 			return ret;
-		lat = now_ns() - t0;
+		lat = cbdt_now_ns() - t0;
 		sum += lat;
 		b->hist[MIN(lat / HIST_NS, (uint64_t)HIST_BUCKETS)]++;
 		n++;
@@ -409,7 +401,7 @@ static int bench_qd(struct bench *b, struct results *r)
 			return ret;
 	}
 	cbdt_wait_init(&w, &b->wcfg);
-	start = now_ns();
+	start = cbdt_now_ns();
 	end = start + (uint64_t)(b->o.seconds * 1e9);
 	for (unsigned i = 0; i < qd; i++) {
 		ret = submit(b, CBDT_OP_READ, i, off[i], SMALL);
@@ -421,13 +413,13 @@ static int bench_qd(struct bench *b, struct results *r)
 		if (ret)
 			return ret;
 		n++;
-		if (now_ns() < end) {
+		if (cbdt_now_ns() < end) {
 			ret = submit(b, CBDT_OP_READ, id, off[id], SMALL);
 			if (ret)
 				return ret;
 		}
 	}
-	r->qd_iops = (double)n / ((double)(now_ns() - start) / 1e9);
+	r->qd_iops = (double)n / ((double)(cbdt_now_ns() - start) / 1e9);
 	for (unsigned i = 0; i < qd; i++)
 		cbdt_channel_data_free(b->ch, off[i], SMALL);
 	return 0;
@@ -447,10 +439,10 @@ static int bench_copy(struct bench *b, uint16_t op, const uint8_t *src,
 	int ret;
 
 	cbdt_wait_init(&w, &b->wcfg);
-	start = now_ns();
+	start = cbdt_now_ns();
 	end = start + ns;
 	for (;;) {
-		while (now_ns() < end &&
+		while (cbdt_now_ns() < end &&
 		       cbdt_channel_inflight(b->ch) < b->o.copy_qd) {
 			/* completions come in order, so this slot's
 			 * request was reaped already */
@@ -477,7 +469,7 @@ static int bench_copy(struct bench *b, uint16_t op, const uint8_t *src,
 		cbdt_channel_data_free(b->ch, off[id], BIG);
 		bytes += BIG;
 	}
-	*gbs = (double)bytes / (double)(now_ns() - start);
+	*gbs = (double)bytes / (double)(cbdt_now_ns() - start);
 	return 0;
 }
 
@@ -491,10 +483,10 @@ static int bench_copy(struct bench *b, uint16_t op, const uint8_t *src,
 static double bench_memcpy(bool to_area, uint8_t *hot, uint8_t *area,
 			   size_t area_len, uint64_t ns)
 {
-	uint64_t start = now_ns(), end = start + ns, bytes = 0;
+	uint64_t start = cbdt_now_ns(), end = start + ns, bytes = 0;
 	size_t pos = 0;
 
-	while (now_ns() < end) {
+	while (cbdt_now_ns() < end) {
 		for (int i = 0; i < 8; i++) {
 			if (to_area)
 				memcpy(area + pos, hot, BIG);
@@ -506,7 +498,7 @@ static double bench_memcpy(bool to_area, uint8_t *hot, uint8_t *area,
 		/* keep the copies observable */
 		__asm__ __volatile__("" : : "r"(area), "r"(hot) : "memory");
 	}
-	return (double)bytes / (double)(now_ns() - start);
+	return (double)bytes / (double)(cbdt_now_ns() - start);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -602,11 +594,11 @@ static int bench_idle(struct bench *b, struct results *r)
 	usleep(200000);
 	if (proc_cpu_ns(b->child, &c0))
 		return -EIO;
-	t0 = now_ns();
+	t0 = cbdt_now_ns();
 	sleep(b->o.idle_s);
 	if (proc_cpu_ns(b->child, &c1))
 		return -EIO;
-	t1 = now_ns();
+	t1 = cbdt_now_ns();
 	r->idle_pct = 100.0 * (double)(c1 - c0) / (double)(t1 - t0);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cbdt.h"
+#include "fixture.h"
 
 #define FX_SIZE (40ULL << 20)	/* metadata + 2 segments */
 #define FX_BACKEND_OWNER 0x1234500ULL
@@ -33,18 +34,9 @@ struct fx {
 static inline int fx_transport(struct fx *f, uint16_t flags)
 {
 	const struct cbdt_info *in;
-	int fd, id;
+	int id;
 
-	strcpy(f->path, "/dev/shm/cbdt-chan-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0)
-		return -1;
-	if (ftruncate(fd, (off_t)FX_SIZE) < 0) {
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	if (cbdt_map(f->path, 0, &f->t) || cbdt_format(f->t, flags, 0))
+	if (tfx_transport_new(f->path, &f->t, FX_SIZE, flags))
 		return -1;
 	id = cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, -1, 0, &f->seg_owner);
 	if (id < 0)
@@ -75,6 +67,16 @@ static inline int fx_channel(struct fx *f, uint32_t se, uint32_t ce)
 	return 0;
 }
 
+static inline void fx_free(struct fx *f)
+{
+	if (!f)
+		return;
+	cbdt_channel_close(f->c);
+	cbdt_channel_close(f->h);
+	tfx_transport_free(f->path, &f->t);
+	free(f);
+}
+
 static inline struct fx *fx_new(uint16_t flags, uint32_t se, uint32_t ce)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -83,24 +85,12 @@ static inline struct fx *fx_new(uint16_t flags, uint32_t se, uint32_t ce)
 		return NULL;
 	if (fx_transport(f, flags) || fx_channel(f, se, ce)) {
 		fprintf(stderr, "channel fixture setup failed\n");
-		if (f->path[0])
-			unlink(f->path);
-		free(f);
+		fx_free(f);
 		return NULL;
 	}
 	return f;
 }
 
-static inline void fx_free(struct fx *f)
-{
-	if (!f)
-		return;
-	cbdt_channel_close(f->c);
-	cbdt_channel_close(f->h);
-	cbdt_close(f->t);
-	unlink(f->path);
-	free(f);
-}
 
 static inline struct cbdt_channel_ctrl *fx_ctrl(struct fx *f)
 {

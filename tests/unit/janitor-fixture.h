@@ -19,6 +19,7 @@
 
 #include "barrier.h"
 #include "cbdt.h"
+#include "fixture.h"
 
 #define JF_SEGMENTS	6U
 #define JF_TIMEOUT_MS	400U	/* observer timeout of the tests */
@@ -64,32 +65,26 @@ static inline struct jf *jf_new(void)
 {
 	struct cbdt_info in;
 	struct jf *f = calloc(1, sizeof(*f));
-	int fd;
 
 	if (!f || cbdt_layout_compute(1ULL << 30, 0, &in))
-		return NULL;
-	strcpy(f->path, "/dev/shm/cbd-janitor-XXXXXX");
-	fd = mkstemp(f->path);
-	if (fd < 0)
-		return NULL;
+		goto err_free;
 	/* Metadata, then exactly JF_SEGMENTS segments. */
-	if (ftruncate(fd, (off_t)(in.seg_data_off +
-				  (uint64_t)JF_SEGMENTS * CBDT_SEG_SIZE)) < 0) {
-		close(fd);
-		return NULL;
-	}
-	close(fd);
-	if (cbdt_map(f->path, 0, &f->t) || cbdt_format(f->t, 0, 0))
-		return NULL;
+	if (tfx_transport_new(f->path, &f->t,
+			      in.seg_data_off +
+				      (uint64_t)JF_SEGMENTS * CBDT_SEG_SIZE,
+			      0))
+		goto err_free;
 	return f;
+err_free:
+	free(f);
+	return NULL;
 }
 
 static inline void jf_free(struct jf *f)
 {
 	if (!f)
 		return;
-	cbdt_close(f->t);
-	unlink(f->path);
+	tfx_transport_free(f->path, &f->t);
 	free(f);
 }
 
