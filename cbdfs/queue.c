@@ -77,6 +77,8 @@ static void cmd_free(struct cbdfs_queue *q, struct cbdfs_cmd *c)
 {
 	c->in_use = false;
 	c->submitted = false;
+	/* A reused slot must not look timed out to queue_fail_stale(). */
+	c->timed_out = false;
 	c->next_free = (uint16_t)q->free_head;
 	q->free_head = (uint32_t)(c - q->cmds);
 	q->busy--;
