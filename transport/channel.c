@@ -223,9 +223,12 @@ static int chan_handler_setup(struct cbdt_channel *ch, uint64_t backend_owner)
 	struct cbdt_ce ce;
 	uint32_t head;
 
-	/* Written by earlier handlers of this channel only. */
-	ch->sq_tail = READ_ONCE(&ctrl->sq_tail);
-	ch->cq_head = READ_ONCE(&ctrl->cq_head);
+	/* Written by earlier handlers of this channel only (possibly another
+	 * process or host): pair with their store-release of sq_tail and
+	 * cq_head in cbdt_channel_complete(), so the ce read below is the
+	 * one they published. */
+	ch->sq_tail = smp_load_acquire(&ctrl->sq_tail);
+	ch->cq_head = smp_load_acquire(&ctrl->cq_head);
 	/* pairs with the store-release of sq_head in cbdt_channel_submit() */
 	head = smp_load_acquire(&ctrl->sq_head);
 	if (ch->cq_head - ch->sq_tail == 1 && head != ch->sq_tail) {
