@@ -226,6 +226,8 @@ int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d);
  * cleared (its segments may already serve someone else).
  */
 void cbdfs_queue_break(struct cbdfs_queue *q);
+/* True once cbdfs_queue_break() ran (any thread). */
+bool cbdfs_queue_broken(struct cbdfs_queue *q);
 
 void cbdfs_cond_init_mono(pthread_cond_t *c);
 

@@ -60,6 +60,15 @@ void cbdfs_wepoch_put(struct cbdfs_bdev *bd, uint8_t p)
  * Close the current epoch and wait until its writes completed.  Callers
  * hold flush_lock, so the parity being drained is never reused meanwhile.
  */
+/* Writes on a broken queue were failed with EIO and never complete. */
+static bool bdev_any_broken(struct cbdfs_bdev *bd)
+{
+	for (unsigned i = 0; i < bd->nq; i++)
+		if (cbdfs_queue_broken(&bd->q[i]))
+			return true;
+	return false;
+}
+
 static int wepoch_drain(struct cbdfs_bdev *bd)
 {
 	uint64_t deadline = bd->fs->cfg.timeout_s ?
@@ -69,8 +78,12 @@ static int wepoch_drain(struct cbdfs_bdev *bd)
 
 	pthread_mutex_lock(&bd->wlock);
 	p = (uint8_t)(bd->wepoch++ & 1);
+	/* A broken queue's writes never come back to lower the count: the
+	 * fsync fails (within a wait slice) instead of waiting forever. */
 	while (bd->wcount[p] && !ret)
-		ret = cbdfs_cond_wait_until(bd->fs, &bd->wdone, &bd->wlock, deadline);
+		ret = bdev_any_broken(bd) ? -EIO :
+		      cbdfs_cond_wait_until(bd->fs, &bd->wdone, &bd->wlock,
+					    deadline);
 	pthread_mutex_unlock(&bd->wlock);
 	return ret ? -EIO : 0;
 }

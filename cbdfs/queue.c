@@ -286,7 +286,7 @@ static void queue_reap_one(struct cbdfs_queue *q,
 	done[(*ndone)++] = c;
 }
 
-static bool queue_broken(struct cbdfs_queue *q)
+bool cbdfs_queue_broken(struct cbdfs_queue *q)
 {
 	/* written under q->lock; a stale false costs one more reap at most */
 	return __atomic_load_n(&q->broken, __ATOMIC_ACQUIRE);
@@ -328,7 +328,7 @@ static void *queue_reaper(void *arg)
 
 	cbdt_wait_init(&w,
 		       &(struct cbdt_wait_cfg){ .spin_ns = REAPER_SPIN_NS });
-	while (!queue_broken(q)) {
+	while (!cbdfs_queue_broken(q)) {
 		n = 0;
 		while (n < REAP_BATCH) {
 			r = cbdt_channel_reap(q->ch, &cp);
