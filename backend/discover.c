@@ -100,6 +100,17 @@ static void discover_attach(struct service *svc, struct backend *b,
 		seen->skip = true;
 		return;
 	}
+	/*
+	 * The client may have unmapped and another one re-claimed the
+	 * segment since @o was sampled: serve only the channel we judged.
+	 * Once we are attached, a client's unmap waits for our detach.
+	 */
+	if (cbdt_slot_owner(svc->t, CBDT_OBJ_SEGMENT, seg) != o) {
+		dbg("backend %s: segment %u: moved on while attaching",
+		    b->conf.name, seg);
+		cbdt_channel_close(ch);
+		return;
+	}
 	ret = handler_start(svc, b, seg, o, ch);
 	if (ret) {
 		err("backend %s: segment %u: cannot start a handler: %s",
