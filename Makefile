@@ -5,13 +5,49 @@
 #   make            build/cbdfs build/cbd-backend build/cbd-status ...
 #   make check      unit tests, then e2e tests (root: FUSE, loop, ext4)
 #   make check-asan the same under ASan + UBSan (in build-asan/)
+#   make check-vm   two-kernel scenarios in QEMU guests (tests/vm/)
+#   make check-fresh  make demo in a fresh Debian chroot (tests/fresh/)
 #   make fuzz       short libFuzzer runs of the validators
 #   make demo       the main job on a file transport
 #   make bench      benchmarks (not part of check)
 #   make deps       install the Debian packages (only what is missing)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local, make uninstall
 #   V=1             show the commands
+#
+# Two stages, so that nothing can ever use a library before it is
+# installed: make first brings the machine up to date for the goals asked
+# (tests/deps.sh installs what is missing, and does nothing when all is
+# there), then runs itself again with CBD_STAGE=build for the real work.
+# Only the second stage reads pkg-config, so every pkg-config use sees the
+# installed packages, whatever the fragments do with it.
 
+.DEFAULT_GOAL := all
+
+ifneq ($(CBD_STAGE),build)
+# ---- stage 1: dependencies ------------------------------------------
+# The package groups of tests/deps.sh that each goal needs; a goal not
+# listed needs "build run test" (check, bench, fuzz, check-asan, ...).
+deps.all := build
+deps.install := build
+deps.demo := build run
+deps.uninstall := none
+deps.clean := none
+deps.format := none
+deps.check-vm := build run test vm
+deps.check-fresh := fresh
+deps.deps := build run test vm fresh
+GOALS := $(or $(MAKECMDGOALS),all)
+DEPS := $(filter-out none,$(sort $(foreach g,$(GOALS),$(or $(deps.$(g)),build run test))))
+BUILD_GOALS := $(filter-out deps,$(GOALS))
+
+.PHONY: $(GOALS) cbd-stage2
+$(GOALS): cbd-stage2 ; @:
+cbd-stage2:
+	$(if $(DEPS),@tests/deps.sh $(DEPS))
+	$(if $(BUILD_GOALS),+@$(MAKE) --no-print-directory CBD_STAGE=build $(BUILD_GOALS))
+
+else
+# ---- stage 2: the build ---------------------------------------------
 BUILD ?= build
 PREFIX ?= /usr/local
 VERSION := 0.1.0
@@ -28,17 +64,8 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 endif
 
-# Debian packages the build, the tests and the benchmarks need.
-DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libpmem2-dev \
-	libdaxctl-dev libinih-dev libjansson-dev libcmocka-dev liburing-dev \
-	fio e2fsprogs util-linux nbdkit libnbd-bin clang jq python3 procps \
-	psmisc kmod
-PC_MODS := fuse3 libpmem2 libdaxctl inih jansson cmocka liburing
-
-# Recursively expanded on purpose: evaluated when a recipe runs, which is
-# after the deps-check prerequisite installed anything missing.
-pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
-pc_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
+pc_cflags = $(shell pkg-config --cflags $(1))
+pc_libs = $(shell pkg-config --libs $(1))
 
 ALL_CFLAGS = $(BASEFLAGS) $(WARNFLAGS) $(CFLAGS) $(SANFLAGS)
 ALL_LDFLAGS = -pthread $(LDFLAGS) $(SANFLAGS)
@@ -69,24 +96,8 @@ LIBCOMMON := $(BUILD)/libcbdcommon.a
 
 all: $(addprefix $(BUILD)/,$(PROGS))
 
-# ---- dependencies ---------------------------------------------------
-.PHONY: deps deps-check
-deps:
-	@missing=$$(for p in $(DEB_PKGS); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
-		grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "  DEPS    installing:" $$missing; \
-		if [ "$$(id -u)" != 0 ]; then echo "make deps: must run as root" >&2; exit 1; fi; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
-
-deps-check:
-	@pkg-config --exists $(PC_MODS) 2>/dev/null || $(MAKE) --no-print-directory deps
-
 # ---- compile --------------------------------------------------------
-$(BUILD)/obj/%.o: %.c | deps-check
+$(BUILD)/obj/%.o: %.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS_$(subst /,_,$(dir $*))) -MMD -MP -c $< -o $@
@@ -138,7 +149,10 @@ install: all
 	install -m 0644 cbd.ini.example $(DESTDIR)/etc/cbd/cbd.ini.example
 	install -m 0644 etc/cbd-backend.service $(DESTDIR)/lib/systemd/system/
 
-.PHONY: demo bench clean format
+.PHONY: demo bench clean format check-fresh
+check-fresh:
+	@tests/fresh/run.sh
+
 demo: all
 	@tests/demo.sh $(abspath $(BUILD))
 
@@ -152,3 +166,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+endif

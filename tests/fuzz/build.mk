@@ -18,12 +18,12 @@ FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/,$(FUZZERS))
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 15
 
-$(FUZZ_BUILD)/obj/transport/%.o: transport/%.c | deps-check
+$(FUZZ_BUILD)/obj/transport/%.o: transport/%.c
 	$(call msg,FUZZCC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_LIB_CFLAGS) -MMD -MP -c $< -o $@
 
-$(FUZZ_BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c | deps-check
+$(FUZZ_BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c
 	$(call msg,FUZZCC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
