@@ -72,14 +72,16 @@ printf '[transport]\npath = %s ; a comment\nsize = 64M\n[backend x]\nfoo = bar\n
 	'.transport.path == $p' >/dev/null || fail "-c did not find the transport"
 if command -v runuser >/dev/null; then
 	# an unprivileged reader: works on a readable file, fails clearly
-	# on an unreadable one
+	# on an unreadable one.  It runs a copy in $T: the checkout may
+	# live where nobody cannot reach (a 0700 home or temp folder).
 	chmod 755 "$T"
+	install -m 0755 "$ST" "$T/cbd-status"
 	chmod 644 "$T/idle.img"
-	runuser -u nobody -- "$ST" -t "$T/idle.img" --window 50 >/dev/null ||
+	runuser -u nobody -- "$T/cbd-status" -t "$T/idle.img" --window 50 >/dev/null ||
 		fail "cbd-status as nobody on a readable transport"
 	chmod 600 "$T/idle.img"
 	expect_error 1 "^cbd-status: $T/idle.img: Permission denied" \
-		runuser -u nobody -- "$ST" -t "$T/idle.img"
+		runuser -u nobody -- "$T/cbd-status" -t "$T/idle.img"
 	chmod 700 "$T"
 fi
 
