@@ -46,28 +46,17 @@ bool service_lost(const struct service *svc)
 
 /* ---- transport ---- */
 
-static int transport_format(struct service *svc, struct cbdt *t, bool force)
-{
-	int ret = cbdt_format(t, 0, force ? CBDT_FORMAT_FORCE : 0);
-
-	if (ret == -EEXIST)
-		return ret;
-	if (ret) {
-		err("transport: %s: cannot format: %s", svc->cfg->path,
-		    cbdt_strerror(ret));
-		return ret;
-	}
-	info("transport: %s: formatted (%u segments)", svc->cfg->path,
-	     cbdt_slot_count(t, CBDT_OBJ_SEGMENT));
-	return 0;
-}
-
-/* Map and format: --format, or format = if-empty on a blank transport. */
+/*
+ * Map and format: --format, or format = if-empty on a blank transport.
+ * cbdt_format applies the rules (nothing alive is ever formatted).
+ */
 static int transport_open_format(struct service *svc, bool explicit,
 				 bool force, struct cbdt **out)
 {
 	const struct config *cfg = svc->cfg;
+	struct cbdt_inuse busy;
 	struct cbdt *t;
+	char what[256];
 	int ret;
 
 	ret = cbdt_map(cfg->path, 0, &t);
@@ -75,29 +64,42 @@ static int transport_open_format(struct service *svc, bool explicit,
 		err("transport: %s: %s", cfg->path, cbdt_strerror(ret));
 		return ret;
 	}
-	if (!explicit && !cbdt_is_blank(t)) {
-		err("transport: %s: not formatted, and not blank either: refusing to format it (format = if-empty)",
-		    cfg->path);
-		ret = -ENODATA;
-		goto err_close;
-	}
-	ret = transport_format(svc, t, force);
-	if (ret == -EEXIST && explicit) {
+	ret = cbdt_format(t, 0, force ? CBDT_FORMAT_FORCE : 0, &busy);
+	switch (ret) {
+	case 0:
+		info("transport: %s: formatted (%u segments)", cfg->path,
+		     cbdt_slot_count(t, CBDT_OBJ_SEGMENT));
+		break;
+	case -EBUSY:
+		err("transport: %s: %s is alive; refusing to format a transport in use",
+		    cfg->path,
+		    cbdt_obj_describe(t, busy.type, busy.id, what, sizeof(what)));
+		break;
+	case -EEXIST:
+		if (!explicit) {
+			/* A racing cbd-backend formatted it first. */
+			ret = cbdt_validate(t);
+			break;
+		}
 		err("transport: %s: already formatted; --format --force formats it again, destroying what it holds",
 		    cfg->path);
-		goto err_close;
+		break;
+	case -ENOTEMPTY:
+		err("transport: %s: not formatted, and not blank either: refusing to format it (%s)",
+		    cfg->path,
+		    explicit ? "--format --force overwrites it" : "format = if-empty");
+		break;
+	default:
+		err("transport: %s: cannot format: %s", cfg->path,
+		    cbdt_strerror(ret));
+		break;
 	}
-	/* A racing cbd-backend formatted it between our look and ours. */
-	if (ret == -EEXIST)
-		ret = cbdt_validate(t);
-	if (ret)
-		goto err_close;
+	if (ret) {
+		cbdt_close(t);
+		return ret;
+	}
 	*out = t;
 	return 0;
-
-err_close:
-	cbdt_close(t);
-	return ret;
 }
 
 static int transport_open(struct service *svc, bool format, bool force)
@@ -143,7 +145,7 @@ static int host_register(struct service *svc)
 
 	memset(&rec, 0, sizeof(rec));
 	strlcpy_field(rec.hostname, cfg->hostname, sizeof(rec.hostname));
-	ret = read_boot_id(rec.boot_id);
+	ret = cbdt_boot_id(rec.boot_id);
 	if (ret)
 		warn("host: cannot read the boot id: %s", strerror(-ret));
 	rec.pid = (uint32_t)getpid();

@@ -188,7 +188,7 @@ static int host_register(struct cbdfs *fs)
 
 	memset(&rec, 0, sizeof(rec));
 	strlcpy_field(rec.hostname, fs->cfg.hostname, sizeof(rec.hostname));
-	read_boot_id(rec.boot_id);
+	cbdt_boot_id(rec.boot_id);
 	rec.pid = (uint32_t)getpid();
 	rec.role = CBDT_ROLE_CLIENT;
 	rec.hb_interval_ms = CBDFS_HB_INTERVAL_MS;

@@ -101,37 +101,6 @@ const char *format_size(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
-int read_boot_id(uint8_t out[16])
-{
-	char text[64];
-	unsigned n = 0;
-	FILE *f;
-
-	f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	if (!f)
-		return -errno;
-	if (!fgets(text, sizeof(text), f)) {
-		fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	for (const char *p = text; *p && n < 32; p++) {
-		int d;
-
-		if (*p == '-')
-			continue;
-		if (!isxdigit((unsigned char)*p))
-			break;
-		d = isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10);
-		if (n % 2 == 0)
-			out[n / 2] = (uint8_t)(d << 4);
-		else
-			out[n / 2] |= (uint8_t)d;
-		n++;
-	}
-	return n == 32 ? 0 : -EINVAL;
-}
-
 void strlcpy_field(char *dst, const char *src, size_t size)
 {
 	size_t n = strnlen(src, size - 1);

@@ -28,8 +28,6 @@ int parse_bool(const char *s, bool *out);
 /* Human-readable size: "512 B", "4.0 KiB", "1.5 GiB". */
 const char *format_size(uint64_t bytes, char *buf, size_t len);
 
-/* The 16 bytes of /proc/sys/kernel/random/boot_id; 0 or -errno. */
-int read_boot_id(uint8_t out[16]);
 
 /* Copy a string into a fixed field, NUL-terminated, truncating. */
 void strlcpy_field(char *dst, const char *src, size_t size);

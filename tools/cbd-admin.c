@@ -205,46 +205,10 @@ static char *transport_path(struct opts *o)
 
 /* ---- format ---------------------------------------------------------- */
 
-/* First live host, backend or blkdev found in @s, described in @buf. */
-static bool anything_alive(const struct status_snap *s, char *buf, size_t len)
-{
-	static const enum cbdt_obj types[] = { CBDT_OBJ_HOST, CBDT_OBJ_BACKEND,
-					       CBDT_OBJ_BLKDEV };
-	const uint32_t nr[] = { s->nr_hosts, s->nr_backends, s->nr_blkdevs };
-
-	for (unsigned i = 0; i < ARRAY_SIZE(types); i++)
-		for (uint32_t id = 0; id < nr[i]; id++)
-			if (admin_slot(s, types[i], id)->alive) {
-				admin_describe(s, types[i], id, buf, len);
-				return true;
-			}
-	return false;
-}
-
-static int format_check_live(struct cbdt *t, const char *path,
-			     const struct opts *o)
-{
-	struct status_opts so = { .window_ms = o->window_ms };
-	struct status_snap *s;
-	char what[512];
-	int ret;
-
-	ret = status_collect(t, &so, &s);
-	if (ret) {
-		err("%s: %s", path, strerror(-ret));
-		return ret;
-	}
-	if (anything_alive(s, what, sizeof(what))) {
-		err("%s: %s is alive; stop it before formatting", path, what);
-		ret = -EBUSY;
-	}
-	status_snap_free(s);
-	return ret;
-}
-
 static int cmd_format(const char *path, const struct opts *o)
 {
-	char size[32], segsz[32];
+	char size[32], segsz[32], what[256];
+	struct cbdt_inuse busy;
 	const struct cbdt_info *in;
 	bool created = false;
 	struct cbdt *t;
@@ -283,28 +247,24 @@ static int cmd_format(const char *path, const struct opts *o)
 		err("%s: %s", path, cbdt_strerror(ret));
 		goto err_unlink;
 	}
-	ret = cbdt_validate(t);
-	if (ret == 0) {
-		if (!o->force) {
-			err("%s: already formatted; use --force to format it again",
-			    path);
-			ret = -EEXIST;
-			goto err_close;
-		}
-		ret = format_check_live(t, path, o);
-		if (ret)
-			goto err_close;
-	} else if (ret != -ENODATA && !cbdt_is_blank(t) && !o->force) {
-		/* Not blank: something is there that we would destroy. */
-		err("%s: %s; not blank either: use --force to overwrite it",
-		    path, cbdt_strerror(ret));
-		goto err_close;
-	}
-
-	ret = cbdt_format(t, o->flags, o->force ? CBDT_FORMAT_FORCE : 0);
+	ret = cbdt_format(t, o->flags, o->force ? CBDT_FORMAT_FORCE : 0, &busy);
 	if (!ret)
 		ret = cbdt_validate(t);
-	if (ret) {
+	switch (ret) {
+	case 0:
+		break;
+	case -EBUSY:
+		err("%s: %s is alive; stop it before formatting", path,
+		    cbdt_obj_describe(t, busy.type, busy.id, what, sizeof(what)));
+		goto err_close;
+	case -EEXIST:
+		err("%s: already formatted; use --force to format it again", path);
+		goto err_close;
+	case -ENOTEMPTY:
+		err("%s: %s; not blank either: use --force to overwrite it", path,
+		    cbdt_strerror(cbdt_validate(t)));
+		goto err_close;
+	default:
 		err("%s: format: %s", path, cbdt_strerror(ret));
 		goto err_close;
 	}

@@ -211,7 +211,7 @@ static int bench_transport(struct bench *b)
 		    b->path);
 		return -EEXIST;
 	}
-	ret = cbdt_format(b->t, flags, CBDT_FORMAT_FORCE);
+	ret = cbdt_format(b->t, flags, CBDT_FORMAT_FORCE, NULL);
 	if (ret) {
 		err("format: %s: %s", b->path, cbdt_strerror(ret));
 		return ret;

@@ -119,7 +119,7 @@ static int host_register(struct tc *tc, const char *hostname,
 
 	memset(&rec, 0, sizeof(rec));
 	strlcpy_field(rec.hostname, hostname, sizeof(rec.hostname));
-	if (read_boot_id(rec.boot_id))
+	if (cbdt_boot_id(rec.boot_id))
 		memset(rec.boot_id, 0, sizeof(rec.boot_id));
 	rec.pid = (uint32_t)getpid();
 	rec.role = CBDT_ROLE_CLIENT;

@@ -6,6 +6,7 @@ LIBCBDT_SRCS := \
 	transport/clear.c \
 	transport/crc32c.c \
 	transport/host.c \
+	transport/inuse.c \
 	transport/liveness.c \
 	transport/slot.c \
 	transport/transport.c \

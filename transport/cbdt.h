@@ -26,6 +26,7 @@
 struct cbdt;
 struct cbdt_channel;
 struct cbdt_observer;
+struct cbdt_inuse;
 
 /* ------------------------------------------------------------------ */
 /* transport.c: map, validate, format                                  */
@@ -94,10 +95,17 @@ bool cbdt_is_blank(const struct cbdt *t);
 /*
  * Format a mapped transport: compute the layout from the mapping size,
  * zero the metadata, write both info copies.  @flags: CBDT_F_* to enable
- * entry/data CRCs.  A transport that validates is refused with -EEXIST
- * unless CBDT_FORMAT_FORCE is given; too small is -ENOSPC.
+ * entry/data CRCs.  The rules, the same for every program:
+ *   -EBUSY      it validates and something in it is alive
+ *               (cbdt_inuse_find; *busy names it if given), whatever
+ *               @format_flags say; this may take a heartbeat timeout;
+ *   -EEXIST     it validates, and CBDT_FORMAT_FORCE was not given;
+ *   -ENOTEMPTY  it does not validate but is not blank either (something
+ *               else lives there), and CBDT_FORMAT_FORCE was not given;
+ *   -ENOSPC     too small.
  */
-int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags);
+int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags,
+		struct cbdt_inuse *busy);
 
 /* Compute the layout for @size bytes (no I/O); -ENOSPC if too small. */
 int cbdt_layout_compute(uint64_t size, uint16_t flags, struct cbdt_info *out);
@@ -251,6 +259,40 @@ uint64_t cbdt_backend_ident(const char *hostname, const char *name,
  */
 int cbdt_host_register(struct cbdt *t, const struct cbdt_host_rec *rec,
 		       bool adopt, uint32_t *id, uint64_t *owner);
+
+/* The 16 bytes of /proc/sys/kernel/random/boot_id; 0 or -errno. */
+int cbdt_boot_id(uint8_t out[16]);
+
+/* True if a process @pid exists on this kernel (kill(pid, 0)). */
+bool cbdt_pid_exists(uint32_t pid);
+
+/* A live object found by cbdt_inuse_find(). */
+struct cbdt_inuse {
+	enum cbdt_obj type;
+	uint32_t id;
+};
+
+/* Heartbeat timeout assumed for an object whose host record is unreadable. */
+#define CBDT_HB_TIMEOUT_DEFAULT_MS	10000U
+
+/*
+ * Find a live host, backend or blkdev in a validated transport: 1 (and
+ * *who, if given) when one is, 0 when none is.  An ACTIVE slot is live
+ * unless its host is a process of this kernel that no longer exists, or
+ * its heartbeat stays still for the timeout its host applies
+ * (hb_timeout_ms of its host record, CBDT_HB_TIMEOUT_DEFAULT_MS when
+ * unknown) on our own clock -- the janitor's rule.  So this can take
+ * that long when a dead host of another kernel left slots behind; a live
+ * object is found as soon as its counter moves.
+ */
+int cbdt_inuse_find(struct cbdt *t, struct cbdt_inuse *who);
+
+/*
+ * "host 0 (node-b, backend, pid 42)", "backend 1 (disk0, /img)", ... from
+ * the object's record (just "blkdev 3" when it is unreadable); @buf.
+ */
+const char *cbdt_obj_describe(const struct cbdt *t, enum cbdt_obj type,
+			      uint32_t id, char *buf, size_t len);
 
 /* Release the host slot (clean shutdown). */
 void cbdt_host_unregister(struct cbdt *t, uint32_t id, uint64_t owner);

@@ -5,8 +5,10 @@
  * so that its host id, and with it its backends' ownership, survive a crash.
  * Safe against concurrent registrations: every claim or takeover is a CAS.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +27,7 @@ enum candidate_state {
 	CAND_PROBE,		/* other boot: dead only if its heartbeat stays */
 };
 
-static bool proc_exists(uint32_t pid)
+bool cbdt_pid_exists(uint32_t pid)
 {
 	if (pid == 0 || pid > INT32_MAX)
 		return false;
@@ -52,7 +54,7 @@ static enum candidate_state host_judge(struct cbdt *t, uint32_t id,
 		return CAND_PROBE;
 	/* Same boot: the pid tells.  Our own pid can only be a reused one
 	 * (a container restarting its pid 1): the old process is gone. */
-	if (old.pid == rec->pid || !proc_exists(old.pid))
+	if (old.pid == rec->pid || !cbdt_pid_exists(old.pid))
 		return CAND_DEAD;
 	return CAND_LIVE;
 }
@@ -136,6 +138,37 @@ static int host_find_adoptable(struct cbdt *t, const struct cbdt_host_rec *rec,
 	if (host_judge(t, (uint32_t)ret, rec, owner) != CAND_PROBE)
 		return -EAGAIN;
 	return ret;
+}
+
+int cbdt_boot_id(uint8_t out[16])
+{
+	char text[64];
+	unsigned n = 0;
+	FILE *f;
+
+	f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!f)
+		return -errno;
+	if (!fgets(text, sizeof(text), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	for (const char *p = text; *p && n < 32; p++) {
+		int d;
+
+		if (*p == '-')
+			continue;
+		if (!isxdigit((unsigned char)*p))
+			break;
+		d = isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10);
+		if (n % 2 == 0)
+			out[n / 2] = (uint8_t)(d << 4);
+		else
+			out[n / 2] |= (uint8_t)d;
+		n++;
+	}
+	return n == 32 ? 0 : -EINVAL;
 }
 
 int cbdt_host_register(struct cbdt *t, const struct cbdt_host_rec *rec,

@@ -61,6 +61,10 @@ const char *cbdt_strerror(int err)
 		return "neither a regular file nor a dax device in devdax mode";
 	case EEXIST:
 		return "already exists (format needs force) or held by a live process";
+	case ENOTEMPTY:
+		return "holds data that is not a cbd transport (format needs force)";
+	case EBUSY:
+		return "in use by a live process";
 	default:
 		return strerror(err < 0 ? -err : err);
 	}
@@ -544,7 +548,8 @@ static void format_persist(struct cbdt *t, void *addr, size_t len)
 		msync(addr, len, MS_SYNC);
 }
 
-int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags)
+int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags,
+		struct cbdt_inuse *busy)
 {
 	uint8_t *base = t->base;
 	struct cbdt_info in, old;
@@ -555,8 +560,14 @@ int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags)
 		return -EROFS;
 	if ((flags & ~CBDT_F_ALL) || (format_flags & ~CBDT_FORMAT_FORCE))
 		return -EINVAL;
-	if (cbdt_validate(t) == 0 && !(format_flags & CBDT_FORMAT_FORCE))
-		return -EEXIST;
+	if (cbdt_validate(t) == 0) {
+		if (cbdt_inuse_find(t, busy))
+			return -EBUSY;
+		if (!(format_flags & CBDT_FORMAT_FORCE))
+			return -EEXIST;
+	} else if (!cbdt_is_blank(t) && !(format_flags & CBDT_FORMAT_FORCE)) {
+		return -ENOTEMPTY;
+	}
 	/* Continue the seq of any copy that still checks, so that a reader
 	 * holding an old image can tell the new one is newer. */
 	if (info_pick(t->base, (size_t)t->map_size, &old) == 0)

@@ -124,6 +124,20 @@ out=$("$BUILD/cbd-backend" -c "$T/twin.ini" 2>&1) || rc=$?
 [ "$rc" = 1 ] || fail "twin backend: exit $rc"
 grep -q "another cbd-backend with this host name is running" <<<"$out" ||
 	fail "unclear message: $out"
+
+log "--format --force from another config never formats a live transport"
+write_config "$T/other.ini" "$TR" node-c disk1 "$T/disk1.img"
+uuid=$("$BUILD/cbd-status" -t "$TR" --json | jq -r .transport.uuid)
+rc=0
+out=$("$BUILD/cbd-backend" -c "$T/other.ini" --format --force 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "--format --force of a live transport: exit $rc: $out"
+grep -q "host 0 (node-b, backend, pid $BACKEND_PID) is alive; refusing to format a transport in use" <<<"$out" ||
+	fail "unclear message: $out"
+[ "$(("$BUILD/cbd-status" -t "$TR" --json) | jq -r .transport.uuid)" = "$uuid" ] ||
+	fail "the live transport was formatted"
+kill -0 "$BACKEND_PID" || fail "the live cbd-backend died"
+"$BUILD/cbd-testclient" -t "$TR" status | grep -q "^backend 0 .*name=disk0" ||
+	fail "backend disk0 gone after a refused format"
 stop_daemon "$BACKEND_PID"
 
 echo PASS

@@ -44,7 +44,7 @@ static inline int tfx_transport_new(char path[TFX_PATH_LEN], struct cbdt **t,
 		return -1;
 	}
 	close(fd);
-	if (cbdt_map(path, 0, t) || cbdt_format(*t, flags, 0)) {
+	if (cbdt_map(path, 0, t) || cbdt_format(*t, flags, 0, NULL)) {
 		tfx_transport_free(path, t);
 		return -1;
 	}

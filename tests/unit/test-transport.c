@@ -85,7 +85,7 @@ static void file_format(const char *path, uint64_t size, uint16_t flags)
 
 	file_resize(path, size);
 	assert_int_equal(cbdt_map(path, 0, &t), 0);
-	assert_int_equal(cbdt_format(t, flags, CBDT_FORMAT_FORCE), 0);
+	assert_int_equal(cbdt_format(t, flags, CBDT_FORMAT_FORCE, NULL), 0);
 	cbdt_close(t);
 }
 
@@ -155,7 +155,7 @@ static void test_too_small_is_enospc(void **state)
 	/* Big enough to map and look at, too small to format. */
 	file_resize(f->path, cbdt_min_size() - 4096);
 	assert_int_equal(cbdt_map(f->path, 0, &t), 0);
-	assert_int_equal(cbdt_format(t, 0, 0), -ENOSPC);
+	assert_int_equal(cbdt_format(t, 0, 0, NULL), -ENOSPC);
 	assert_true(cbdt_is_blank(t));
 	cbdt_close(t);
 	assert_int_equal(file_open_err(f->path), -ENODATA);
@@ -190,7 +190,7 @@ static void test_format_and_open(void **state)
 	/* Unvalidated: no slot can be reached. */
 	assert_int_equal(cbdt_slot_count(t, CBDT_OBJ_HOST), 0);
 	assert_null(cbdt_slot_get(t, CBDT_OBJ_HOST, 0));
-	assert_int_equal(cbdt_format(t, CBDT_F_ENTRY_CRC, 0), 0);
+	assert_int_equal(cbdt_format(t, CBDT_F_ENTRY_CRC, 0, NULL), 0);
 	assert_false(cbdt_is_blank(t));
 	in = cbdt_get_info(t);
 	assert_int_equal(in->flags, CBDT_F_ENTRY_CRC);
@@ -240,7 +240,7 @@ static void test_reformat_needs_force(void **state)
 	info_get(f->path, CBDT_INFO_B_OFF, &before);
 
 	assert_int_equal(cbdt_map(f->path, 0, &t), 0);
-	assert_int_equal(cbdt_format(t, 0, 0), -EEXIST);
+	assert_int_equal(cbdt_format(t, 0, 0, NULL), -EEXIST);
 	/* Refused means untouched. */
 	info_get(f->path, CBDT_INFO_B_OFF, &after);
 	assert_memory_equal(&before, &after, sizeof(before));
@@ -255,7 +255,7 @@ static void test_reformat_needs_force(void **state)
 		       2 * CBDT_SEG_SIZE, junk, sizeof(junk));
 	*(uint64_t *)((uint8_t *)cbdt_base(t) + CBDT_GLOBAL_OFF) = 77;
 
-	assert_int_equal(cbdt_format(t, CBDT_F_ALL, CBDT_FORMAT_FORCE), 0);
+	assert_int_equal(cbdt_format(t, CBDT_F_ALL, CBDT_FORMAT_FORCE, NULL), 0);
 	assert_int_equal(cbdt_slot_owner(t, CBDT_OBJ_BACKEND, 5), 0);
 	assert_int_equal(cbdt_slot_heartbeat_read(t, CBDT_OBJ_BACKEND, 5), 0);
 	assert_int_equal(cbdt_record_read(t, CBDT_OBJ_BACKEND, 5, junk, 1, NULL),
@@ -285,8 +285,8 @@ static void test_format_bad_flags(void **state)
 
 	file_resize(f->path, 64 * MiB);
 	assert_int_equal(cbdt_map(f->path, 0, &t), 0);
-	assert_int_equal(cbdt_format(t, 1U << 7, 0), -EINVAL);
-	assert_int_equal(cbdt_format(t, 0, 1U << 4), -EINVAL);
+	assert_int_equal(cbdt_format(t, 1U << 7, 0, NULL), -EINVAL);
+	assert_int_equal(cbdt_format(t, 0, 1U << 4, NULL), -EINVAL);
 	assert_true(cbdt_is_blank(t));
 	cbdt_close(t);
 }
@@ -513,7 +513,7 @@ static void test_readonly_mapping(void **state)
 	assert_int_equal(cbdt_backend_read(t, 3, &got), 0);
 	assert_int_equal(got.size, 4242);
 	assert_string_equal(got.name, "disk0");
-	assert_int_equal(cbdt_format(t, 0, CBDT_FORMAT_FORCE), -EROFS);
+	assert_int_equal(cbdt_format(t, 0, CBDT_FORMAT_FORCE, NULL), -EROFS);
 
 	/* The mapping really is read-only: a store faults. */
 	pid = fork();

@@ -1,2 +1,3 @@
 # Unit tests of libcbdt's core (transport.c, slot.c, liveness.c, crc32c.c).
-UNIT_TESTS += test-crc32c test-layout test-liveness test-slot test-transport
+UNIT_TESTS += test-crc32c test-inuse test-layout test-liveness test-slot \
+	test-transport
