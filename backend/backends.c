@@ -168,10 +168,19 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 		return -ENOMEM;
 	b->conf = *conf;
 	ret = store_open(&b->store, conf->path, conf->readonly);
-	if (ret) {
+	if (ret == -EBUSY)
+		err("backend %s: %s: in use: another backend or process holds it (a lock or an exclusive open)",
+		    conf->name, conf->path);
+	else if (ret == -EFBIG)
+		err("backend %s: %s: smaller than %u bytes: too small to serve",
+		    conf->name, conf->path, STORE_MIN_SIZE);
+	else if (ret)
 		err("backend %s: %s: %s", conf->name, conf->path, strerror(-ret));
+	if (ret)
 		goto err_free;
-	}
+	if (b->store.tail)
+		warn("backend %s: %s: its last %u bytes are not served: the size is rounded down to whole 512-byte sectors",
+		     conf->name, conf->path, b->store.tail);
 	b->ident = cbdt_backend_ident(svc->cfg->hostname, conf->name,
 				      conf->path);
 	if (conf->id >= 0)

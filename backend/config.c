@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "cbdt.h"
 #include "config.h"
+#include "store.h"
 #include "util.h"
 
 enum tkey { T_PATH, T_SIZE, T_FORMAT, T_HOSTNAME, T_HB_INTERVAL, T_HB_TIMEOUT,
@@ -439,8 +441,10 @@ static void config_check_backend(struct parse *p, unsigned i, struct stat *seen)
 	if (ret)
 		perr(p, line, "path", ret, "%s: cannot get its size: %s",
 		     b->path, strerror(-ret));
-	else if (size == 0)
-		perr(p, line, "path", -EINVAL, "%s: is empty (size 0)", b->path);
+	else if (size < STORE_MIN_SIZE)
+		perr(p, line, "path", -EINVAL,
+		     "%s: %" PRIu64 " bytes: smaller than %u bytes, too small to serve",
+		     b->path, size, STORE_MIN_SIZE);
 	/* Two names for one file (a link, a symlink) would be two writers. */
 	for (unsigned j = 0; j < i; j++)
 		if (seen[j].st_dev == st.st_dev && seen[j].st_ino == st.st_ino &&

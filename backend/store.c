@@ -22,13 +22,37 @@
 #define ZERO_BUF_SIZE	(1U << 20)
 static char zero_buf[ZERO_BUF_SIZE];
 
+/*
+ * Hold a regular file for as long as it is served: an OFD lock (per open
+ * file description, so two backends of one process conflict too), write
+ * lock for a writable backend, read lock for a read-only one (read-only
+ * servers may share an image, nobody shares it with a writer).  QEMU
+ * locks its images the same way.
+ */
+static int file_lock(int fd, bool ro)
+{
+	struct flock fl = { .l_type = ro ? F_RDLCK : F_WRLCK,
+			    .l_whence = SEEK_SET };
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+}
+
 int store_open(struct store *s, const char *path, bool ro)
 {
+	int flags = (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct stat st;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
-	s->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (stat(path, &st) < 0)
+		return -errno;
+	/* A block device is opened exclusively: EBUSY while it is mounted
+	 * or another exclusive user (another backend, mkfs) holds it. */
+	if (S_ISBLK(st.st_mode))
+		flags |= O_EXCL;
+	s->fd = open(path, flags);
 	if (s->fd < 0)
 		return -errno;
 	if (fstat(s->fd, &st) < 0) {
@@ -39,9 +63,18 @@ int store_open(struct store *s, const char *path, bool ro)
 		ret = -EINVAL;
 		goto err_close;
 	}
+	if (S_ISREG(st.st_mode)) {
+		ret = file_lock(s->fd, ro);
+		if (ret)
+			goto err_close;
+	}
 	ret = fd_size(s->fd, &s->size);
 	if (ret)
 		goto err_close;
+	if (s->size < STORE_MIN_SIZE) {
+		ret = -EFBIG;	/* too small: the caller says so */
+		goto err_close;
+	}
 	s->blk = S_ISBLK(st.st_mode);
 	s->block_size = 512;
 	if (s->blk) {
@@ -50,6 +83,10 @@ int store_open(struct store *s, const char *path, bool ro)
 		if (ioctl(s->fd, BLKSSZGET, &bs) == 0 && bs > 0)
 			s->block_size = (uint32_t)bs;
 	}
+	/* Served in whole 512-byte sectors, as a disk would be; the tail of
+	 * an odd-sized image stays untouched. */
+	s->tail = s->size % 512;
+	s->size -= s->tail;
 	s->ro = ro;
 	s->caps = STORE_CAN_ALL;
 	strlcpy_field(s->path, path, sizeof(s->path));

@@ -18,17 +18,27 @@
 #define STORE_CAN_ZERO		(1U << 1)	/* ZERO_RANGE / BLKZEROOUT */
 #define STORE_CAN_ALL		(STORE_CAN_PUNCH | STORE_CAN_ZERO)
 
+/* Smallest backing store served (a block device of one 4 KiB block). */
+#define STORE_MIN_SIZE		4096U
+
 struct store {
 	int fd;
 	bool ro;
 	bool blk;		/* block device, not a regular file */
-	uint64_t size;		/* bytes, at open */
+	uint64_t size;		/* bytes served: at open, rounded down to 512 */
+	uint32_t tail;		/* bytes past size that are not served */
 	uint32_t block_size;	/* logical block size (512 for files) */
 	unsigned caps;		/* STORE_CAN_*; READ_ONCE/WRITE_ONCE */
 	char path[CBDT_PATH_LEN];
 };
 
-/* Open @path read-write (read-only with @ro) and learn its size. */
+/*
+ * Open @path read-write (read-only with @ro), hold it while open (an OFD
+ * lock on a file, O_EXCL on a block device) and learn its size, rounded
+ * down to whole 512-byte sectors (s->tail says what was cut).  -EBUSY if
+ * another user holds it, -EFBIG if it is smaller than STORE_MIN_SIZE,
+ * -EINVAL if neither a regular file nor a block device.
+ */
 int store_open(struct store *s, const char *path, bool ro);
 void store_close(struct store *s);
 

@@ -383,15 +383,20 @@ static void test_backend_path_not_a_file(void **state)
 	load_fails(f, 5, "path", f->want);
 }
 
-static void test_backend_empty(void **state)
+static void test_backend_too_small(void **state)
 {
 	struct fixture *f = *state;
+	static const unsigned sizes[] = { 0, 1000, 4095 };
 
-	file_make(f->disk1, 0);
-	ini_write(f, TRANSPORT_OK "[backend disk1]\npath = %s\n", f->transport,
-		  f->disk1);
-	snprintf(f->want, sizeof(f->want), "%s: is empty (size 0)", f->disk1);
-	load_fails(f, 5, "path", f->want);
+	for (unsigned i = 0; i < 3; i++) {
+		file_make(f->disk1, sizes[i]);
+		ini_write(f, TRANSPORT_OK "[backend disk1]\npath = %s\n",
+			  f->transport, f->disk1);
+		snprintf(f->want, sizeof(f->want),
+			 "%s: %u bytes: smaller than 4096 bytes, too small to serve",
+			 f->disk1, sizes[i]);
+		load_fails(f, 5, "path", f->want);
+	}
 }
 
 static void test_backend_is_transport(void **state)
@@ -616,7 +621,7 @@ int main(void)
 		T(test_backend_path_missing_key),
 		T(test_backend_path_does_not_exist),
 		T(test_backend_path_not_a_file),
-		T(test_backend_empty),
+		T(test_backend_too_small),
 		T(test_backend_is_transport),
 		T(test_bad_backend_name),
 		T(test_size_too_small),

@@ -1,7 +1,8 @@
 /* Description: backing-store I/O on tmpfs and on a disk file system:
  * unaligned reads and writes against a reference copy, zero fill past the
  * end of a shrunk file, discard (a real hole, and the zeroing fallback),
- * write-zeroes through every fallback, read-only refusals, flush. */
+ * write-zeroes through every fallback, read-only refusals, flush; the
+ * lock held while open, and the sizes served. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -236,6 +237,9 @@ static void test_readonly_refuses_changes(void **state)
 	struct store ro;
 
 	write_ref(f, 0, MiB, 10);
+	/* Nobody reads what a writer holds: close the writer first. */
+	assert_int_equal(store_open(&ro, f->path, true), -EBUSY);
+	store_close(&f->s);
 	assert_int_equal(store_open(&ro, f->path, true), 0);
 	assert_true(ro.ro);
 	assert_int_equal(store_write(&ro, f->ref, 0, 4096), -EROFS);
@@ -245,7 +249,51 @@ static void test_readonly_refuses_changes(void **state)
 	assert_int_equal(store_read(&ro, f->buf, 10, 4000), 0);
 	assert_memory_equal(f->buf, f->ref + 10, 4000);
 	store_close(&ro);
+	assert_int_equal(store_open(&f->s, f->path, false), 0);
 	check_all(f);
+}
+
+/* Held while open: one writer, or any number of readers. */
+static void test_open_holds_the_file(void **state)
+{
+	struct fixture *f = *state;
+	struct store a, b;
+
+	assert_int_equal(store_open(&a, f->path, false), -EBUSY);
+	assert_int_equal(store_open(&a, f->path, true), -EBUSY);
+	store_close(&f->s);
+	assert_int_equal(store_open(&a, f->path, true), 0);
+	assert_int_equal(store_open(&b, f->path, true), 0);
+	assert_int_equal(store_open(&f->s, f->path, false), -EBUSY);
+	store_close(&a);
+	store_close(&b);
+	assert_int_equal(store_open(&f->s, f->path, false), 0);
+}
+
+/* Below 4 KiB: -EFBIG; else whole 512-byte sectors, the rest cut off. */
+static void test_open_sizes(void **state)
+{
+	struct fixture *f = *state;
+	static const struct { off_t file; uint64_t served; } c[] = {
+		{ 0, 0 }, { 1000, 0 }, { 4095, 0 }, { 4096, 4096 },
+		{ 4097, 4096 }, { 10 * MiB + 100, 10 * MiB },
+		{ 10 * MiB + 511, 10 * MiB }, { 10 * MiB + 512, 10 * MiB + 512 },
+	};
+
+	store_close(&f->s);
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		assert_int_equal(truncate(f->path, c[i].file), 0);
+		if (!c[i].served) {
+			assert_int_equal(store_open(&f->s, f->path, false), -EFBIG);
+			continue;
+		}
+		assert_int_equal(store_open(&f->s, f->path, false), 0);
+		assert_int_equal(f->s.size, c[i].served);
+		assert_int_equal(f->s.tail, (uint64_t)c[i].file - c[i].served);
+		store_close(&f->s);
+	}
+	assert_int_equal(truncate(f->path, DEV_SIZE), 0);
+	assert_int_equal(store_open(&f->s, f->path, false), 0);
 }
 
 static void test_open_errors(void **state)
@@ -295,6 +343,9 @@ static void test_io_error_is_errno(void **state)
 	cmocka_unit_test_setup_teardown(test_zero_length_ops, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_readonly_refuses_changes, setup,  \
 					teardown),                              \
+	cmocka_unit_test_setup_teardown(test_open_holds_the_file, setup,       \
+					teardown),                              \
+	cmocka_unit_test_setup_teardown(test_open_sizes, setup, teardown),     \
 	cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),    \
 	cmocka_unit_test_setup_teardown(test_io_error_is_errno, setup, teardown)
 
