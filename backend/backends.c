@@ -173,7 +173,7 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 		    conf->name, conf->path);
 	else if (ret == -EFBIG)
 		err("backend %s: %s: smaller than %u bytes: too small to serve",
-		    conf->name, conf->path, STORE_MIN_SIZE);
+		    conf->name, conf->path, CBDT_BACKEND_MIN_SIZE);
 	else if (ret)
 		err("backend %s: %s: %s", conf->name, conf->path, strerror(-ret));
 	if (ret)

@@ -3,7 +3,6 @@ PROGS += cbd-backend
 
 cbd_backend_SRCS := \
 	backend/backends.c \
-	backend/config.c \
 	backend/discover.c \
 	backend/handler.c \
 	backend/janitor.c \

@@ -312,7 +312,7 @@ int main(int argc, char **argv)
 
 	/* Every check of the config happens before the transport is touched. */
 	ret = EXIT_FAILURE;
-	if (config_load(o.config, &cfg, msg, sizeof(msg))) {
+	if (config_load(o.config, CONFIG_CHECK_FILES, &cfg, msg, sizeof(msg))) {
 		err("%s", msg);
 		goto out_free;
 	}

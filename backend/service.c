@@ -302,7 +302,7 @@ void service_reload(struct service *svc)
 	char msg[512];
 	int ret;
 
-	ret = config_load(old->file, &cfg, msg, sizeof(msg));
+	ret = config_load(old->file, CONFIG_CHECK_FILES, &cfg, msg, sizeof(msg));
 	if (ret) {
 		err("reload: %s; keeping the running configuration", msg);
 		return;

@@ -71,7 +71,7 @@ int store_open(struct store *s, const char *path, bool ro)
 	ret = fd_size(s->fd, &s->size);
 	if (ret)
 		goto err_close;
-	if (s->size < STORE_MIN_SIZE) {
+	if (s->size < CBDT_BACKEND_MIN_SIZE) {
 		ret = -EFBIG;	/* too small: the caller says so */
 		goto err_close;
 	}
@@ -85,7 +85,7 @@ int store_open(struct store *s, const char *path, bool ro)
 	}
 	/* Served in whole 512-byte sectors, as a disk would be; the tail of
 	 * an odd-sized image stays untouched. */
-	s->tail = s->size % 512;
+	s->tail = s->size % CBDT_SECTOR_SIZE;
 	s->size -= s->tail;
 	s->ro = ro;
 	s->caps = STORE_CAN_ALL;

@@ -18,9 +18,6 @@
 #define STORE_CAN_ZERO		(1U << 1)	/* ZERO_RANGE / BLKZEROOUT */
 #define STORE_CAN_ALL		(STORE_CAN_PUNCH | STORE_CAN_ZERO)
 
-/* Smallest backing store served (a block device of one 4 KiB block). */
-#define STORE_MIN_SIZE		4096U
-
 struct store {
 	int fd;
 	bool ro;
@@ -35,8 +32,8 @@ struct store {
 /*
  * Open @path read-write (read-only with @ro), hold it while open (an OFD
  * lock on a file, O_EXCL on a block device) and learn its size, rounded
- * down to whole 512-byte sectors (s->tail says what was cut).  -EBUSY if
- * another user holds it, -EFBIG if it is smaller than STORE_MIN_SIZE,
+ * down to whole CBDT_SECTOR_SIZE sectors (s->tail says what was cut).  -EBUSY if
+ * another user holds it, -EFBIG if it is smaller than CBDT_BACKEND_MIN_SIZE,
  * -EINVAL if neither a regular file nor a block device.
  */
 int store_open(struct store *s, const char *path, bool ro);

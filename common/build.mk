@@ -1,5 +1,6 @@
 # Helpers shared by the daemons and tools (build/libcbdcommon.a); not part
 # of libcbdt, which never prints.
 COMMON_SRCS := \
+	common/config.c \
 	common/log.c \
 	common/util.c

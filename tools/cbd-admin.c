@@ -20,7 +20,7 @@
 #include "cbdt.h"
 #include "log.h"
 #include "status.h"
-#include "toolcfg.h"
+#include "config.h"
 #include "util.h"
 
 #define PROG "cbd-admin"
@@ -59,7 +59,7 @@ static void usage(FILE *f)
 "Options:\n"
 "  -t, --transport PATH  transport file or /dev/daxX.Y\n"
 "  -c, --config FILE     take [transport] path and size from FILE\n"
-"                        (default " TOOLCFG_DEFAULT ")\n"
+"                        (default " CONFIG_DEFAULT_FILE ")\n"
 "      --window MS       watch heartbeats for MS ms before deciding what is\n"
 "                        dead (default: 1.5 x the largest heartbeat interval\n"
 "                        of the active hosts, %u..%u ms, %u ms if none)\n"
@@ -178,29 +178,18 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 }
 
 /* Transport path (and the configured size) from -t or the config. */
-static char *transport_path(struct opts *o)
+static void transport_path(struct opts *o, char *path, size_t len)
 {
-	const char *file = o->config ? o->config : TOOLCFG_DEFAULT;
-	struct toolcfg cfg;
-	char why[256];
-	char *path;
+	uint64_t size;
+	char why[512];
 
-	if (o->transport) {
-		path = strdup(o->transport);
-	} else {
-		if (toolcfg_read(file, &cfg, why, sizeof(why))) {
-			err("%s: %s", file, why);
-			exit(1);
-		}
-		path = cfg.path;
-		if (!o->size)
-			o->size = cfg.size;
-	}
-	if (!path) {
-		err("%s", strerror(ENOMEM));
+	if (config_transport_locate(o->transport, o->config, path, len, &size,
+				    why, sizeof(why))) {
+		err("%s", why);
 		exit(1);
 	}
-	return path;
+	if (!o->size)
+		o->size = size;
 }
 
 /* ---- format ---------------------------------------------------------- */
@@ -297,12 +286,12 @@ int main(int argc, char **argv)
 		{ "clear-segment", CBDT_OBJ_SEGMENT },
 	};
 	struct opts o;
-	char *path;
+	char path[CBDT_PATH_LEN];
 	int rc = -1;
 
 	log_init(PROG, 0);
 	opts_parse(argc, argv, &o);
-	path = transport_path(&o);
+	transport_path(&o, path, sizeof(path));
 	if (!strcmp(o.cmd, "format")) {
 		rc = cmd_format(path, &o);
 	} else {
@@ -311,7 +300,6 @@ int main(int argc, char **argv)
 				rc = admin_clear(path, clears[i].type, o.cmd,
 						 o.arg, o.window_ms);
 		if (rc < 0) {
-			free(path);
 			usage_error("unknown command '%s'", o.cmd);
 		}
 	}
@@ -319,6 +307,5 @@ int main(int argc, char **argv)
 		err("stdout: %s", strerror(errno));
 		rc = 1;
 	}
-	free(path);
 	return rc;
 }

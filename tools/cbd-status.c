@@ -19,7 +19,7 @@
 #include "cbdt.h"
 #include "log.h"
 #include "status.h"
-#include "toolcfg.h"
+#include "config.h"
 #include "util.h"
 
 #define PROG "cbd-status"
@@ -50,7 +50,7 @@ static void usage(FILE *f)
 "\n"
 "  -t, --transport PATH  transport file or /dev/daxX.Y\n"
 "  -c, --config FILE     take [transport] path from FILE\n"
-"                        (default " TOOLCFG_DEFAULT ")\n"
+"                        (default " CONFIG_DEFAULT_FILE ")\n"
 "  -j, --json            print one JSON object instead of tables\n"
 "  -a, --all             list free slots too\n"
 "  -w, --watch SEC       refresh every SEC seconds until interrupted\n"
@@ -149,27 +149,15 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 }
 
 /* The transport path from -t or the config; exits 1 on a config error. */
-static char *transport_path(const struct opts *o)
+static void transport_path(const struct opts *o, char *path, size_t len)
 {
-	const char *file = o->config ? o->config : TOOLCFG_DEFAULT;
-	struct toolcfg cfg;
-	char why[256];
-	char *path;
+	char why[512];
 
-	if (o->transport) {
-		path = strdup(o->transport);
-	} else {
-		if (toolcfg_read(file, &cfg, why, sizeof(why))) {
-			err("%s: %s", file, why);
-			exit(1);
-		}
-		path = cfg.path;
-	}
-	if (!path) {
-		err("%s", strerror(ENOMEM));
+	if (config_transport_locate(o->transport, o->config, path, len, NULL,
+				    why, sizeof(why))) {
+		err("%s", why);
 		exit(1);
 	}
-	return path;
 }
 
 /*
@@ -275,12 +263,12 @@ static int watch(const char *path, const struct opts *o)
 int main(int argc, char **argv)
 {
 	struct opts o;
-	char *path;
+	char path[CBDT_PATH_LEN];
 	int ret;
 
 	log_init(PROG, 0);
 	opts_parse(argc, argv, &o);
-	path = transport_path(&o);
+	transport_path(&o, path, sizeof(path));
 	if (o.watch_s)
 		ret = watch(path, &o);
 	else
@@ -289,6 +277,5 @@ int main(int argc, char **argv)
 		err("stdout: %s", strerror(errno));
 		ret = 1;
 	}
-	free(path);
 	return ret;
 }

@@ -6,13 +6,11 @@ cbd_status_SRCS := \
 	tools/cbd-status.c \
 	tools/status-json.c \
 	tools/status-table.c \
-	tools/status.c \
-	tools/toolcfg.c
+	tools/status.c
 cbd_status_LIBS := $(call pc_libs,jansson inih)
 
 cbd_admin_SRCS := \
 	tools/admin-clear.c \
 	tools/cbd-admin.c \
-	tools/status.c \
-	tools/toolcfg.c
+	tools/status.c
 cbd_admin_LIBS := $(call pc_libs,inih)

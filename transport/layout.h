@@ -188,6 +188,10 @@ _Static_assert(sizeof(struct cbdt_host_rec) == 136, "cbdt_host_rec size");
 
 #define CBDT_BACKEND_RO		(1U << 0)
 
+/* A backend serves at least one 4 KiB block, in whole 512-byte sectors. */
+#define CBDT_BACKEND_MIN_SIZE	4096U
+#define CBDT_SECTOR_SIZE	512U
+
 struct cbdt_backend_rec {
 	uint16_t host_id;	/* host serving it */
 	uint16_t handlers;	/* max handler threads = max channels served */

@@ -54,7 +54,7 @@ truncate -s 40M "$T/trunc"
 expect_error 1 "^cbd-status: $T/trunc: " "$ST" -t "$T/trunc"
 expect_error 1 "^cbd-status: $T/none.ini: " "$ST" -c "$T/none.ini"
 printf '[transport]\nsize = 1G\n' >"$T/nopath.ini"
-expect_error 1 "no path" "$ST" -c "$T/nopath.ini"
+expect_error 1 "nopath.ini:1: path: missing in \\[transport\\]" "$ST" -c "$T/nopath.ini"
 
 log "a formatted, idle transport: read-only, config file, --all"
 "$ADM" -t "$T/idle.img" format --size 64M --data-crc >/dev/null || fail "format"
@@ -66,10 +66,20 @@ jq -e '.transport.flags.data_crc == true and .transport.flags.entry_crc == false
 	and .transport.size == 67108864 and .hosts == [] and .segments == []
 	and .transport.segments_free == .transport.slots.segments' \
 	"$T/idle.json" >/dev/null || fail "idle JSON: $(cat "$T/idle.json")"
-printf '[transport]\npath = %s ; a comment\nsize = 64M\n[backend x]\nfoo = bar\n' \
+printf '[transport]\npath = %s ; a comment\nsize = 64M\n[backend x]\npath = /dev/null\n' \
 	"$T/idle.img" >"$T/idle.ini"
 "$ST" -c "$T/idle.ini" --window 50 --json | jq -e --arg p "$T/idle.img" \
 	'.transport.path == $p' >/dev/null || fail "-c did not find the transport"
+log "the config is read as cbd-backend reads it: relative paths, bad keys"
+mkdir "$T/etc"
+printf '[transport]\npath = ../idle.img\n' >"$T/etc/rel.ini"
+(cd / && "$ST" -c "$T/etc/rel.ini" --window 50 --json) | jq -e --arg p "$T/etc/../idle.img" \
+	'.transport.path == $p' >/dev/null || fail "relative path not taken from the config's directory"
+out=$(cd / && "$ADM" -c "$T/etc/rel.ini" format 2>&1) || true
+grep -qF "$T/etc/../idle.img: already formatted" <<<"$out" ||
+	fail "cbd-admin -c: relative path not taken from the config's directory: $out"
+printf '[transport]\npath = %s\n[backend x]\nfoo = bar\n' "$T/idle.img" >"$T/bad.ini"
+expect_error 1 "^cbd-status: $T/bad.ini:4: foo: unknown key in \\[backend x\\]" "$ST" -c "$T/bad.ini"
 if command -v runuser >/dev/null; then
 	# an unprivileged reader: works on a readable file, fails clearly
 	# on an unreadable one.  It runs a copy in $T: the checkout may

@@ -2,7 +2,6 @@
 # libcbdt's host registration (transport/host.c) that it relies on.
 UNIT_TESTS += test-config test-host test-store
 
-test-config_EXTRA := backend/config.c
 test-config_LIBS := $(call pc_libs,inih)
 
 test-store_EXTRA := backend/store.c

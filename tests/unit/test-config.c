@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "cbdt.h"
-#include "backend/config.h"
+#include "config.h"
 
 struct fixture {
 	char dir[64];
@@ -88,7 +88,7 @@ static void ini_write(struct fixture *f, const char *fmt, ...)
 static struct config *load_ok(struct fixture *f)
 {
 	struct config *cfg = NULL;
-	int ret = config_load(f->ini, &cfg, f->msg, sizeof(f->msg));
+	int ret = config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg, sizeof(f->msg));
 
 	if (ret)
 		fail_msg("unexpected error %d: %s", ret, f->msg);
@@ -106,7 +106,7 @@ static void load_fails(struct fixture *f, int line, const char *key,
 
 	/* @why may be f->want itself. */
 	snprintf(reason, sizeof(reason), "%s", why);
-	ret = config_load(f->ini, &cfg, f->msg, sizeof(f->msg));
+	ret = config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg, sizeof(f->msg));
 	if (!ret)
 		fail_msg("config accepted; expected %s:%d: %s: %s", f->ini, line,
 			 key, reason);
@@ -554,7 +554,7 @@ static void test_config_file_missing(void **state)
 	struct fixture *f = *state;
 	struct config *cfg = NULL;
 
-	assert_int_equal(config_load(f->ini, &cfg, f->msg, sizeof(f->msg)),
+	assert_int_equal(config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg, sizeof(f->msg)),
 			 -ENOENT);
 	snprintf(f->want, sizeof(f->want), "%s: %s", f->ini, strerror(ENOENT));
 	assert_string_equal(f->msg, f->want);
@@ -597,6 +597,37 @@ static void test_reload_comparisons(void **state)
 	config_free(b);
 }
 
+/* The tools read keys and paths, not the files (they may run as nobody). */
+static void test_tools_read_without_file_checks(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = NULL;
+	char path[CBDT_PATH_LEN], want[CBDT_PATH_LEN + 32];
+	uint64_t size;
+
+	ini_write(f, "[transport]\npath = sub/t.img\nsize = 1G\n"
+		  "[backend x]\npath = gone.img\n");
+	assert_int_not_equal(config_load(f->ini, CONFIG_CHECK_FILES, &cfg,
+					 f->msg, sizeof(f->msg)), 0);
+	assert_int_equal(config_load(f->ini, 0, &cfg, f->msg, sizeof(f->msg)), 0);
+	config_free(cfg);
+	assert_int_equal(config_transport_locate(NULL, f->ini, path, sizeof(path),
+						 &size, f->msg, sizeof(f->msg)), 0);
+	snprintf(want, sizeof(want), "%s/sub/t.img", f->dir);
+	assert_string_equal(path, want);
+	assert_int_equal(size, 1ULL << 30);
+	/* -t wins, and a bad key is the same error as for cbd-backend. */
+	assert_int_equal(config_transport_locate("/x", f->ini, path, sizeof(path),
+						 &size, f->msg, sizeof(f->msg)), 0);
+	assert_string_equal(path, "/x");
+	assert_int_equal(size, 0);
+	ini_write(f, "[transport]\npath = t.img\nfoo = 1\n");
+	assert_int_equal(config_transport_locate(NULL, f->ini, path, sizeof(path),
+						 &size, f->msg, sizeof(f->msg)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: foo: unknown key in [transport]", f->ini);
+	assert_string_equal(f->msg, want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +668,7 @@ int main(void)
 		T(test_config_file_missing),
 		T(test_nothing_is_written),
 		T(test_reload_comparisons),
+		T(test_tools_read_without_file_checks),
 #undef T
 	};
 

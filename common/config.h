@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cbd.ini: parsing and checking the cbd-backend configuration.  A loaded
- * config is immutable; loading is single-threaded and touches nothing but
- * the files it checks (it never writes).
+ * cbd.ini: parsing and checking the configuration of cbd-backend, which
+ * cbd-status and cbd-admin read too.  A loaded config is immutable; loading
+ * is single-threaded and touches nothing but the files it checks (it never
+ * writes).
  */
 #ifndef CBD_BACKEND_CONFIG_H
 #define CBD_BACKEND_CONFIG_H
@@ -12,6 +13,8 @@
 #include <stdint.h>
 
 #include "layout.h"
+
+#define CONFIG_DEFAULT_FILE	"/etc/cbd/cbd.ini"
 
 #define CONFIG_HANDLERS_MIN	1U
 #define CONFIG_HANDLERS_MAX	128U
@@ -49,14 +52,28 @@ struct config {
 	struct config_backend backends[CBDT_BACKENDS_NR];
 };
 
+/* config_load flags */
+#define CONFIG_CHECK_FILES	(1U << 0)	/* cbd-backend: check the files too */
+
 /*
- * Parse and check @file: syntax, every key, then the files it names
- * (backend paths open with the wanted access and have a size; a missing
- * transport can be created).  On failure returns -errno and puts one line
+ * Parse @file: syntax, every key and value, the checks across keys; paths
+ * are made absolute relative to the config file's directory.  With
+ * CONFIG_CHECK_FILES, then the files it names (backend paths open with the
+ * wanted access and are large enough; a missing transport can be
+ * created).  On failure returns -errno and puts one line
  * "FILE:LINE: key: reason" into @errbuf.  *out is freed with config_free.
  */
-int config_load(const char *file, struct config **out, char *errbuf,
-		size_t errlen);
+int config_load(const char *file, unsigned flags, struct config **out,
+		char *errbuf, size_t errlen);
+
+/*
+ * The transport a tool works on: @transport (-t) if given, else
+ * [transport] path (and size) of @file (-c; NULL = CONFIG_DEFAULT_FILE),
+ * read by config_load.  0, or -errno with @errbuf set.
+ */
+int config_transport_locate(const char *transport, const char *file,
+			    char *path, size_t len, uint64_t *size,
+			    char *errbuf, size_t errlen);
 void config_free(struct config *cfg);
 
 /* The backend named @name, NULL if none. */

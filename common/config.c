@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cbd.ini parsing with inih, then a check of everything it names, so that a
- * bad config is refused before the transport is touched.  Single-threaded;
- * errors are one line "FILE:LINE: key: reason", the first one found wins.
+ * cbd.ini parsing with inih, then (for cbd-backend) a check of everything it
+ * names, so that a bad config is refused before the transport is touched.
+ * The one reader of cbd.ini: cbd-backend, cbd-status and cbd-admin resolve
+ * every key, and relative paths, the same way.  Single-threaded; errors
+ * are one line "FILE:LINE: key: reason", the first one found wins.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -20,7 +22,6 @@
 
 #include "cbdt.h"
 #include "config.h"
-#include "store.h"
 #include "util.h"
 
 enum tkey { T_PATH, T_SIZE, T_FORMAT, T_HOSTNAME, T_HB_INTERVAL, T_HB_TIMEOUT,
@@ -441,10 +442,10 @@ static void config_check_backend(struct parse *p, unsigned i, struct stat *seen)
 	if (ret)
 		perr(p, line, "path", ret, "%s: cannot get its size: %s",
 		     b->path, strerror(-ret));
-	else if (size < STORE_MIN_SIZE)
+	else if (size < CBDT_BACKEND_MIN_SIZE)
 		perr(p, line, "path", -EINVAL,
 		     "%s: %" PRIu64 " bytes: smaller than %u bytes, too small to serve",
-		     b->path, size, STORE_MIN_SIZE);
+		     b->path, size, CBDT_BACKEND_MIN_SIZE);
 	/* Two names for one file (a link, a symlink) would be two writers. */
 	for (unsigned j = 0; j < i; j++)
 		if (seen[j].st_dev == st.st_dev && seen[j].st_ino == st.st_ino &&
@@ -537,8 +538,8 @@ static int config_locate(struct parse *p, const char *file)
 	return 0;
 }
 
-int config_load(const char *file, struct config **out, char *errbuf,
-		size_t errlen)
+int config_load(const char *file, unsigned flags, struct config **out,
+		char *errbuf, size_t errlen)
 {
 	struct stat seen[CBDT_BACKENDS_NR];
 	struct parse *p;
@@ -580,9 +581,10 @@ int config_load(const char *file, struct config **out, char *errbuf,
 	/* Only a config that parsed cleanly is worth checking further. */
 	if (!p->err)
 		config_check_keys(p);
-	for (unsigned i = 0; !p->err && i < p->cfg->nr_backends; i++)
+	for (unsigned i = 0; (flags & CONFIG_CHECK_FILES) && !p->err &&
+			     i < p->cfg->nr_backends; i++)
 		config_check_backend(p, i, seen);
-	if (!p->err)
+	if ((flags & CONFIG_CHECK_FILES) && !p->err)
 		config_check_transport(p);
 	if (p->err) {
 		ret = p->err;
@@ -627,4 +629,33 @@ bool config_transport_same(const struct config *a, const struct config *b)
 	       a->format == b->format && !strcmp(a->hostname, b->hostname) &&
 	       a->hb_interval_ms == b->hb_interval_ms &&
 	       a->hb_timeout_ms == b->hb_timeout_ms;
+}
+
+int config_transport_locate(const char *transport, const char *file,
+			    char *path, size_t len, uint64_t *size,
+			    char *errbuf, size_t errlen)
+{
+	struct config *cfg;
+	int ret;
+
+	if (size)
+		*size = 0;
+	if (transport) {
+		if (strlen(transport) >= len) {
+			snprintf(errbuf, errlen, "%s: %s", transport,
+				 strerror(ENAMETOOLONG));
+			return -ENAMETOOLONG;
+		}
+		strcpy(path, transport);
+		return 0;
+	}
+	ret = config_load(file ? file : CONFIG_DEFAULT_FILE, 0, &cfg, errbuf,
+			  errlen);
+	if (ret)
+		return ret;
+	snprintf(path, len, "%s", cfg->path);
+	if (size)
+		*size = cfg->size;
+	config_free(cfg);
+	return 0;
 }
