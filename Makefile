@@ -125,7 +125,7 @@ $(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $$(call objs,$$($$*_
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $($*_LIBS) $(call pc_libs,cmocka libpmem2 libdaxctl) -lm
 
 # ---- tests ----------------------------------------------------------
-.PHONY: check check-unit check-e2e check-asan fuzz
+.PHONY: check check-unit check-e2e check-vm check-asan fuzz
 check: check-unit check-e2e
 
 check-unit: all $(UNIT_BINS)
@@ -133,6 +133,11 @@ check-unit: all $(UNIT_BINS)
 
 check-e2e: all $(BUILD)/cbd-testclient
 	@BUILD=$(abspath $(BUILD)) tests/run-e2e.sh $(E2E)
+
+# Two kernels: QEMU guests on a shared emulated NVDIMM (tests/vm/lib.sh).
+check-vm: all $(BUILD)/cbd-testclient
+	@BUILD=$(abspath $(BUILD)) CBD_SUITE=vm CBD_TEST_TIMEOUT=1200 \
+		tests/run-e2e.sh $(VM_TESTS)
 
 check-asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 CFLAGS='-O1 -g' check-unit

@@ -59,9 +59,11 @@ test_tmpdir() {
 }
 
 # ---- waiting --------------------------------------------------------
-# wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds.
+# wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds.  The
+# deadline is multiplied by CBD_TIMEOUT_SCALE (default 1; the VM rig's
+# emulated guests set it), so a slow machine only makes a test slower.
 wait_for() {
-	local secs=$1 i
+	local secs=$(($1 * ${CBD_TIMEOUT_SCALE:-1})) i
 	shift
 	for ((i = 0; i < secs * 20; i++)); do
 		if "$@" >/dev/null 2>&1; then return 0; fi

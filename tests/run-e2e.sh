@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Run the e2e test scripts named on the command line, one at a time, each
-# with a time limit; keep each log in $BUILD/tests/e2e/NAME.log and show the
-# tail of the log of a failure.  Exit 77 from a test means skipped.
+# Run the test scripts named on the command line (tests/e2e/test-*.sh,
+# tests/vm/test-*.sh), one at a time, each with a time limit
+# (CBD_TEST_TIMEOUT seconds); keep each log in $BUILD/tests/DIR/NAME.log
+# and show the tail of the log of a failure.  Exit 77 means skipped.
 set -u
 BUILD=${BUILD:-$(pwd)/build}
 export BUILD
-logdir=$BUILD/tests/e2e
-mkdir -p "$logdir"
 limit=${CBD_TEST_TIMEOUT:-300}
 pass=0 fail=0 skip=0 failed=()
 
 for t in "$@"; do
 	name=$(basename "$t" .sh)
+	logdir=$BUILD/tests/$(basename "$(dirname "$t")")
+	mkdir -p "$logdir"
 	log=$logdir/$name.log
 	start=$(date +%s)
 	timeout --kill-after=20 "$limit" bash "$t" >"$log" 2>&1
@@ -25,6 +26,6 @@ for t in "$@"; do
 	    fail=$((fail + 1)); failed+=("$name") ;;
 	esac
 done
-[ ${#failed[@]} -eq 0 ] || echo "failed e2e tests: ${failed[*]}"
-echo "e2e: $pass passed, $fail failed, $skip skipped"
+[ ${#failed[@]} -eq 0 ] || echo "failed ${CBD_SUITE:-e2e} tests: ${failed[*]}"
+echo "${CBD_SUITE:-e2e}: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
