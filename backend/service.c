@@ -219,6 +219,7 @@ int service_start(struct service *svc, struct config *cfg, bool format,
 	ret = transport_open(svc, format, force);
 	if (ret)
 		return ret;
+	transport_note(svc->t);
 	svc->nr_segs = cbdt_slot_count(svc->t, CBDT_OBJ_SEGMENT);
 	svc->served = calloc(svc->nr_segs ? svc->nr_segs : 1,
 			     sizeof(*svc->served));

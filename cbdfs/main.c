@@ -248,6 +248,7 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 		err("transport: %s: %s", fs->cfg.transport, cbdt_strerror(ret));
 		return ret;
 	}
+	transport_note(fs->t);
 	if (stat(fo->mountpoint, &st) < 0) {
 		ret = -errno;
 		err("mountpoint: %s: %m", fo->mountpoint);

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "cbdt.h"
+#include "log.h"
 #include "util.h"
 
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -135,4 +137,14 @@ bool pid_alive(int pid)
 	if (pid <= 0)
 		return false;
 	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+void transport_note(const struct cbdt *t)
+{
+	if (!cbdt_is_dax(t))
+		info("transport: %s: a regular file: shared by the processes of this kernel only (across hosts use a dax device)",
+		     cbdt_path(t));
+	else if (cbdt_dax_pagemap_on_device(t))
+		warn("transport: %s: its namespace keeps the page map on the device (ndctl --map=dev): each kernel writes its page structs into it, so it must not be shared by two hosts; recreate it with --map=mem",
+		     cbdt_path(t));
 }

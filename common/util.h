@@ -25,6 +25,15 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Parse true/false/yes/no/on/off/1/0; 0 or -EINVAL. */
 int parse_bool(const char *s, bool *out);
 
+struct cbdt;
+
+/*
+ * Log what a user must know about the transport just opened: a regular
+ * file serves the processes of this kernel only (info), a dax device with
+ * its page map on the device must not be shared by two hosts (warning).
+ */
+void transport_note(const struct cbdt *t);
+
 /* Human-readable size: "512 B", "4.0 KiB", "1.5 GiB". */
 const char *format_size(uint64_t bytes, char *buf, size_t len);
 

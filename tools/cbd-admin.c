@@ -257,6 +257,8 @@ static int cmd_format(const char *path, const struct opts *o)
 		err("%s: format: %s", path, cbdt_strerror(ret));
 		goto err_close;
 	}
+	if (cbdt_dax_pagemap_on_device(t))
+		transport_note(t);	/* the one thing to warn about here */
 	in = cbdt_get_info(t);
 	printf("formatted %s: %s, %u segments of %s, entry crc %s, data crc %s\n",
 	       path, format_size(in->size, size, sizeof(size)),

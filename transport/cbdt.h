@@ -43,7 +43,11 @@ struct cbdt_inuse;
  *   -EPROTONOSUPPORT format version or endianness not supported
  *   -ERANGE          a valid info whose layout does not fit the mapping
  *                    (truncated file) or is inconsistent
- *   -ENODEV          dax device in system-ram mode or not a dax/file
+ *   -ENODEV          neither a regular file nor a dax device (a block
+ *                    device such as /dev/pmem0 is refused: each kernel
+ *                    maps it through its own page cache)
+ *   -EADDRINUSE      a dax device in system-ram mode
+ *   -EREMOTE         a file on a network (or FUSE) file system
  * cbdt_strerror() turns any of these (and plain errnos) into a sentence.
  */
 const char *cbdt_strerror(int err);
@@ -113,6 +117,17 @@ int cbdt_layout_compute(uint64_t size, uint16_t flags, struct cbdt_info *out);
 const struct cbdt_info *cbdt_get_info(const struct cbdt *t);
 const char *cbdt_path(const struct cbdt *t);
 uint64_t cbdt_map_size(const struct cbdt *t);
+
+/*
+ * True if @t is a dax device whose namespace keeps its page map on the
+ * device (ndctl create-namespace --map=dev): every kernel that maps it
+ * writes its struct pages into it, so two hosts must never share it.
+ * Callers warn; it still works for one host.
+ */
+bool cbdt_dax_pagemap_on_device(const struct cbdt *t);
+
+/* True if @t is a dax device, false for a regular file. */
+bool cbdt_is_dax(const struct cbdt *t);
 void *cbdt_base(const struct cbdt *t);	/* start of the mapping */
 
 /* ------------------------------------------------------------------ */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,6 +26,7 @@ struct cbdt {
 	int fd;
 	bool rdonly;
 	bool is_dax;
+	bool dax_pagemap_dev;		/* page map on the device (--map=dev) */
 	void *base;
 	uint64_t map_size;
 	struct pmem2_source *src;	/* NULL with the plain mmap fallback */
@@ -58,7 +60,11 @@ const char *cbdt_strerror(int err)
 	case ERANGE:
 		return "layout does not fit the device (truncated?) or id out of range";
 	case ENODEV:
-		return "neither a regular file nor a dax device in devdax mode";
+		return "not a transport: neither a regular file nor a dax device (/dev/daxX.Y); a block device such as /dev/pmem0 goes through each kernel's page cache and is not shared memory";
+	case EADDRINUSE:
+		return "a dax device in system-ram mode: its memory is the kernel's RAM now (daxctl reconfigure-device --mode=devdax)";
+	case EREMOTE:
+		return "a file on a network or FUSE file system: not memory that hosts share (a file transport serves the processes of one kernel)";
 	case EEXIST:
 		return "already exists (format needs force) or held by a live process";
 	case ENOTEMPTY:
@@ -293,8 +299,31 @@ int cbdt_info_check(const void *image, size_t len, uint64_t map_size,
 /* ---- mapping ---- */
 
 /*
+ * Does the nd_dax device above dax character device @rdev keep its page
+ * map (struct pages) on the device itself (ndctl --map=dev, sysfs mode
+ * "pmem")?  Each kernel that maps it then writes its own page structs into
+ * the shared memory: two hosts corrupt each other.
+ */
+static bool dax_pagemap_on_device(dev_t rdev)
+{
+	char path[96], mode[16] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/../mode",
+		 major(rdev), minor(rdev));
+	f = fopen(path, "re");
+	if (!f)
+		return false;	/* not under an NVDIMM namespace */
+	if (!fgets(mode, sizeof(mode), f))
+		mode[0] = '\0';
+	fclose(f);
+	return !strncmp(mode, "pmem", 4);
+}
+
+/*
  * Size and alignment of a dax character device through libdaxctl; refuses
- * a device in system-ram mode (its memory belongs to the kernel).
+ * a device in system-ram mode (its memory belongs to the kernel), and any
+ * other character device (-ENODEV).
  */
 static int dax_probe(dev_t rdev, uint64_t *size, uint64_t *align)
 {
@@ -310,8 +339,10 @@ static int dax_probe(dev_t rdev, uint64_t *size, uint64_t *align)
 			if ((unsigned)daxctl_dev_get_major(dev) != major(rdev) ||
 			    (unsigned)daxctl_dev_get_minor(dev) != minor(rdev))
 				continue;
-			if (daxctl_dev_get_memory(dev))
-				goto out_unref;	/* system-ram mode */
+			if (daxctl_dev_get_memory(dev)) {
+				ret = -EADDRINUSE;	/* system-ram mode */
+				goto out_unref;
+			}
 			*size = daxctl_dev_get_size(dev);
 			*align = daxctl_dev_get_align(dev);
 			if (!*align)
@@ -382,6 +413,44 @@ static int pmem2_to_errno(int ret)
 	}
 }
 
+/*
+ * A file on a file system served by another machine or process (NFS, SMB,
+ * 9p, virtiofs, Ceph, FUSE, cluster file systems): its pages are not one
+ * memory for the hosts that map it, so it is never a transport.  The type
+ * comes from /proc/self/mountinfo: statfs() of a 9p file reports the
+ * server's file system.
+ */
+static bool fs_is_remote(dev_t dev)
+{
+	static const char *const remote[] = {
+		"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "virtiofs",
+		"ceph", "fuse", "fuseblk", "ocfs2", "gfs2", "gpfs", "lustre",
+		"afs", "glusterfs",
+	};
+	char line[4096], fstype[64];
+	unsigned maj, min;
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+
+		if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || !sep ||
+		    maj != major(dev) || min != minor(dev) ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		for (unsigned i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+			if (!strcmp(fstype, remote[i]) ||
+			    !strncmp(fstype, "fuse.", 5))
+				found = true;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
 static int map_fd(struct cbdt *t)
 {
 	struct stat st;
@@ -392,6 +461,8 @@ static int map_fd(struct cbdt *t)
 	if (fstat(t->fd, &st) < 0)
 		return -errno;
 	if (S_ISREG(st.st_mode)) {
+		if (fs_is_remote(st.st_dev))
+			return -EREMOTE;
 		size = (uint64_t)st.st_size;
 		align = (uint64_t)sysconf(_SC_PAGESIZE);
 	} else if (S_ISCHR(st.st_mode)) {
@@ -399,6 +470,7 @@ static int map_fd(struct cbdt *t)
 		if (ret)
 			return ret;
 		t->is_dax = true;
+		t->dax_pagemap_dev = dax_pagemap_on_device(st.st_rdev);
 	} else {
 		return -ENODEV;
 	}
@@ -428,6 +500,7 @@ static int map_fd(struct cbdt *t)
 
 int cbdt_map(const char *path, unsigned map_flags, struct cbdt **out)
 {
+	struct stat st;
 	struct cbdt *t;
 	int ret;
 
@@ -445,6 +518,15 @@ int cbdt_map(const char *path, unsigned map_flags, struct cbdt **out)
 	t->fd = open(path, (t->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (t->fd < 0) {
 		ret = -errno;
+		/* A dax device handed to the kernel as RAM is still there,
+		 * but its character device has no driver: say why. */
+		if (ret == -ENXIO && stat(path, &st) == 0 && S_ISCHR(st.st_mode)) {
+			uint64_t size, align;
+			int probe = dax_probe(st.st_rdev, &size, &align);
+
+			if (probe == -EADDRINUSE)
+				ret = probe;
+		}
 		goto err_free;
 	}
 	ret = map_fd(t);
@@ -629,4 +711,14 @@ uint64_t cbdt_map_size(const struct cbdt *t)
 void *cbdt_base(const struct cbdt *t)
 {
 	return t->base;
+}
+
+bool cbdt_dax_pagemap_on_device(const struct cbdt *t)
+{
+	return t->dax_pagemap_dev;
+}
+
+bool cbdt_is_dax(const struct cbdt *t)
+{
+	return t->is_dax;
 }

@@ -64,9 +64,10 @@ vm_cleanup() {
 	[ -z "${VM_NV:-}" ] || rm -f "$VM_NV"
 }
 
-# vm_setup: the guest image, a fresh run folder for this scenario
-# ($RUN, logs kept) and a fresh NVDIMM file ($VM_NV) already holding the
-# devdax info block (copied from a template made once by a guest).
+# vm_setup [--blank-nvdimm SIZE]: the guest image, a fresh run folder for
+# this scenario ($RUN, logs kept) and a fresh NVDIMM file ($VM_NV) already
+# holding the devdax info block (copied from a template made once by a
+# guest), or a blank one of SIZE (a label-less raw namespace, /dev/pmem0).
 vm_setup() {
 	requires_root
 	requires qemu-system-x86_64
@@ -77,6 +78,11 @@ vm_setup() {
 	rm -rf "$RUN"
 	mkdir -p "$RUN"
 	cleanup_fn vm_cleanup
+	if [ "${1:-}" = --blank-nvdimm ]; then
+		VM_NV=$(mktemp /dev/shm/cbd-vm-nvdimm.XXXXXX)
+		truncate -s "$2" "$VM_NV"
+		return 0
+	fi
 	vm_nvdimm_template
 	VM_NV=$(mktemp /dev/shm/cbd-vm-nvdimm.XXXXXX)
 	cp --sparse=always "$VM_DIR/nvdimm-$VM_NVDIMM_SIZE.tmpl" "$VM_NV"
