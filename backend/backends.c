@@ -167,7 +167,9 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 	if (!b)
 		return -ENOMEM;
 	b->conf = *conf;
-	ret = store_open(&b->store, conf->path, conf->readonly);
+	ret = store_open(&b->store, conf->path,
+			 (conf->readonly ? STORE_RO : 0) |
+			 (conf->writeback ? STORE_WRITEBACK : 0));
 	if (ret == -EBUSY)
 		err("backend %s: %s: in use: another backend or process holds it (a lock or an exclusive open)",
 		    conf->name, conf->path);
@@ -204,9 +206,12 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 	svc->backends = b;
 	seen_reset(svc);
 	pthread_mutex_unlock(&svc->lock);
-	info("backend %s: serving %s (%s%s) as backend%u, up to %u channels",
+	info("backend %s: serving %s (%s%s, %s) as backend%u, up to %u channels",
 	     conf->name, conf->path, format_size(b->store.size, sz, sizeof(sz)),
-	     conf->readonly ? ", read-only" : "", b->id, conf->handlers);
+	     conf->readonly ? ", read-only" : "",
+	     conf->writeback ? "writeback: acknowledged writes may be lost if this host crashes" :
+	     b->store.direct ? "sync, direct I/O" : "sync, O_DSYNC",
+	     b->id, conf->handlers);
 	return 0;
 
 err_release:

@@ -16,11 +16,21 @@
 /* Capabilities tried first; cleared once the kernel says EOPNOTSUPP. */
 #define STORE_CAN_PUNCH		(1U << 0)	/* PUNCH_HOLE / BLKDISCARD */
 #define STORE_CAN_ZERO		(1U << 1)	/* ZERO_RANGE / BLKZEROOUT */
-#define STORE_CAN_ALL		(STORE_CAN_PUNCH | STORE_CAN_ZERO)
+#define STORE_CAN_DIRECT	(1U << 2)	/* direct I/O takes our buffers */
+#define STORE_CAN_ALL		(STORE_CAN_PUNCH | STORE_CAN_ZERO | \
+				 STORE_CAN_DIRECT)
+
+/* store_open flags */
+#define STORE_RO		(1U << 0)	/* read-only backend */
+#define STORE_WRITEBACK		(1U << 1)	/* durability = writeback */
 
 struct store {
-	int fd;
+	int fd;			/* direct (sync mode), or the only one */
+	int fd_buf;		/* buffered (O_DSYNC in sync mode); may == fd */
 	bool ro;
+	bool writeback;		/* acknowledged writes may sit in page cache */
+	bool direct;		/* fd is O_DIRECT */
+	uint32_t dio_align;	/* offset/length/memory alignment of fd */
 	bool blk;		/* block device, not a regular file */
 	uint64_t size;		/* bytes served: at open, rounded down to 512 */
 	uint32_t tail;		/* bytes past size that are not served */
@@ -30,22 +40,27 @@ struct store {
 };
 
 /*
- * Open @path read-write (read-only with @ro), hold it while open (an OFD
- * lock on a file, O_EXCL on a block device) and learn its size, rounded
- * down to whole CBDT_SECTOR_SIZE sectors (s->tail says what was cut).  -EBUSY if
- * another user holds it, -EFBIG if it is smaller than CBDT_BACKEND_MIN_SIZE,
- * -EINVAL if neither a regular file nor a block device.
+ * Open @path read-write (read-only with STORE_RO), hold it while open (an
+ * OFD lock on a file, O_EXCL on a block device) and learn its size,
+ * rounded down to whole CBDT_SECTOR_SIZE sectors (s->tail says what was
+ * cut).  Without STORE_WRITEBACK every write is durable on the device when
+ * it returns (direct I/O where it works, O_DSYNC for files and for the
+ * rest).  -EBUSY if another user holds it, -EFBIG if it is smaller than
+ * CBDT_BACKEND_MIN_SIZE, -EINVAL if neither a regular file nor a block
+ * device.
  */
-int store_open(struct store *s, const char *path, bool ro);
+int store_open(struct store *s, const char *path, unsigned flags);
 void store_close(struct store *s);
 
 /* Read @len bytes at @off; past the end of a file that shrank: zeroes. */
 int store_read(struct store *s, void *buf, uint64_t off, uint32_t len);
 
-/* Write @len bytes at @off (-EROFS on a read-only store). */
+/* Write @len bytes at @off (-EROFS on a read-only store); durable on
+ * return unless the store is writeback. */
 int store_write(struct store *s, const void *buf, uint64_t off, uint32_t len);
 
-/* Make completed writes durable (fdatasync). */
+/* Make completed writes durable, the device's own cache included
+ * (fdatasync). */
 int store_flush(struct store *s);
 
 /*

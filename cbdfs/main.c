@@ -248,7 +248,6 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 		err("transport: %s: %s", fs->cfg.transport, cbdt_strerror(ret));
 		return ret;
 	}
-	transport_note(fs->t);
 	if (stat(fo->mountpoint, &st) < 0) {
 		ret = -errno;
 		err("mountpoint: %s: %m", fo->mountpoint);
@@ -297,6 +296,7 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 		err("heartbeat thread: %s", strerror(-ret));
 		goto out_unmount;
 	}
+	transport_note(fs->t);
 	info("%s: host %u (%s) on %s", fo->mountpoint, fs->host_id,
 	     fs->cfg.hostname, fs->cfg.transport);
 	ret = session_loop(fs, fo);

@@ -35,12 +35,13 @@ static const char *const tkeys[T_NR] = {
 	[T_HB_TIMEOUT] = "heartbeat_timeout_ms",
 };
 
-enum bkey { B_PATH, B_ID, B_HANDLERS, B_READONLY, B_NR };
+enum bkey { B_PATH, B_ID, B_HANDLERS, B_READONLY, B_DURABILITY, B_NR };
 static const char *const bkeys[B_NR] = {
 	[B_PATH] = "path",
 	[B_ID] = "id",
 	[B_HANDLERS] = "handlers",
 	[B_READONLY] = "readonly",
+	[B_DURABILITY] = "durability",
 };
 
 enum section { SEC_NONE, SEC_TRANSPORT, SEC_BACKEND, SEC_BAD };
@@ -314,6 +315,15 @@ static void backend_key(struct parse *p, enum bkey k, const char *value)
 		if (parse_bool(value, &b->readonly))
 			perr(p, p->line, key, -EINVAL,
 			     "bad value '%s' (expected true or false)", value);
+		break;
+	case B_DURABILITY:
+		if (!strcmp(value, "sync"))
+			b->writeback = false;
+		else if (!strcmp(value, "writeback"))
+			b->writeback = true;
+		else
+			perr(p, p->line, key, -EINVAL,
+			     "bad value '%s' (expected sync or writeback)", value);
 		break;
 	case B_NR:
 		break;
@@ -620,7 +630,7 @@ bool config_backend_same(const struct config_backend *a,
 {
 	return !strcmp(a->name, b->name) && !strcmp(a->path, b->path) &&
 	       a->id == b->id && a->handlers == b->handlers &&
-	       a->readonly == b->readonly;
+	       a->readonly == b->readonly && a->writeback == b->writeback;
 }
 
 bool config_transport_same(const struct config *a, const struct config *b)

@@ -37,6 +37,7 @@ struct config_backend {
 	int id;				/* pinned slot id, -1 = any */
 	unsigned handlers;		/* max channels served at once */
 	bool readonly;
+	bool writeback;			/* durability = writeback */
 	unsigned line;			/* of the section header */
 };
 

@@ -41,9 +41,12 @@ static int setup_in(void **state, const char *dir)
 	if (fd < 0 || ftruncate(fd, DEV_SIZE) < 0)
 		return -1;
 	close(fd);
-	f->ref = calloc(1, DEV_SIZE);
-	f->buf = malloc(DEV_SIZE);
-	if (!f->ref || !f->buf || store_open(&f->s, f->path, false))
+	/* Page aligned, as the data area is: direct I/O can take them. */
+	f->ref = aligned_alloc(4096, DEV_SIZE);
+	f->buf = aligned_alloc(4096, DEV_SIZE);
+	if (f->ref)
+		memset(f->ref, 0, DEV_SIZE);
+	if (!f->ref || !f->buf || store_open(&f->s, f->path, 0))
 		return -1;
 	*state = f;
 	return 0;
@@ -238,9 +241,9 @@ static void test_readonly_refuses_changes(void **state)
 
 	write_ref(f, 0, MiB, 10);
 	/* Nobody reads what a writer holds: close the writer first. */
-	assert_int_equal(store_open(&ro, f->path, true), -EBUSY);
+	assert_int_equal(store_open(&ro, f->path, STORE_RO), -EBUSY);
 	store_close(&f->s);
-	assert_int_equal(store_open(&ro, f->path, true), 0);
+	assert_int_equal(store_open(&ro, f->path, STORE_RO), 0);
 	assert_true(ro.ro);
 	assert_int_equal(store_write(&ro, f->ref, 0, 4096), -EROFS);
 	assert_int_equal(store_discard(&ro, 0, 4096), -EROFS);
@@ -249,7 +252,7 @@ static void test_readonly_refuses_changes(void **state)
 	assert_int_equal(store_read(&ro, f->buf, 10, 4000), 0);
 	assert_memory_equal(f->buf, f->ref + 10, 4000);
 	store_close(&ro);
-	assert_int_equal(store_open(&f->s, f->path, false), 0);
+	assert_int_equal(store_open(&f->s, f->path, 0), 0);
 	check_all(f);
 }
 
@@ -259,15 +262,15 @@ static void test_open_holds_the_file(void **state)
 	struct fixture *f = *state;
 	struct store a, b;
 
-	assert_int_equal(store_open(&a, f->path, false), -EBUSY);
-	assert_int_equal(store_open(&a, f->path, true), -EBUSY);
+	assert_int_equal(store_open(&a, f->path, 0), -EBUSY);
+	assert_int_equal(store_open(&a, f->path, STORE_RO), -EBUSY);
 	store_close(&f->s);
-	assert_int_equal(store_open(&a, f->path, true), 0);
-	assert_int_equal(store_open(&b, f->path, true), 0);
-	assert_int_equal(store_open(&f->s, f->path, false), -EBUSY);
+	assert_int_equal(store_open(&a, f->path, STORE_RO), 0);
+	assert_int_equal(store_open(&b, f->path, STORE_RO), 0);
+	assert_int_equal(store_open(&f->s, f->path, 0), -EBUSY);
 	store_close(&a);
 	store_close(&b);
-	assert_int_equal(store_open(&f->s, f->path, false), 0);
+	assert_int_equal(store_open(&f->s, f->path, 0), 0);
 }
 
 /* Below 4 KiB: -EFBIG; else whole 512-byte sectors, the rest cut off. */
@@ -284,16 +287,16 @@ static void test_open_sizes(void **state)
 	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		assert_int_equal(truncate(f->path, c[i].file), 0);
 		if (!c[i].served) {
-			assert_int_equal(store_open(&f->s, f->path, false), -EFBIG);
+			assert_int_equal(store_open(&f->s, f->path, 0), -EFBIG);
 			continue;
 		}
-		assert_int_equal(store_open(&f->s, f->path, false), 0);
+		assert_int_equal(store_open(&f->s, f->path, 0), 0);
 		assert_int_equal(f->s.size, c[i].served);
 		assert_int_equal(f->s.tail, (uint64_t)c[i].file - c[i].served);
 		store_close(&f->s);
 	}
 	assert_int_equal(truncate(f->path, DEV_SIZE), 0);
-	assert_int_equal(store_open(&f->s, f->path, false), 0);
+	assert_int_equal(store_open(&f->s, f->path, 0), 0);
 }
 
 static void test_open_errors(void **state)
@@ -302,27 +305,60 @@ static void test_open_errors(void **state)
 	struct store s;
 
 	(void)f;
-	assert_int_equal(store_open(&s, "/nonexistent/cbd-test", false),
+	assert_int_equal(store_open(&s, "/nonexistent/cbd-test", 0),
 			 -ENOENT);
-	assert_int_equal(store_open(&s, "/dev/shm", true), -EINVAL);
-	assert_int_equal(store_open(&s, "/dev/shm", false), -EISDIR);
+	assert_int_equal(store_open(&s, "/dev/shm", STORE_RO), -EINVAL);
+	assert_int_equal(store_open(&s, "/dev/shm", 0), -EINVAL);
 }
 
 static void test_io_error_is_errno(void **state)
 {
 	struct fixture *f = *state;
-	int fd = f->s.fd;
+	int fd = f->s.fd, fd_buf = f->s.fd_buf;
 
-	/* A descriptor that cannot read or write: errors come back as
+	/* Descriptors that cannot read or write: errors come back as
 	 * -errno, not as a crash or a short success. */
-	f->s.fd = open("/dev/null", O_WRONLY);
+	f->s.fd = f->s.fd_buf = open("/dev/null", O_WRONLY);
 	assert_true(f->s.fd >= 0);
 	assert_int_equal(store_read(&f->s, f->buf, 0, 512), -EBADF);
 	close(f->s.fd);
-	f->s.fd = open("/dev/null", O_RDONLY);
+	f->s.fd = f->s.fd_buf = open("/dev/null", O_RDONLY);
 	assert_int_equal(store_write(&f->s, f->buf, 0, 512), -EBADF);
 	close(f->s.fd);
 	f->s.fd = fd;
+	f->s.fd_buf = fd_buf;
+}
+
+/*
+ * Durable by default: direct I/O where the file system has it, O_DSYNC
+ * for the rest; every request shape gives the same bytes either way, and
+ * writeback mode is one buffered descriptor.
+ */
+static void test_sync_and_writeback_modes(void **state)
+{
+	struct fixture *f = *state;
+	struct store wb;
+	int fl;
+
+	fl = fcntl(f->s.fd_buf, F_GETFL);
+	assert_true(fl & O_DSYNC);
+	assert_int_not_equal(f->s.fd_buf, f->s.fd);
+	if (f->s.direct) {
+		assert_true(fcntl(f->s.fd, F_GETFL) & O_DIRECT);
+		assert_true(f->s.dio_align >= 512);
+	}
+	/* Aligned (direct), unaligned (buffered), then read across both. */
+	write_ref(f, 0, 64 * 1024, 1);
+	write_ref(f, 4096 + 7, 10000, 2);
+	check_all(f);
+	store_close(&f->s);
+	assert_int_equal(store_open(&wb, f->path, STORE_WRITEBACK), 0);
+	assert_int_equal(wb.fd, wb.fd_buf);
+	assert_false(wb.direct);
+	assert_false(fcntl(wb.fd, F_GETFL) & (O_DSYNC | O_DIRECT));
+	f->s = wb;
+	write_ref(f, 8192, 4096, 3);
+	check_all(f);
 }
 
 #define STORE_TESTS(setup)                                                     \
@@ -346,6 +382,8 @@ static void test_io_error_is_errno(void **state)
 	cmocka_unit_test_setup_teardown(test_open_holds_the_file, setup,       \
 					teardown),                              \
 	cmocka_unit_test_setup_teardown(test_open_sizes, setup, teardown),     \
+	cmocka_unit_test_setup_teardown(test_sync_and_writeback_modes, setup,  \
+					teardown),                              \
 	cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),    \
 	cmocka_unit_test_setup_teardown(test_io_error_is_errno, setup, teardown)
 

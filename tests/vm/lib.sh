@@ -149,8 +149,8 @@ vm_start() {
 vm_kill() {
 	local pid=${VM_PID[$1]:-}
 	[ -n "$pid" ] || return 0
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	unset "VM_PID[$1]"
 	return 0
 }
@@ -163,7 +163,7 @@ vm_wait() {
 		vm_show "$name"
 		fail "guest $name did not finish within $secs s"
 	fi
-	wait "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || true
 	unset "VM_PID[$name]"
 	if [ "$(cat "$RUN/$name.rc" 2>/dev/null)" != 0 ]; then
 		vm_show "$name"
@@ -173,6 +173,23 @@ vm_wait() {
 }
 
 vm_exited() { ! kill -0 "$1" 2>/dev/null; }
+
+# vm_flag_wait FLAG SECS: on the host, wait for a guest's flag; fail at
+# once when a guest's script failed meanwhile (no point in waiting).
+vm_flag_wait() {
+	local flag=$1 secs=$2 i n
+	for ((i = 0; i < secs * 10; i++)); do
+		[ -e "$RUN/flag.$flag" ] && return 0
+		for n in "${!VM_PID[@]}"; do
+			if [ -e "$RUN/$n.rc" ] && [ "$(cat "$RUN/$n.rc")" != 0 ]; then
+				vm_show "$n"
+				fail "guest $n failed while the host waited for $flag"
+			fi
+		done
+		sleep 0.1
+	done
+	fail "no flag $flag after $secs s"
+}
 
 # vm_show NAME: the tails of a guest's log and console.
 vm_show() {
