@@ -62,6 +62,9 @@ test_tmpdir() {
 # wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds.  The
 # deadline is multiplied by CBD_TIMEOUT_SCALE (default 1; the VM rig's
 # emulated guests set it), so a slow machine only makes a test slower.
+# For a condition that normally holds within milliseconds give tens of
+# seconds: the deadline only stops a hung test, a busy machine must never
+# reach it.  No test asserts how fast something happened.
 wait_for() {
 	local secs=$(($1 * ${CBD_TIMEOUT_SCALE:-1})) i
 	shift
@@ -71,6 +74,9 @@ wait_for() {
 	done
 	return 1
 }
+
+# pid_gone PID: the process has exited (wait_for 30 pid_gone $PID).
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # ---- configs --------------------------------------------------------
 # write_config FILE TRANSPORT HOSTNAME [BACKEND_NAME PATH [extra keys]]...
@@ -112,7 +118,7 @@ start_backend() {
 		>>"$logf" 2>&1 &
 	local pid=$!
 	cleanup_fn "stop_daemon $pid"
-	if ! wait_for 30 test -s "$pidfile"; then
+	if ! wait_for 60 test -s "$pidfile"; then
 		cat "$logf" >&2
 		fail "cbd-backend ($conf) did not become ready"
 	fi
@@ -120,15 +126,15 @@ start_backend() {
 	BACKEND_PID=$pid
 }
 
-# stop_daemon PID: SIGTERM, wait up to 15 s; needing SIGKILL fails the test.
+# stop_daemon PID: SIGTERM, wait up to 60 s; needing SIGKILL fails the test.
 stop_daemon() {
-	local pid=$1 i
+	local pid=$1
 	kill -0 "$pid" 2>/dev/null || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-		sleep 0.05
-	done
+	if wait_for 60 pid_gone "$pid"; then
+		wait "$pid" 2>/dev/null
+		return 0
+	fi
 	echo "daemon $pid did not stop on SIGTERM; killing it" >&2
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
@@ -146,7 +152,7 @@ mount_cbdfs() {
 	"$BUILD/cbdfs" "$mnt" -f -o "$opts" "$@" >>"$logf" 2>&1 &
 	local pid=$!
 	cleanup_fn "umount_cbdfs '$mnt' $pid"
-	if ! wait_for 30 mountpoint -q "$mnt"; then
+	if ! wait_for 60 mountpoint -q "$mnt"; then
 		cat "$logf" >&2
 		fail "cbdfs did not mount $mnt"
 	fi
@@ -173,19 +179,16 @@ attach_loop() {
 	cleanup_fn "detach_loop $LOOP_DEV '$file'"
 }
 
+# loop_gone DEV FILE: DEV is no loop device on FILE (any more).
+loop_gone() { ! losetup "$1" 2>/dev/null | grep -qF "$2"; }
+
 detach_loop() {
-	local dev=$1 file=$2 i
+	local dev=$1 file=$2
 	# only our own device: it must still point at our file
-	losetup "$dev" 2>/dev/null | grep -qF "$file" || return 0
-	for ((i = 0; i < 50; i++)); do
-		losetup -d "$dev" 2>/dev/null && break
-		sleep 0.1
-	done
+	! loop_gone "$dev" "$file" || return 0
+	wait_for 30 losetup -d "$dev" || true
 	# losetup -d only marks autoclear while busy; wait until it is gone
-	for ((i = 0; i < 100; i++)); do
-		losetup "$dev" 2>/dev/null | grep -qF "$file" || return 0
-		sleep 0.1
-	done
+	wait_for 30 loop_gone "$dev" "$file" || true
 }
 
 # mount_dev DEV DIR [mount args...]
@@ -197,14 +200,11 @@ mount_dev() {
 	cleanup_fn "umount_dir '$dir'"
 }
 
+# unmounted DIR: DIR is no mount point, or unmounting it worked now.
+unmounted() { ! mountpoint -q "$1" 2>/dev/null || umount "$1" 2>/dev/null; }
+
 umount_dir() {
-	local dir=$1 i
-	for ((i = 0; i < 50; i++)); do
-		mountpoint -q "$dir" 2>/dev/null || return 0
-		umount "$dir" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	umount -l "$dir" 2>/dev/null
+	wait_for 30 unmounted "$1" || umount -l "$1" 2>/dev/null
 }
 
 # ---- cbdfs tests (tests/e2e/test-cbdfs-*.sh) ---------------------------
@@ -225,7 +225,7 @@ cbdfs_stack() {
 	start_backend "$CONF" "$T/server.pid"
 	mount_cbdfs "$MNT" "transport=$TRANSPORT,hostname=client${opts:+,$opts}"
 	FILE=$MNT/backend0
-	wait_for 10 test -e "$FILE" || fail "$FILE did not appear"
+	wait_for 30 test -e "$FILE" || fail "$FILE did not appear"
 }
 
 # cbdfs_errno FILE FLAGS OP [ARGS]: run one file operation through
@@ -259,8 +259,12 @@ cbdfs_errno() {
 # ---- backend tests (tests/e2e/test-backend-*.sh): cbd-testclient ------
 # tclient ARGS...: cbd-testclient on $TC_TRANSPORT (default $T/transport);
 # with an I/O timeout, so that a broken backend fails a test, not hangs it.
+# TC_ATTACH_MS: how long a test client waits for the handlers to attach
+# (normally milliseconds).
+TC_ATTACH_MS=${TC_ATTACH_MS:-30000}
 tclient() {
 	"$BUILD/cbd-testclient" -t "${TC_TRANSPORT:-$T/transport}" \
+		--attach-timeout "$TC_ATTACH_MS" \
 		--io-timeout "${TC_IO_TIMEOUT:-30}" "$@"
 }
 
@@ -285,11 +289,12 @@ start_holder() {
 	rm -f "$T/$name.ready"
 	# The binary itself, not tclient: $! must be the client's pid.
 	"$BUILD/cbd-testclient" -t "${TC_TRANSPORT:-$T/transport}" -H "$name" \
-		"$@" --ready "$T/$name.ready" hold 600 >"$T/$name.log" 2>&1 &
+		--attach-timeout "$TC_ATTACH_MS" "$@" --ready "$T/$name.ready" \
+		hold 600 >"$T/$name.log" 2>&1 &
 	pid=$!
 	HOLDERS[$name]=$pid
 	cleanup_fn "kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null"
-	wait_for 15 test -e "$T/$name.ready" ||
+	wait_for 60 test -e "$T/$name.ready" ||
 		fail "holder $name did not map: $(cat "$T/$name.log")"
 	HOLDER_PID=$pid
 }

@@ -20,6 +20,10 @@ expect() {
 	grep -qE -- "$pat" "$T/out" || fail "$*: output '$(cat "$T/out")' lacks /$pat/"
 }
 status_json() { "$ST" -t "$TR" --window 300 --json; }
+# "is alive" needs a heartbeat seen in the window: give the live daemons a
+# window that a busy machine cannot starve them through (dead is dead in
+# any window).
+LIVE=(--window 2000)
 
 log "usage"
 "$ADM" --version | grep -qE '^cbd-admin [0-9]' || fail "--version"
@@ -61,11 +65,12 @@ make_image "$T/disk0.img" 64M
 write_config "$T/cbd.ini" "$TR" node-b disk0 "$T/disk0.img" handlers=2
 start_backend "$T/cbd.ini" "$T/backend.pid"
 rm -f "$T/ready"
+# held until killed below, however long the steps before take
 "$BUILD/cbd-testclient" -t "$TR" -b 0 -H node-a -q 2 --ready "$T/ready" \
-	hold 60 >>"$T/client.log" 2>&1 &
+	--attach-timeout 30000 hold 3600 >>"$T/client.log" 2>&1 &
 CLIENT_PID=$!
 cleanup_fn "stop_daemon $CLIENT_PID"
-wait_for 20 test -e "$T/ready" || { cat "$T/client.log" >&2; fail "client did not map"; }
+wait_for 60 test -e "$T/ready" || { cat "$T/client.log" >&2; fail "client did not map"; }
 
 J=$(status_json)
 srv=$(jq -r '.hosts[] | select(.hostname=="node-b") | .id' <<<"$J")
@@ -76,23 +81,24 @@ seg=$(jq -r '.blkdevs[0].channels[0]' <<<"$J")
 [ -n "$srv" ] && [ -n "$cli" ] && [ -n "$be" ] && [ "$bd" != null ] ||
 	fail "unexpected transport: $J"
 
-expect 1 "host $srv \(node-b, backend, pid $BACKEND_PID\) is alive; stop it" \
+# it names the first live object whose heartbeat it sees move: any of them
+expect 1 "(host $srv \(node-b, backend, pid $BACKEND_PID\)|host $cli \(node-a, client, pid $CLIENT_PID\)|backend $be \(disk0, |blkdev $bd \(backend $be, host $cli\)) is alive; stop it" \
 	"$ADM" -t "$TR" format --force
-expect 1 "clear-host: host $srv \(node-b.*is alive" "$ADM" -t "$TR" clear-host "$srv"
-expect 1 "clear-host: host $cli \(node-a.*is alive" "$ADM" -t "$TR" clear-host "$cli"
-expect 1 "clear-backend: backend $be \(disk0.*is alive" "$ADM" -t "$TR" clear-backend "$be"
-expect 1 "clear-blkdev: blkdev $bd .*is alive" "$ADM" -t "$TR" clear-blkdev "$bd"
+expect 1 "clear-host: host $srv \(node-b.*is alive" "$ADM" -t "$TR" "${LIVE[@]}" clear-host "$srv"
+expect 1 "clear-host: host $cli \(node-a.*is alive" "$ADM" -t "$TR" "${LIVE[@]}" clear-host "$cli"
+expect 1 "clear-backend: backend $be \(disk0.*is alive" "$ADM" -t "$TR" "${LIVE[@]}" clear-backend "$be"
+expect 1 "clear-blkdev: blkdev $bd .*is alive" "$ADM" -t "$TR" "${LIVE[@]}" clear-blkdev "$bd"
 expect 1 "clear-segment: segment $seg .*belongs to live blkdev $bd" \
-	"$ADM" -t "$TR" clear-segment "$seg"
+	"$ADM" -t "$TR" "${LIVE[@]}" clear-segment "$seg"
 
 log "kill -9 the backend: dead, but still used by a live client"
 kill -9 "$BACKEND_PID"
 wait "$BACKEND_PID" 2>/dev/null || true
 expect 1 "backend $be \(disk0.*is mapped by live blkdev $bd" \
-	"$ADM" -t "$TR" clear-backend "$be"
+	"$ADM" -t "$TR" "${LIVE[@]}" clear-backend "$be"
 expect 1 "host $srv \(node-b.*serves backend $be .*mapped by live blkdev $bd" \
-	"$ADM" -t "$TR" clear-host "$srv"
-expect 1 "blkdev $bd .*is alive" "$ADM" -t "$TR" clear-blkdev "$bd"
+	"$ADM" -t "$TR" "${LIVE[@]}" clear-host "$srv"
+expect 1 "blkdev $bd .*is alive" "$ADM" -t "$TR" "${LIVE[@]}" clear-blkdev "$bd"
 
 log "kill -9 the client too: nobody left, no janitor; cbd-admin clears"
 kill -9 "$CLIENT_PID"

@@ -14,24 +14,36 @@ start_backend "$T/cbd.ini" "$T/backend.pid"
 
 acked() { wc -l <"$T/acked.log"; }
 acked_over() { [ "$(acked)" -gt "$1" ]; }
+# acked_still: no write was acknowledged for a second (what the client
+# had reaped from the dead backend's rings is logged by then).
+acked_still() {
+	local n
+	n=$(acked)
+	sleep 1
+	[ "$(acked)" = "$n" ]
+}
 
 log "stress at QD16 on 4 queues"
 : >"$T/acked.log"
+# It runs until told to stop (SIGTERM: drain, exit 0), not for a fixed
+# time that a slow machine could use up before both rounds are done.
 "$BUILD/cbd-testclient" -t "$T/transport" -H stress -b 0 -q 4 \
-	--io-timeout 30 stress --seconds 14 --qd 16 --max-len 128K \
-	--log "$T/acked.log" >"$T/stress.out" 2>&1 &
+	--attach-timeout 30000 --io-timeout 30 stress --seconds 3600 --qd 16 \
+	--max-len 128K --log "$T/acked.log" >"$T/stress.out" 2>&1 &
 SP=$!
 cleanup_fn "kill -KILL $SP 2>/dev/null; wait $SP 2>/dev/null"
 
 n2=0
 for round in 1 2; do
 	# Well into a stream of writes, not at its start.
-	wait_for 10 acked_over $((n2 + 10000)) ||
+	wait_for 120 acked_over $((n2 + 10000)) ||
 		fail "stress makes no progress: $(cat "$T/stress.out")"
 	log "round $round: kill -9 cbd-backend after $(acked) acknowledged writes"
 	kill -KILL "$BACKEND_PID"
 	wait "$BACKEND_PID" 2>/dev/null || true
-	sleep 0.3
+	# what completed before the kill may still be on its way to the log
+	# (each poll of acked_still takes a second: up to a minute here)
+	wait_for 3 acked_still || fail "completions go on with the backend dead"
 	n1=$(acked)
 	sleep 1
 	n2=$(acked)
@@ -40,12 +52,16 @@ for round in 1 2; do
 	kill -0 "$SP" 2>/dev/null || fail "stress gave up: $(cat "$T/stress.out")"
 	rm -f "$T/backend.pid"
 	start_backend "$T/cbd.ini" "$T/backend.pid"
-	wait_for 10 acked_over "$n2" ||
+	wait_for 60 acked_over "$n2" ||
 		fail "stress did not resume after the restart"
 	log "round $round: resumed"
 done
+wait_for 120 acked_over $((n2 + 1000)) ||
+	fail "stress makes no progress after round 2: $(cat "$T/stress.out")"
+kill -0 "$SP" 2>/dev/null || fail "stress ended early: $(cat "$T/stress.out")"
 
 rc=0
+kill -TERM "$SP"
 wait "$SP" || rc=$?
 cat "$T/stress.out"
 [ "$rc" = 0 ] || fail "stress exited $rc"

@@ -92,6 +92,6 @@ stop_holder w1
 tclient -b 0 -H c7 read 0 4097 1
 
 log "nothing left mapped"
-wait_for 5 no_status_line '^(blkdev|segment) ' ||
+wait_for 30 no_status_line '^(blkdev|segment) ' ||
 	fail "mappings left behind: $(tclient status)"
 kill -0 "$BACKEND_PID" || fail "cbd-backend died"

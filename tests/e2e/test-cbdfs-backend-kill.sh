@@ -19,8 +19,16 @@ fio --name=kill-verify --filename="$LOOP_DEV" --size=192M \
 fio_pid=$!
 cleanup_fn "kill $fio_pid 2>/dev/null"
 
+# MiB fio wrote to the loop device so far.  The kills follow fio's
+# progress, not the clock: fio waits while the backend is down, so each
+# round comes well into the run and far from its end on any machine.
+written_mib() { echo $(( $(awk '{print $7}' "/sys/block/${LOOP_DEV#/dev/}/stat") / 2048 )); }
+written_over() { [ "$(written_mib)" -ge "$1" ]; }
+
 for round in 1 2; do
-	sleep 1
+	want=$(( $(written_mib) + 24 ))
+	wait_for 120 written_over "$want" ||
+		{ cat "$T/fio.log"; fail "fio makes no progress before kill $round"; }
 	kill -0 "$fio_pid" 2>/dev/null || fail "fio ended before kill $round"
 	log "kill -9 cbd-backend ($BACKEND_PID), round $round"
 	kill -KILL "$BACKEND_PID"

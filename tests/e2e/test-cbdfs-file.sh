@@ -46,12 +46,19 @@ log "fsync reaches the backend as fdatasync"
 strace -f -qq -e trace=fdatasync,fsync -o "$T/strace.log" -p "$BACKEND_PID" &
 spid=$!
 cleanup_fn "kill $spid 2>/dev/null"
-sleep 1	# strace attaches to every thread
+# strace attaches to every thread: wait until it has, however long it takes
+traced() {
+	local s
+	for s in /proc/"$BACKEND_PID"/task/*/status; do
+		grep -q "^TracerPid:[[:space:]]*$spid\$" "$s" || return 1
+	done
+}
+wait_for 30 traced || fail "strace did not attach to cbd-backend"
 [ "$(cbdfs_errno "$FILE" rw write 0 8192)" = "ok 8192" ] || fail "write"
 sleep 0.3
 ! grep -q sync "$T/strace.log" || fail "a plain write synced: $(cat "$T/strace.log")"
 [ "$(cbdfs_errno "$FILE" rw fsync)" = ok ] || fail "fsync failed"
-wait_for 5 grep -q fdatasync "$T/strace.log" ||
+wait_for 30 grep -q fdatasync "$T/strace.log" ||
 	fail "fsync did not reach the backend: $(cat "$T/strace.log")"
 kill "$spid"
 wait "$spid" 2>/dev/null || true

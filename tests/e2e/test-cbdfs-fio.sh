@@ -41,7 +41,8 @@ for round in "1" "4" "2 16k"; do
 	umount_cbdfs "$T/mnt$q" "$pid"
 	# the handlers log their request counts when they detach
 	detached() { tail -n +$((logpos + 1)) "$T/server.log" | grep -c detached; }
-	wait_for 5 test "$(detached)" -ge "$q" || fail "handlers did not detach"
+	all_detached() { [ "$(detached)" -ge "$q" ]; }
+	wait_for 30 all_detached || fail "handlers did not detach"
 	nreq=$(tail -n +$((logpos + 1)) "$T/server.log" |
 		sed -n 's/.*detached (.*; \([0-9]*\) requests.*/\1/p' | paste -sd+ | bc)
 	echo "channel requests: $nreq"

@@ -38,7 +38,7 @@ cleared() {
 			([.segments[] | select(.state != "free")] | length == 0)' \
 			"$T/after.json" >/dev/null
 }
-wait_for 20 cleared || fail "janitor did not clear the dead cbdfs: $(cat "$T/after.json")"
+wait_for 60 cleared || fail "janitor did not clear the dead cbdfs: $(cat "$T/after.json")"
 jq -c '{hosts: [.hosts[].hostname], blkdevs, segments}' "$T/after.json"
 [ "$(cbdfs_errno "$T/mnt2/backend0" rw write 0 4096)" = "ok 4096" ] ||
 	fail "writable open after the janitor cleared the dead writer"

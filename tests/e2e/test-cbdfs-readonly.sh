@@ -21,7 +21,7 @@ start_backend "$T/server.ini" "$T/server.pid"
 mount_cbdfs "$T/mnt" "transport=$TRANSPORT,hostname=client"
 RO=$T/mnt/backend0
 RW=$T/mnt/backend1
-wait_for 10 test -e "$RW" || fail "backends did not appear"
+wait_for 30 test -e "$RW" || fail "backends did not appear"
 
 log "read-only backend"
 [ "$(stat -c %a "$RO")" = 400 ] || fail "mode $(stat -c %a "$RO"), not 400"

@@ -24,7 +24,7 @@ cleared() {
 			([.hosts[] | select(.hostname == "client")] | length == 0)' \
 			"$T/st.json" >/dev/null
 }
-wait_for 20 cleared || fail "janitor did not clear the stalled cbdfs: $(cat "$T/st.json")"
+wait_for 60 cleared || fail "janitor did not clear the stalled cbdfs: $(cat "$T/st.json")"
 
 log "another host maps the backend and writes"
 mount_cbdfs "$T/mnt2" "transport=$TRANSPORT,hostname=other,queues=2"
@@ -35,7 +35,7 @@ dd if="$T/data" of="$T/mnt2/backend0" bs=64k conv=notrunc,fsync status=none ||
 
 log "SIGCONT the stalled cbdfs"
 kill -CONT "$STALLED"
-wait_for 10 bash -c "! kill -0 $STALLED" || fail "the stalled cbdfs did not exit"
+wait_for 30 pid_gone "$STALLED" || fail "the stalled cbdfs did not exit"
 rc=0
 wait "$STALLED" || rc=$?
 [ "$rc" -ne 0 ] || fail "the stalled cbdfs exited 0"

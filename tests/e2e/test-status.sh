@@ -104,22 +104,31 @@ make_image "$T/disk0.img" 64M
 make_image "$T/disk1.img" 32M
 write_config "$T/cbd.ini" "$TR" node-b disk0 "$T/disk0.img" handlers=2 \
 	disk1 "$T/disk1.img" readonly=true
+# A killed client must be seen dead before this backend's janitor clears
+# it: give the janitor a timeout that no busy machine spends on two
+# cbd-status runs.
+JANITOR_MS=10000
+sed -i "s/^heartbeat_timeout_ms = .*/heartbeat_timeout_ms = $JANITOR_MS/" "$T/cbd.ini"
 start_backend "$T/cbd.ini" "$T/backend.pid"
+# "alive" needs a heartbeat seen in the window: one that a busy machine
+# cannot starve the daemons through (dead is dead in any window).
+LIVE=(--window 2000)
 
 # start_client NAME QUEUES: a client host holding a mapping of backend 0;
 # sets CLIENT_PID.
 start_client() {
 	rm -f "$T/$1.ready"
 	"$BUILD/cbd-testclient" -t "$TR" -b 0 -H "$1" -q "$2" \
-		--ready "$T/$1.ready" hold 60 >>"$T/$1.log" 2>&1 &
+		--attach-timeout 30000 --ready "$T/$1.ready" hold 3600 \
+		>>"$T/$1.log" 2>&1 &
 	CLIENT_PID=$!
 	cleanup_fn "stop_daemon $CLIENT_PID"
-	wait_for 20 test -e "$T/$1.ready" || { cat "$T/$1.log" >&2; fail "client $1 did not map"; }
+	wait_for 60 test -e "$T/$1.ready" || { cat "$T/$1.log" >&2; fail "client $1 did not map"; }
 }
 start_client node-a 2
 
 log "JSON of a live transport"
-"$ST" -c "$T/cbd.ini" --json >"$T/live.json" || fail "cbd-status --json"
+"$ST" -c "$T/cbd.ini" "${LIVE[@]}" --json >"$T/live.json" || fail "cbd-status --json"
 J=$T/live.json
 q() { jq -e --arg T "$T" --arg TR "$TR" --argjson bpid "$BACKEND_PID" \
 	--argjson cpid "$CLIENT_PID" "$1" "$J" >/dev/null || fail "jq: $1 on $(cat "$J")"; }
@@ -183,22 +192,25 @@ done
 	fail "--all does not list every slot"
 
 log "--watch redraws until SIGINT"
+frames() { grep -c '^.\[H.\[2JEvery' "$T/watch.txt" || true; }
+frames_over() { [ "$(frames)" -ge "$1" ]; }
 "$ST" -t "$TR" --watch 0.2 --window 50 >"$T/watch.txt" 2>&1 &
 wpid=$!
 cleanup_fn "kill $wpid 2>/dev/null || true"
-sleep 1.2
+# as many frames as it takes, however long this machine takes to draw them
+wait_for 60 frames_over 3 || fail "--watch drew $(frames) frames: $(cat -v "$T/watch.txt" | head)"
 kill -INT $wpid
 rc=0
 wait $wpid || rc=$?
 [ "$rc" = 0 ] || fail "--watch exited $rc on SIGINT"
-frames=$(grep -c '^.\[H.\[2JEvery' "$T/watch.txt" || true)
-[ "$frames" -ge 3 ] || fail "--watch drew $frames frames: $(cat -v "$T/watch.txt" | head)"
+[ "$(frames)" -ge 3 ] || fail "--watch drew $(frames) frames: $(cat -v "$T/watch.txt" | head)"
+json_frames_over() { [ "$(jq -s 'length' "$T/watch.json")" -ge "$1" ]; }
 "$ST" -t "$TR" --watch 0.2 --window 50 --json >"$T/watch.json" &
 wpid=$!
-sleep 1
+wait_for 60 json_frames_over 2 || fail "--watch --json: $(cat "$T/watch.json")"
 kill -INT $wpid
 wait $wpid || fail "--watch --json"
-[ "$(jq -s 'length' "$T/watch.json")" -ge 2 ] || fail "--watch --json: $(cat "$T/watch.json")"
+json_frames_over 2 || fail "--watch --json: $(cat "$T/watch.json")"
 
 # cbdfs as a second client: an open file is a mapped blkdev of its host
 if [ -x "$BUILD/cbdfs" ] && [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] &&
@@ -208,7 +220,7 @@ if [ -x "$BUILD/cbdfs" ] && [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] &&
 	mount_cbdfs "$T/mnt" "transport=$TR,hostname=node-c,queues=1"
 	exec 3<"$T/mnt/backend$disk1"
 	cleanup_fn "exec 3<&- 2>/dev/null || true"
-	"$ST" -t "$TR" --json >"$J"
+	"$ST" -t "$TR" "${LIVE[@]}" --json >"$J"
 	q '(.hosts[] | select(.hostname=="node-c")) as $h |
 		(.backends[] | select(.name=="disk1")) as $b |
 		$h.role == "client" and $h.alive and
@@ -223,8 +235,8 @@ fi
 log "a killed client shows as dead"
 kill -9 "$CLIENT_PID"
 wait "$CLIENT_PID" 2>/dev/null || true
-# well before the backend's janitor (1.5 s timeout) can clear it
-"$ST" -t "$TR" --json >"$J"
+# well before the backend's janitor ($JANITOR_MS ms timeout) can clear it
+"$ST" -t "$TR" "${LIVE[@]}" --json >"$J"
 q '.blkdevs | length == 1 and .[0].alive == false and .[0].heartbeat_age_ms >= 200'
 q '.hosts[] | select(.hostname=="node-a") | .alive == false'
 q '.hosts[] | select(.hostname=="node-b") | .alive == true'
@@ -232,7 +244,7 @@ q '.hosts[] | select(.hostname=="node-b") | .alive == true'
 grep -E "^ +[0-9]+ +node-a +client +[0-9]+ +no " "$T/dead.txt" >/dev/null ||
 	fail "table does not show node-a dead: $(cat "$T/dead.txt")"
 # and then the janitor of the live backend clears it
-wait_for 20 sh -c "'$ST' -t '$TR' --window 50 --json | jq -e '.blkdevs == [] and .segments == []'" ||
+wait_for 60 sh -c "'$ST' -t '$TR' --window 50 --json | jq -e '.blkdevs == [] and .segments == []'" ||
 	fail "the janitor did not clear the dead client"
 
 echo "PASS"

@@ -102,6 +102,23 @@ static inline void jf_kill(struct jf *f, enum cbdt_obj type, uint32_t id)
 			f->alive[i].on = false;
 }
 
+/*
+ * "Not cleared yet" can only be judged while less than JF_TIMEOUT_MS passed
+ * since @t0_ns, a time before the observer last saw the objects move (or
+ * first saw them): a test thread stalled that long by a busy machine makes
+ * anything dead legitimately.  True (and says so) if it was.
+ */
+static inline bool jf_stalled(uint64_t t0_ns)
+{
+	uint64_t ms = (cbdt_now_ns() - t0_ns) / 1000000ULL;
+
+	if (ms < JF_TIMEOUT_MS)
+		return false;
+	printf("stalled for %llu ms, the whole %u ms window: cannot judge\n",
+	       (unsigned long long)ms, JF_TIMEOUT_MS);
+	return true;
+}
+
 /* Let @ms pass, beating the live objects every tick and sampling @obs. */
 static inline void jf_run(struct jf *f, struct cbdt_observer *obs, unsigned ms)
 {
@@ -305,7 +322,8 @@ static inline int jf_map(struct jf *f, struct jf_handlers *h, uint32_t host,
 	int ret;
 
 	jf_handlers_start(h, f, backend, backend_owner);
-	ret = cbdt_blkdev_map(f->t, host, backend, queues, ro, 2000, b);
+	ret = cbdt_blkdev_map(f->t, host, backend, queues, ro, TFX_DEADLINE_MS,
+			      b);
 	jf_handlers_stop(h);
 	if (!ret)
 		jf_keep(f, CBDT_OBJ_BLKDEV, (*b)->id);

@@ -376,16 +376,17 @@ static void *sleepy_handler_main(void *arg)
 }
 
 /*
- * A handler idle long enough to sleep at its longest step: with a 2 s
- * step and no doorbell, a submit would wait up to 2 s; the doorbell
- * must wake it long before.
+ * A handler idle long enough to sleep at its longest step: with a step of
+ * twice TFX_DEADLINE_MS and no doorbell, a submit would wait that long;
+ * the doorbell must wake it long before, however busy the machine is.
  */
 static void test_doorbell_wakes_sleeping_handler(void **state)
 {
 	struct fx *f = *state;
 	struct sleepy_handler sh = {
-		.cfg = { .spin_ns = 1000, .sleep_min_us = 2000000,
-			 .sleep_max_us = 2000000 },
+		.cfg = { .spin_ns = 1000,
+			 .sleep_min_us = 2 * TFX_DEADLINE_MS * 1000U,
+			 .sleep_max_us = 2 * TFX_DEADLINE_MS * 1000U },
 	};
 	struct cbdt_request rq = { .op = CBDT_OP_FLUSH, .req_id = 1 };
 	struct cbdt_completion comp;
@@ -398,7 +399,8 @@ static void test_doorbell_wakes_sleeping_handler(void **state)
 	/* The handler announces its sleep in sq_sleep just before it. */
 	while (READ_ONCE(&fx_ctrl(f)->sq_sleep) != 1)
 		usleep(1000);
-	usleep(100000);
+	/* ... and then sleeps in the futex: ring it there, not before */
+	assert_true(tfx_wait_other_thread_sleeping());
 	t0 = now_ns();
 	assert_int_equal(cbdt_channel_submit(f->c, &rq), 0);
 	cbdt_wait_init(&w, NULL);
@@ -410,7 +412,7 @@ static void test_doorbell_wakes_sleeping_handler(void **state)
 	assert_int_equal(comp.result, 0);
 	cbdt_channel_client_close(f->c);
 	pthread_join(th, NULL);
-	assert_true(lat < 1000000000ULL);
+	assert_true(lat < TFX_DEADLINE_MS * 1000000ULL);
 	assert_int_equal(sh.served, 1);
 }
 

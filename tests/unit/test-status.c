@@ -186,6 +186,41 @@ static struct status_snap *collect(struct cbdt *t, uint32_t window_ms)
 	return s;
 }
 
+static const struct status_slot *snap_slot(const struct status_snap *s,
+					   enum cbdt_obj type, uint32_t id)
+{
+	if (type == CBDT_OBJ_HOST)
+		return &s->hosts[id].s;
+	if (type == CBDT_OBJ_BACKEND)
+		return &s->backends[id].s;
+	return &s->blkdevs[id].s;
+}
+
+/*
+ * collect() while @b beats its objects.  A window shows them alive only if
+ * the bumper thread got the CPU during it, which a busy machine may not
+ * grant: collect again until they all are (the test's assertions judge
+ * the last snapshot if that never happens within TFX_DEADLINE_MS).
+ */
+static struct status_snap *collect_beating(struct cbdt *t, struct bumper *b,
+					   uint32_t window_ms)
+{
+	uint64_t t0 = cbdt_now_ms();
+
+	for (;;) {
+		struct status_snap *s = collect(t, window_ms);
+		unsigned i = 0;
+
+		while (i < b->n && snap_slot(s, b->obj[i].type, b->obj[i].id)->alive)
+			i++;
+		if (i == b->n || cbdt_now_ms() - t0 >= TFX_DEADLINE_MS)
+			return s;
+		printf("a beating object looked still in a %u ms window: again\n",
+		       window_ms);
+		status_snap_free(s);
+	}
+}
+
 static json_t *to_json(const struct status_snap *s, bool all)
 {
 	json_t *j = status_json(s, all);
@@ -429,7 +464,7 @@ static void test_one_of_each_alive(void **state)
 	bumper_add(&b, CBDT_OBJ_BACKEND, w.be);
 	bumper_add(&b, CBDT_OBJ_BLKDEV, w.bd);
 	bumper_start(&b, f->t);
-	s = collect(f->t, WINDOW_MS);
+	s = collect_beating(f->t, &b, WINDOW_MS);
 	bumper_stop(&b);
 	j = to_json(s, false);
 	check_types(j);
@@ -440,7 +475,6 @@ static void test_one_of_each_alive(void **state)
 	assert_string_equal(get_str(h, "role"), "backend");
 	assert_int_equal(get_int(h, "pid"), 4242);
 	assert_true(get_bool(h, "alive"));
-	assert_true(get_int(h, "heartbeat_age_ms") < (long long)WINDOW_MS);
 	h = find_id(j, "hosts", w.cli);
 	assert_string_equal(get_str(h, "hostname"), "node-a");
 	assert_string_equal(get_str(h, "role"), "client");
@@ -520,7 +554,7 @@ static void test_dead_objects(void **state)
 	/* only the server host keeps beating; everything else is dead */
 	bumper_add(&b, CBDT_OBJ_HOST, w.srv);
 	bumper_start(&b, f->t);
-	s = collect(f->t, WINDOW_MS);
+	s = collect_beating(f->t, &b, WINDOW_MS);
 	bumper_stop(&b);
 	j = to_json(s, false);
 	check_types(j);
@@ -529,6 +563,10 @@ static void test_dead_objects(void **state)
 	el = find_id(j, "hosts", w.cli);
 	assert_false(get_bool(el, "alive"));
 	assert_true(get_int(el, "heartbeat_age_ms") >= (long long)WINDOW_MS);
+	/* A moving counter's age counts from its last move, seen at least a
+	 * poll after the window began: younger than a still one's. */
+	assert_true(get_int(find_id(j, "hosts", w.srv), "heartbeat_age_ms") <
+		    get_int(el, "heartbeat_age_ms"));
 	assert_false(get_bool(find_id(j, "backends", w.be), "alive"));
 	assert_false(get_bool(find_id(j, "blkdevs", w.bd), "alive"));
 	/* dead objects are still listed while their slot is active */
@@ -748,7 +786,7 @@ static void test_readonly_mapping(void **state)
 	bumper_start(&b, f->t);
 	/* PROT_READ: any write by the collector would fault the test */
 	assert_int_equal(cbdt_open(f->path, CBDT_MAP_RDONLY, &ro), 0);
-	s = collect(ro, WINDOW_MS);
+	s = collect_beating(ro, &b, WINDOW_MS);
 	bumper_stop(&b);
 	j = to_json(s, true);
 	assert_true(get_bool(find_id(j, "hosts", host), "alive"));
@@ -768,19 +806,20 @@ static void test_no_liveness_and_stop(void **state)
 	uint64_t t0;
 
 	host_add(f->t, "node-q", CBDT_ROLE_CLIENT, 9, 100);
-	t0 = cbdt_now_ms();
+	/* one read, no window watched (window_ms 0 says so) */
 	assert_int_equal(status_collect(f->t, &o, &s), 0);
-	assert_true(cbdt_now_ms() - t0 < 100);
 	assert_int_equal(s->window_ms, 0);
 	assert_int_equal(s->hosts_used, 1);
 	assert_false(s->hosts[0].s.alive);
 	status_snap_free(s);
 
-	/* a set stop flag ends a long window at once */
-	o = (struct status_opts){ .window_ms = 10000, .stop = &stop };
+	/* a set stop flag ends a long window at once: long before its end,
+	 * however slow this machine is */
+	o = (struct status_opts){ .window_ms = 2 * TFX_DEADLINE_MS,
+				  .stop = &stop };
 	t0 = cbdt_now_ms();
 	assert_int_equal(status_collect(f->t, &o, &s), -EINTR);
-	assert_true(cbdt_now_ms() - t0 < 1000);
+	assert_true(cbdt_now_ms() - t0 < TFX_DEADLINE_MS);
 }
 
 int main(void)
