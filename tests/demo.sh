@@ -32,12 +32,12 @@ teardown() {
 	if [ -n "$LOOP" ]; then run losetup -d "$LOOP"; fi
 	if [ -n "$CBDFS_PID" ] && kill -0 "$CBDFS_PID" 2>/dev/null; then
 		mountpoint -q "$D/cbd" && run fusermount3 -u "$D/cbd"
-		for _ in $(seq 100); do kill -0 "$CBDFS_PID" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 600); do kill -0 "$CBDFS_PID" 2>/dev/null || break; sleep 0.1; done
 		kill "$CBDFS_PID" 2>/dev/null
 	fi
 	if [ -n "$BACKEND_PID" ] && kill -0 "$BACKEND_PID" 2>/dev/null; then
 		run kill -TERM "$BACKEND_PID"
-		for _ in $(seq 100); do kill -0 "$BACKEND_PID" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 600); do kill -0 "$BACKEND_PID" 2>/dev/null || break; sleep 0.1; done
 	fi
 	if [ -n "$D" ]; then
 		grep -q " $D/cbd " /proc/mounts && umount -l "$D/cbd"
@@ -76,7 +76,7 @@ step "start cbd-backend (host demo-server): creates and formats the transport"
 "$BUILD/cbd-backend" -c "$D/cbd.ini" --foreground --pidfile "$D/backend.pid" \
 	>"$D/backend.log" 2>&1 &
 BACKEND_PID=$!
-for _ in $(seq 100); do [ -s "$D/backend.pid" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -s "$D/backend.pid" ] && break; sleep 0.1; done
 [ -s "$D/backend.pid" ] || { cat "$D/backend.log"; exit 1; }
 sed 's/^/    | /' "$D/backend.log"
 
@@ -86,7 +86,7 @@ printf '    $ %s\n' "cbdfs $D/cbd -f -o transport=$D/transport,hostname=demo-cli
 "$BUILD/cbdfs" "$D/cbd" -f -o "transport=$D/transport,hostname=demo-client" \
 	>"$D/cbdfs.log" 2>&1 &
 CBDFS_PID=$!
-for _ in $(seq 100); do [ -e "$D/cbd/backend0" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -e "$D/cbd/backend0" ] && break; sleep 0.1; done
 [ -e "$D/cbd/backend0" ] || { cat "$D/cbdfs.log"; exit 1; }
 run ls -l "$D/cbd"
 
