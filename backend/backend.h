@@ -61,6 +61,7 @@ struct seg_seen {
 struct service {
 	struct config *cfg;
 	struct cbdt *t;
+	uint8_t boot_id[16];		/* this kernel's, as in our host record */
 	uint32_t host_id;
 	uint64_t host_owner;
 	struct cbdt_observer *obs;	/* main thread (janitor) only */

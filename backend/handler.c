@@ -74,14 +74,11 @@ static enum handler_exit handler_check(struct handler *h)
 	return HANDLER_RUN;
 }
 
-static int handler_exec(struct handler *h, const struct cbdt_request *rq)
+static int handler_do(struct handler *h, const struct cbdt_request *rq)
 {
 	struct store *s = &h->b->store;
 	int ret;
 
-	ret = cbdt_channel_validate(h->ch, rq, s->size);
-	if (ret)
-		return ret;
 	switch (rq->op) {
 	case CBDT_OP_READ:
 		return store_read(s, cbdt_channel_data(h->ch, rq->data_off),
@@ -101,6 +98,25 @@ static int handler_exec(struct handler *h, const struct cbdt_request *rq)
 	default:
 		return -EINVAL;
 	}
+}
+
+static int handler_exec(struct handler *h, const struct cbdt_request *rq)
+{
+	int ret;
+
+	/* Writes this channel acknowledged died with a crashed host. */
+	if (cbdt_channel_lost(h->ch))
+		return -EIO;
+	ret = cbdt_channel_validate(h->ch, rq, h->b->store.size);
+	if (ret)
+		return ret;
+	ret = handler_do(h, rq);
+	/* Writeback: what changed may be in our page cache only, until a
+	 * flush (or FUA) through this channel made all of it durable. */
+	if (!ret && h->b->store.writeback && rq->op != CBDT_OP_READ)
+		cbdt_channel_handler_unflushed(h->ch,
+			rq->op != CBDT_OP_FLUSH && !(rq->flags & CBDT_SE_FUA));
+	return ret;
 }
 
 static void handler_log_error(struct handler *h, const struct cbdt_request *rq,
@@ -242,6 +258,9 @@ int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
 	h->ch = ch;
 	h->seg_id = seg_id;
 	h->seg_owner = seg_owner;
+	if (cbdt_channel_handler_adopt(ch, svc->boot_id))
+		warn("backend %s: segment %u: lost: writes acknowledged in writeback mode by a host that crashed were never flushed; failing its I/O with EIO until the client unmaps it",
+		     b->conf.name, seg_id);
 	ret = pthread_create(&h->thread, NULL, handler_main, h);
 	if (ret) {
 		free(h);

@@ -146,6 +146,7 @@ static int host_register(struct service *svc)
 	memset(&rec, 0, sizeof(rec));
 	strlcpy_field(rec.hostname, cfg->hostname, sizeof(rec.hostname));
 	ret = cbdt_boot_id(rec.boot_id);
+	memcpy(svc->boot_id, rec.boot_id, sizeof(svc->boot_id));
 	if (ret)
 		warn("host: cannot read the boot id: %s", strerror(-ret));
 	rec.pid = (uint32_t)getpid();

@@ -639,6 +639,25 @@ int cbdt_channel_complete(struct cbdt_channel *ch,
 /* Wait (one adaptive step) for submissions; uses the sq doorbell. */
 void cbdt_channel_handler_wait(struct cbdt_channel *ch, struct cbdt_wait *w);
 
+/*
+ * Right after attaching, with the boot id of this kernel: if the previous
+ * handler of another boot left writes unflushed (durability = writeback
+ * on a host that crashed), the channel is LOST for good and this returns
+ * true: complete every request with -EIO.  Records our boot id.
+ */
+bool cbdt_channel_handler_adopt(struct cbdt_channel *ch,
+				const uint8_t boot_id[16]);
+
+/*
+ * Writeback handlers: mark (true, after a write) or clear (false, after a
+ * flush) that completed writes of this channel may be in this host's page
+ * cache only.  Call before cbdt_channel_complete() of that request.
+ */
+void cbdt_channel_handler_unflushed(struct cbdt_channel *ch, bool unflushed);
+
+/* True once the channel was found LOST (see cbdt_channel_handler_adopt). */
+bool cbdt_channel_lost(const struct cbdt_channel *ch);
+
 /* Handler stops serving: handler_state DETACHED (store-release). */
 void cbdt_channel_handler_detach(struct cbdt_channel *ch);
 

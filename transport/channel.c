@@ -46,6 +46,7 @@ struct cbdt_channel {
 
 	/* handler */
 	uint64_t h_seq;			/* seq expected at sq_tail */
+	uint32_t h_flags;		/* our copy of ctrl->handler_flags */
 	uint32_t sq_tail, cq_head;	/* private shadows of our indexes */
 	bool peeked;
 };
@@ -322,6 +323,42 @@ const struct cbdt_channel_geom *cbdt_channel_geom(const struct cbdt_channel *ch)
 uint32_t cbdt_channel_seg_id(const struct cbdt_channel *ch)
 {
 	return ch->seg_id;
+}
+
+bool cbdt_channel_handler_adopt(struct cbdt_channel *ch,
+				const uint8_t boot_id[16])
+{
+	static const uint8_t zero[16];
+	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
+	uint32_t flags = READ_ONCE(&ctrl->handler_flags);
+	bool other_boot = memcmp(ctrl->handler_boot, zero, sizeof(zero)) &&
+			  memcmp(ctrl->handler_boot, boot_id, sizeof(zero));
+
+	if ((flags & CBDT_HF_UNFLUSHED) && other_boot)
+		flags |= CBDT_HF_LOST;
+	memcpy(ctrl->handler_boot, boot_id, sizeof(ctrl->handler_boot));
+	/* Published with the next completion (store-release of cq_head). */
+	WRITE_ONCE(&ctrl->handler_flags, flags & CBDT_HF_LOST);
+	ch->h_flags = flags & CBDT_HF_LOST;
+	return flags & CBDT_HF_LOST;
+}
+
+void cbdt_channel_handler_unflushed(struct cbdt_channel *ch, bool unflushed)
+{
+	uint32_t flags = (ch->h_flags & ~CBDT_HF_UNFLUSHED) |
+			 (unflushed ? CBDT_HF_UNFLUSHED : 0);
+
+	if (flags == ch->h_flags)
+		return;
+	ch->h_flags = flags;
+	/* Before the completion that acknowledges the write (or flush):
+	 * its store-release of cq_head orders this store before it. */
+	WRITE_ONCE(&ch->ctrl->handler_flags, flags);
+}
+
+bool cbdt_channel_lost(const struct cbdt_channel *ch)
+{
+	return ch->h_flags & CBDT_HF_LOST;
 }
 
 void *cbdt_channel_data(const struct cbdt_channel *ch, uint32_t off)

@@ -258,6 +258,18 @@ enum cbdt_client_state {
 	CBDT_CLIENT_CLOSING = 2,/* client gone or going: handler detaches */
 };
 
+/*
+ * handler_flags.  UNFLUSHED: a write completed on this channel may sit in
+ * the page cache of the handler's host (durability = writeback) and no
+ * flush through this channel followed.  A later handler that finds it set
+ * by another boot (the host crashed or rebooted) knows acknowledged
+ * writes may be lost, and sets LOST: from then on every request of the
+ * channel fails with -EIO, so the client never goes on with a disk that
+ * went back in time.  Zero in channels of older writers: nothing known.
+ */
+#define CBDT_HF_UNFLUSHED	(1U << 0)
+#define CBDT_HF_LOST		(1U << 1)
+
 enum cbdt_handler_state {
 	CBDT_HANDLER_NONE = 0,
 	CBDT_HANDLER_ATTACHED = 1,	/* a handler serves the channel */
@@ -299,9 +311,12 @@ struct cbdt_channel_ctrl {
 	uint32_t sq_tail;	/* next se to consume; advanced after completion */
 	uint32_t cq_head;	/* next ce to post; store-release after the ce */
 	uint32_t handler_state;	/* enum cbdt_handler_state */
-	uint32_t reserved1;
+	uint32_t handler_flags;	/* CBDT_HF_*; written before the completion
+				 * whose store-release of cq_head publishes it */
 	uint64_t handler_owner;	/* backend owner word of the attached handler */
-	uint8_t pad2[40];
+	uint8_t handler_boot[16];/* boot id of the attached handler's kernel;
+				 * read by the next handler (zero: unknown) */
+	uint8_t pad2[24];
 
 	/* line 3: handler's doorbell.  The handler sets it to 1 before
 	 * sleeping; the client clears it and wakes the handler after a submit. */
@@ -317,6 +332,8 @@ struct cbdt_channel_ctrl {
 _Static_assert(sizeof(struct cbdt_channel_ctrl) == CBDT_CTRL_SIZE, "ctrl size");
 _Static_assert(offsetof(struct cbdt_channel_ctrl, sq_head) == 64, "ctrl.sq_head");
 _Static_assert(offsetof(struct cbdt_channel_ctrl, sq_tail) == 128, "ctrl.sq_tail");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, handler_flags) == 140, "ctrl.handler_flags");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, handler_boot) == 152, "ctrl.handler_boot");
 _Static_assert(offsetof(struct cbdt_channel_ctrl, sq_sleep) == 192, "ctrl.sq_sleep");
 _Static_assert(offsetof(struct cbdt_channel_ctrl, cq_sleep) == 256, "ctrl.cq_sleep");
 

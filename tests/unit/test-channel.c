@@ -695,6 +695,48 @@ static void test_clean_reopen_changes_nothing(void **state)
 					   0, &f->h), -EBADMSG);
 }
 
+/*
+ * Writeback loss detection: unflushed writes left by a handler of another
+ * boot make the channel LOST for good; the same boot (a process restart,
+ * page cache intact), a flush, or an unknown boot (zero) do not.
+ */
+static void test_unflushed_writes_of_another_boot_lose_the_channel(void **state)
+{
+	struct fx *f = *state;
+	struct cbdt_channel_ctrl *ctrl = fx_ctrl(f);
+	static const uint8_t boot_a[16] = { 0xa }, boot_b[16] = { 0xb },
+			     boot_c[16] = { 0xc };
+
+	/* Fresh channel: nothing known about earlier handlers. */
+	assert_false(cbdt_channel_handler_adopt(f->h, boot_a));
+	assert_memory_equal(ctrl->handler_boot, boot_a, 16);
+	cbdt_channel_handler_unflushed(f->h, true);
+	assert_int_equal(ctrl->handler_flags, CBDT_HF_UNFLUSHED);
+	/* kill -9 and restart on the same boot: the page cache survived. */
+	reopen_handler(f);
+	assert_false(cbdt_channel_handler_adopt(f->h, boot_a));
+	assert_false(cbdt_channel_lost(f->h));
+	/* A flush made everything durable: a reboot loses nothing. */
+	cbdt_channel_handler_unflushed(f->h, true);
+	cbdt_channel_handler_unflushed(f->h, false);
+	assert_int_equal(ctrl->handler_flags, 0);
+	reopen_handler(f);
+	assert_false(cbdt_channel_handler_adopt(f->h, boot_b));
+	/* Unflushed, then the host crashed: the next boot finds it lost,
+	 * and so does every later one. */
+	cbdt_channel_handler_unflushed(f->h, true);
+	reopen_handler(f);
+	assert_true(cbdt_channel_handler_adopt(f->h, boot_c));
+	assert_true(cbdt_channel_lost(f->h));
+	assert_int_equal(ctrl->handler_flags, CBDT_HF_LOST);
+	cbdt_channel_handler_unflushed(f->h, false);	/* keeps LOST */
+	assert_true(cbdt_channel_lost(f->h));
+	reopen_handler(f);
+	assert_true(cbdt_channel_handler_adopt(f->h, boot_c));
+	reopen_handler(f);
+	assert_true(cbdt_channel_handler_adopt(f->h, boot_a));
+}
+
 static void test_close_and_detach_publish_states(void **state)
 {
 	struct fx *f = *state;
@@ -732,6 +774,8 @@ int main(void)
 		T(test_crash_after_cq_head_not_reexecuted, setup_small),
 		T(test_crash_before_cq_head_reexecuted, setup_small),
 		T(test_clean_reopen_changes_nothing, setup_small),
+		T(test_unflushed_writes_of_another_boot_lose_the_channel,
+		  setup_small),
 		T(test_close_and_detach_publish_states, setup_small),
 	};
 
