@@ -21,22 +21,27 @@ usage() {
 	  --sides LIST       comma list of: cbdfs,nbdfuse,loop (default all)
 	  --queues N         cbdfs queues (default 4)
 	  --handlers N       cbd-backend handlers (default 4)
+	  --durability MODE  the backend's durability: sync (default) or writeback
+	  --image-dir DIR    put the images in a temp folder under DIR (e.g. on
+	                     a disk file system) instead of tmpfs
 	  --keep-going       a side that cannot start (or a job that fails) is
 	                     reported n/a instead of failing the run
 	  --out DIR          results directory (default \$BUILD/bench/fio-DATE)
 	EOF
 }
 
-ALL_JOBS=(seqwrite seqread randwrite randread randread1)
+ALL_JOBS=(seqwrite seqread randwrite randread randread1 randwrite1)
 declare -A JOB_FIO=(
 	[seqwrite]="--rw=write --bs=1M --iodepth=8"
 	[seqread]="--rw=read --bs=1M --iodepth=8"
 	[randwrite]="--rw=randwrite --bs=4k --iodepth=32"
 	[randread]="--rw=randread --bs=4k --iodepth=32"
 	[randread1]="--rw=randread --bs=4k --iodepth=1"
+	[randwrite1]="--rw=randwrite --bs=4k --iodepth=1"
 )
 
 SIZE=512M RUNTIME=15 RAMP=2 REPEAT=1 QUEUES=4 HANDLERS=4 KEEP_GOING=0 OUT=
+DURABILITY=sync IMAGE_DIR=
 JOBS=("${ALL_JOBS[@]}")
 SIDES=(cbdfs nbdfuse loop)
 while [ $# -gt 0 ]; do
@@ -49,6 +54,8 @@ while [ $# -gt 0 ]; do
 	--sides) IFS=, read -r -a SIDES <<<"$2"; shift ;;
 	--queues) QUEUES=$2; shift ;;
 	--handlers) HANDLERS=$2; shift ;;
+	--durability) DURABILITY=$2; shift ;;
+	--image-dir) IMAGE_DIR=$2; shift ;;
 	--keep-going) KEEP_GOING=1 ;;
 	--out) OUT=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -74,6 +81,12 @@ OUT=${OUT:-$BUILD/bench/fio-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 bench_tmpdir
+IMAGES=$T
+if [ -n "$IMAGE_DIR" ]; then
+	IMAGES=$(mktemp -d "$IMAGE_DIR/cbd-bench-images.XXXXXX")
+	cleanup_fn "rm -rf --one-file-system '$IMAGES'"
+fi
+export CBD_BENCH_BACKEND_KEYS="durability = $DURABILITY"
 FIO_PID=
 kill_fio() {
 	[ -n "$FIO_PID" ] || return 0
@@ -88,7 +101,7 @@ SIZE_BYTES=$(bench_size_bytes "$SIZE")
 	echo "host: $(uname -n) $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 	echo "git: $(git -C "$TESTS_DIR/.." describe --always --dirty 2>/dev/null || echo unknown)"
 	echo "fio: $(fio --version), nbdkit: $(nbdkit --version 2>/dev/null | head -n1), nbdfuse: $(nbdfuse --version 2>/dev/null | head -n1)"
-	echo "image: $SIZE on tmpfs; runtime ${RUNTIME}s after ${RAMP}s ramp, ${REPEAT} repetition(s); cbdfs queues=$QUEUES, backend handlers=$HANDLERS"
+	echo "image: $SIZE on $(stat -f -c %T "$IMAGES") ($IMAGES), durability=$DURABILITY; runtime ${RUNTIME}s after ${RAMP}s ramp, ${REPEAT} repetition(s); cbdfs queues=$QUEUES, backend handlers=$HANDLERS"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/env.txt"
 
@@ -128,7 +141,7 @@ run_job() {
 # background load.
 declare -A SIDE_DEV SIDE_PIDS
 side_up() {
-	local side=$1 image=$T/image-$1.raw
+	local side=$1 image=$IMAGES/image-$1.raw
 	bench_make_image "$image" "$SIZE"
 	case $side in
 	cbdfs) bench_start_cbd "$T/cbd" "$image" "$QUEUES" "$HANDLERS" || return 1 ;;
@@ -179,10 +192,10 @@ done
 cp "$T"/*/*.log "$OUT/" 2>/dev/null || true
 bench_unwind
 
-python3 - "$OUT" "${JOBS[*]}" "$REPEAT" >"$OUT/table.md" <<'EOF'
+python3 - "$OUT" "${JOBS[*]}" "$REPEAT" "$(stat -f -c %T "$IMAGES")" >"$OUT/table.md" <<'EOF'
 import json, os, sys
 
-out, jobs, reps = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
+out, jobs, reps, imgfs = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), sys.argv[4]
 sides = ["cbdfs", "nbdfuse", "loop"]
 title = {
     "seqwrite": ("1 MiB seq write, QD8", "bw"),
@@ -190,6 +203,7 @@ title = {
     "randwrite": ("4 KiB rand write, QD32", "iops"),
     "randread": ("4 KiB rand read, QD32", "iops"),
     "randread1": ("4 KiB rand read, QD1", "iops"),
+    "randwrite1": ("4 KiB rand write, QD1", "iops"),
 }
 bars = {"seqwrite": 1.5, "seqread": 1.5, "randwrite": 2.0, "randread": 2.0}
 
@@ -239,7 +253,7 @@ def cell(r, metric, side):
         s += f", {r['cpu']:.0f}% CPU"
     return s
 
-print("| job | cbdfs | nbdfuse | loop on tmpfs (no FUSE) | cbdfs / nbdfuse | bar |")
+print(f"| job | cbdfs | nbdfuse | loop on the image ({imgfs}, no FUSE) | cbdfs / nbdfuse | bar |")
 print("|---|---|---|---|---|---|")
 for job in jobs:
     name, metric = title[job]

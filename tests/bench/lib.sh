@@ -148,6 +148,7 @@ bench_start_cbd() {
 	[backend disk0]
 	path = $image
 	handlers = $handlers
+	${CBD_BENCH_BACKEND_KEYS:-}
 	EOF
 	"$BUILD/cbd-backend" -c "$d/cbd.ini" --foreground \
 		--pidfile "$d/backend.pid" >"$d/backend.log" 2>&1 &

@@ -41,7 +41,7 @@ echo "  VM      initramfs for $kver"
 rm -rf initramfs.tmp && mkdir -p initramfs.tmp/{bin,dev,proc,sys,host,mods}
 cp /bin/busybox initramfs.tmp/bin/busybox
 for a in sh mount umount mkdir insmod sleep cat chroot hostname poweroff \
-	 mknod echo grep sed ls sync ln cut; do
+	 mknod echo grep sed ls sync ln cut setsid; do
 	ln -s busybox "initramfs.tmp/bin/$a"
 done
 # Dependency order from modprobe itself; /init insmods them in this order.

@@ -106,15 +106,18 @@ vm_nvdimm_template() {
 }
 
 # vm_start NAME ROLE [--disk FILE]... [--nvdimm FILE]... [--script FILE]
-#          [--args A,B]: boot guest NAME running guest_ROLE of this
-# scenario (or --script) in the background.  Its console is
-# $RUN/NAME.console, its script's output $RUN/NAME.log.
+#          [--args A,B] [--console]: boot guest NAME running guest_ROLE of
+# this scenario (or --script) in the background.  Its console is
+# $RUN/NAME.console, its script's output $RUN/NAME.log.  --console: in
+# the foreground instead, with a root shell on this terminal (tests/vm/lab.sh).
 vm_start() {
 	local name=$1 role=$2 script=$0 args= accel=${CBD_VM_ACCEL:-tcg}
+	local serial="file:$RUN/$name.console" console=0
 	shift 2
 	local -a extra=() nvs=("$VM_NV")
 	while [ $# -gt 0 ]; do
 		case $1 in
+		--console) console=1 serial=mon:stdio script=shell; shift ;;
 		--disk) extra+=(-drive "file=$2,if=virtio,format=raw,cache=writeback"); shift 2 ;;
 		--nvdimm) nvs+=("$2"); shift 2 ;;
 		--script) script=$2; shift 2 ;;
@@ -130,16 +133,22 @@ vm_start() {
 	done
 	rm -f "$RUN/$name.rc"
 	[ "$script" = "$0" ] && args=guest,$role${args:+,$args}
-	qemu-system-x86_64 -name "cbd-$name" -machine "pc,nvdimm=on,accel=$accel" \
-		-cpu max -smp 1 -m "$VM_MEM,slots=4,maxmem=8G" -nodefaults -no-reboot \
-		-display none -monitor none -serial "file:$RUN/$name.console" \
-		-kernel "$VM_DIR/vmlinuz" -initrd "$VM_DIR/initramfs.gz" \
-		-append "console=ttyS0 quiet panic=-1 oops=panic cbd.name=$name cbd.run=$RUN cbd.script=$(readlink -f "$script") cbd.args=$args" \
-		-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
-		-device virtio-9p-pci,fsdev=root,mount_tag=hostroot \
-		-fsdev "local,id=run,path=$RUN,security_model=none,multidevs=remap" \
-		-device virtio-9p-pci,fsdev=run,mount_tag=run \
-		"${extra[@]}" >"$RUN/$name.qemu" 2>&1 &
+	[ "$script" = shell ] || script=$(readlink -f "$script")
+	local -a qemu=(qemu-system-x86_64 -name "cbd-$name"
+		-machine "pc,nvdimm=on,accel=$accel" -cpu max -smp 1
+		-m "$VM_MEM,slots=4,maxmem=8G" -nodefaults -no-reboot
+		-display none -serial "$serial"
+		-kernel "$VM_DIR/vmlinuz" -initrd "$VM_DIR/initramfs.gz"
+		-append "console=ttyS0 quiet panic=-1 oops=panic cbd.name=$name cbd.run=$RUN cbd.script=$script cbd.args=$args"
+		-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
+		-device virtio-9p-pci,fsdev=root,mount_tag=hostroot
+		-fsdev "local,id=run,path=$RUN,security_model=none,multidevs=remap"
+		-device virtio-9p-pci,fsdev=run,mount_tag=run "${extra[@]}")
+	if [ $console = 1 ]; then
+		"${qemu[@]}"
+		return
+	fi
+	"${qemu[@]}" -monitor none >"$RUN/$name.qemu" 2>&1 &
 	VM_PID[$name]=$!
 	echo "  VM      $name: booted as pid ${VM_PID[$name]} ($role)"
 }
