@@ -5,8 +5,8 @@
 # runs; rm it to start afresh) as /dev/dax0.0, each has its own virtio disk
 # /dev/vda (build/tests/vm/lab/disk-NAME.img) and this machine's root
 # read-only, so build/ and every tool are there.  The folder
-# build/tests/vm/lab is shared writable by both.  Leave with poweroff -f
-# (or Ctrl-A x).
+# build/tests/vm/lab is shared writable by both.  exit (or Ctrl-A x)
+# powers the guest off.
 #   b# cbd-admin -t /dev/dax0.0 format
 #   b# printf '[transport]\npath = /dev/dax0.0\n[backend disk0]\npath = /dev/vda\n' >/tmp/b.ini
 #   b# cbd-backend -c /tmp/b.ini &
