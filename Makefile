@@ -84,10 +84,11 @@ endif
 
 # ---- fragments: each sets its *_SRCS lists and appends to PROGS/UNIT_TESTS
 PROGS :=
+TEST_PROGS :=
 UNIT_TESTS :=
 FUZZERS :=
 include transport/build.mk common/build.mk tests/build.mk
--include $(sort $(wildcard backend/*.mk cbdfs/*.mk tools/*.mk tests/*/*.mk))
+-include $(sort $(wildcard backend/*.mk cbdfs/*.mk docs/*.mk tools/*.mk tests/*/*.mk))
 
 objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -110,10 +111,11 @@ $(LIBCOMMON): $(call objs,$(COMMON_SRCS))
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# Programs: $(NAME_SRCS) and $(NAME_LIBS) come from the fragments, with
+# Programs (PROGS: made by "all" and installed; TEST_PROGS: made for the
+# tests only): $(NAME_SRCS) and $(NAME_LIBS) come from the fragments, with
 # NAME the program name with '-' turned into '_' (cbd-backend -> cbd_backend).
 pvar = $(subst -,_,$(1))
-$(addprefix $(BUILD)/,$(PROGS)): $(BUILD)/%: $$(call objs,$$($$(call pvar,$$*)_SRCS)) $(LIBCOMMON) $(LIBCBDT)
+$(addprefix $(BUILD)/,$(PROGS) $(TEST_PROGS)): $(BUILD)/%: $$(call objs,$$($$(call pvar,$$*)_SRCS)) $(LIBCOMMON) $(LIBCBDT)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $($(call pvar,$*)_LIBS) $(call pc_libs,libpmem2 libdaxctl) -lm
 

@@ -17,6 +17,7 @@
 
 #include "cbdt.h"
 #include "config.h"
+#include "worker.h"
 #include "store.h"
 
 struct backend;
@@ -44,7 +45,10 @@ struct backend {
 	uint32_t id;		/* backend slot */
 	uint64_t owner;		/* our owner word of that slot */
 	uint64_t ident;
-	bool lost;		/* slot taken from us: serve nothing more */
+	bool lost;		/* slot taken from us: serve nothing more.
+				 * Written by the heartbeat thread, read by
+				 * anyone, all under svc->lock (or once b is
+				 * unlinked from svc->backends) */
 	bool cap_warned;	/* "all handlers busy" logged */
 	unsigned nr_handlers;
 	struct handler *handlers;
@@ -70,18 +74,14 @@ struct service {
 	pthread_mutex_t lock;
 	struct backend *backends;
 	struct handler **served;	/* [segment] -> handler serving it */
-	struct seg_seen *seen;		/* [segment], discovery only */
+	struct seg_seen *seen;		/* [segment]: discovery's verdicts,
+					 * reset when the set of backends
+					 * changes; under lock */
 	uint32_t nr_segs;
 
-	/* Sleeping threads wait on cond; stopping wakes them at once. */
-	pthread_mutex_t wait_lock;
-	pthread_cond_t wait_cond;
-	bool stopping;
-	bool disc_stopping;
-	uint32_t lost;			/* host slot taken from us */
-	pthread_t hb_thread;
-	pthread_t disc_thread;
-	bool hb_running, disc_running;
+	uint32_t lost;			/* host slot taken from us; atomic */
+	struct worker hb;		/* heartbeat thread (service.c) */
+	struct worker disc;		/* discovery thread (discover.c) */
 };
 
 /* service.c */
@@ -91,8 +91,6 @@ void service_stop(struct service *svc);
 void service_reload(struct service *svc);
 void service_janitor(struct service *svc);
 bool service_lost(const struct service *svc);
-/* Sleep up to @ms or until the service stops; false once stopping. */
-bool service_sleep(struct service *svc, uint32_t ms, bool *stop_flag);
 
 /* backends.c */
 int backend_start(struct service *svc, const struct config_backend *conf);

@@ -30,7 +30,7 @@ static int claim_pinned(struct service *svc, struct backend *b,
 	int ret;
 
 	if (id >= cbdt_slot_count(t, CBDT_OBJ_BACKEND)) {
-		err("backend %s: id %u: the transport has only %u backend slots",
+		log_err("backend %s: id %u: the transport has only %u backend slots",
 		    b->conf.name, id, cbdt_slot_count(t, CBDT_OBJ_BACKEND));
 		return -ERANGE;
 	}
@@ -44,14 +44,14 @@ static int claim_pinned(struct service *svc, struct backend *b,
 			if (!ret)
 				goto adopted;
 		}
-		err("backend %s: id %u is in use by host %u", b->conf.name, id,
+		log_err("backend %s: id %u is in use by host %u", b->conf.name, id,
 		    CBDT_OWNER_HOST(o));
 		return -EBUSY;
 	}
 	ret = cbdt_slot_claim(t, CBDT_OBJ_BACKEND, (int)id,
 			      (uint16_t)svc->host_id, &c->owner);
 	if (ret < 0) {
-		err("backend %s: id %u: cannot claim it: %s", b->conf.name, id,
+		log_err("backend %s: id %u: cannot claim it: %s", b->conf.name, id,
 		    strerror(-ret));
 		return ret;
 	}
@@ -60,7 +60,7 @@ static int claim_pinned(struct service *svc, struct backend *b,
 
 adopted:
 	c->id = id;
-	info("backend %s: re-adopted backend%u", b->conf.name, id);
+	log_info("backend %s: re-adopted backend%u", b->conf.name, id);
 	return 0;
 }
 
@@ -93,7 +93,7 @@ static int claim_adopt(struct service *svc, struct backend *b,
 		if (ret < 0)
 			continue;	/* lost a race for it */
 		c->id = id;
-		info("backend %s: re-adopted backend%u", b->conf.name, id);
+		log_info("backend %s: re-adopted backend%u", b->conf.name, id);
 		return 0;
 	}
 	return -ENOENT;
@@ -125,7 +125,7 @@ static int claim_fresh(struct service *svc, struct backend *b,
 	ret = cbdt_slot_claim(t, CBDT_OBJ_BACKEND, -1, (uint16_t)svc->host_id,
 			      &c->owner);
 	if (ret < 0) {
-		err("backend %s: no free backend slot: %s", b->conf.name,
+		log_err("backend %s: no free backend slot: %s", b->conf.name,
 		    strerror(-ret));
 		return ret;
 	}
@@ -171,17 +171,17 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 			 (conf->readonly ? STORE_RO : 0) |
 			 (conf->writeback ? STORE_WRITEBACK : 0));
 	if (ret == -EBUSY)
-		err("backend %s: %s: in use: another backend or process holds it (a lock or an exclusive open)",
+		log_err("backend %s: %s: in use: another backend or process holds it (a lock or an exclusive open)",
 		    conf->name, conf->path);
 	else if (ret == -EFBIG)
-		err("backend %s: %s: smaller than %u bytes: too small to serve",
+		log_err("backend %s: %s: smaller than %u bytes: too small to serve",
 		    conf->name, conf->path, CBDT_BACKEND_MIN_SIZE);
 	else if (ret)
-		err("backend %s: %s: %s", conf->name, conf->path, strerror(-ret));
+		log_err("backend %s: %s: %s", conf->name, conf->path, strerror(-ret));
 	if (ret)
 		goto err_free;
 	if (b->store.tail)
-		warn("backend %s: %s: its last %u bytes are not served: the size is rounded down to whole 512-byte sectors",
+		log_warn("backend %s: %s: its last %u bytes are not served: the size is rounded down to whole 512-byte sectors",
 		     conf->name, conf->path, b->store.tail);
 	b->ident = cbdt_backend_ident(svc->cfg->hostname, conf->name,
 				      conf->path);
@@ -195,7 +195,7 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 	b->owner = c.owner;
 	ret = backend_record(svc, b);
 	if (ret) {
-		err("backend %s: backend%u: cannot write its record: %s",
+		log_err("backend %s: backend%u: cannot write its record: %s",
 		    conf->name, b->id, strerror(-ret));
 		goto err_release;
 	}
@@ -206,7 +206,7 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 	svc->backends = b;
 	seen_reset(svc);
 	pthread_mutex_unlock(&svc->lock);
-	info("backend %s: serving %s (%s%s, %s) as backend%u, up to %u channels",
+	log_info("backend %s: serving %s (%s%s, %s) as backend%u, up to %u channels",
 	     conf->name, conf->path, format_size(b->store.size, sz, sizeof(sz)),
 	     conf->readonly ? ", read-only" : "",
 	     conf->writeback ? "writeback: acknowledged writes may be lost if this host crashes" :
@@ -247,10 +247,10 @@ void backend_stop(struct service *svc, struct backend *b)
 		ret = cbdt_slot_release(svc->t, CBDT_OBJ_BACKEND, b->id,
 					b->owner);
 		if (ret)
-			warn("backend %s: backend%u: cannot release it: %s",
+			log_warn("backend %s: backend%u: cannot release it: %s",
 			     b->conf.name, b->id, strerror(-ret));
 	}
-	info("backend %s: stopped, backend%u released", b->conf.name, b->id);
+	log_info("backend %s: stopped, backend%u released", b->conf.name, b->id);
 	store_close(&b->store);
 	free(b);
 }
@@ -265,7 +265,7 @@ void backends_heartbeat(struct service *svc)
 			continue;
 		}
 		if (!b->lost)
-			err("backend %s: backend%u was taken from us (owner %#" PRIx64
+			log_err("backend %s: backend%u was taken from us (owner %#" PRIx64
 			    ", ours %#" PRIx64 "); no longer serving it",
 			    b->conf.name, b->id, o, b->owner);
 		b->lost = true;

@@ -16,17 +16,6 @@
 /* Between 50 and 100 ms: a mapping client waits for us this long. */
 #define DISCOVER_INTERVAL_MS	50U
 
-static struct cbdt_channel_ctrl *seg_ctrl(const struct cbdt *t, uint32_t seg)
-{
-	const struct cbdt_info *in = cbdt_get_info(t);
-
-	/* seg < segments.count, and the info was validated against the
-	 * mapping: the control area is inside it. */
-	return (struct cbdt_channel_ctrl *)((uint8_t *)cbdt_base(t) +
-					    in->seg_data_off +
-					    (uint64_t)seg * in->seg_size);
-}
-
 static struct backend *backend_by_rec(struct service *svc,
 				      const struct cbdt_segment_rec *rec)
 {
@@ -66,18 +55,18 @@ static enum verdict discover_judge(struct service *svc, uint32_t seg,
 	bo = cbdt_slot_owner(t, CBDT_OBJ_BLKDEV, rec.blkdev_id);
 	if (CBDT_OWNER_STATE(bo) != CBDT_SLOT_ACTIVE || bo != rec.blkdev_owner)
 		return V_SKIP;
-	ctrl = seg_ctrl(t, seg);
+	ctrl = cbdt_segment_ctrl(t, seg);
 	/* Pairs with the store-release of magic in cbdt_channel_init():
 	 * the control words below were written before it. */
 	if (smp_load_acquire(&ctrl->magic) != CBDT_CHANNEL_MAGIC ||
-	    READ_ONCE(&ctrl->blkdev_owner) != rec.blkdev_owner)
+	    READ_ONCE(ctrl->blkdev_owner) != rec.blkdev_owner)
 		return V_LATER;	/* the client is still initialising it */
 	/* Pairs with the store-release of client_state in client_close(). */
 	if (smp_load_acquire(&ctrl->client_state) != CBDT_CLIENT_OPEN)
 		return V_SKIP;
 	if (b->nr_handlers >= b->conf.handlers) {
 		if (!b->cap_warned)
-			warn("backend %s: segment %u: all %u handlers busy; the channel waits",
+			log_warn("backend %s: segment %u: all %u handlers busy; the channel waits",
 			     b->conf.name, seg, b->conf.handlers);
 		b->cap_warned = true;
 		return V_LATER;
@@ -95,7 +84,7 @@ static void discover_attach(struct service *svc, struct backend *b,
 	ret = cbdt_channel_open(svc->t, seg, CBDT_CHANNEL_HANDLER, b->owner,
 				&ch);
 	if (ret) {
-		warn("backend %s: segment %u: cannot attach: %s", b->conf.name,
+		log_warn("backend %s: segment %u: cannot attach: %s", b->conf.name,
 		     seg, strerror(-ret));
 		seen->skip = true;
 		return;
@@ -106,14 +95,14 @@ static void discover_attach(struct service *svc, struct backend *b,
 	 * Once we are attached, a client's unmap waits for our detach.
 	 */
 	if (cbdt_slot_owner(svc->t, CBDT_OBJ_SEGMENT, seg) != o) {
-		dbg("backend %s: segment %u: moved on while attaching",
+		log_dbg("backend %s: segment %u: moved on while attaching",
 		    b->conf.name, seg);
 		cbdt_channel_close(ch);
 		return;
 	}
 	ret = handler_start(svc, b, seg, o, ch);
 	if (ret) {
-		err("backend %s: segment %u: cannot start a handler: %s",
+		log_err("backend %s: segment %u: cannot start a handler: %s",
 		    b->conf.name, seg, strerror(-ret));
 		cbdt_channel_close(ch);
 	}
@@ -146,8 +135,8 @@ void discover_scan(struct service *svc)
 		slot = cbdt_slot_get(t, CBDT_OBJ_SEGMENT, seg);
 		/* A sample to notice rewrites; the record itself is read
 		 * (with its crc) by cbdt_segment_read. */
-		seq[0] = READ_ONCE(&slot->rec[0].hdr.seq);
-		seq[1] = READ_ONCE(&slot->rec[1].hdr.seq);
+		seq[0] = READ_ONCE(slot->rec[0].hdr.seq);
+		seq[1] = READ_ONCE(slot->rec[1].hdr.seq);
 		if (seen->skip && seen->owner == o && seen->seq[0] == seq[0] &&
 		    seen->seq[1] == seq[1])
 			continue;
@@ -172,7 +161,7 @@ static void *discover_main(void *arg)
 {
 	struct service *svc = arg;
 
-	while (service_sleep(svc, DISCOVER_INTERVAL_MS, &svc->disc_stopping)) {
+	while (worker_sleep(&svc->disc, DISCOVER_INTERVAL_MS)) {
 		pthread_mutex_lock(&svc->lock);
 		discover_scan(svc);
 		pthread_mutex_unlock(&svc->lock);
@@ -182,22 +171,10 @@ static void *discover_main(void *arg)
 
 int discover_start(struct service *svc)
 {
-	int ret = pthread_create(&svc->disc_thread, NULL, discover_main, svc);
-
-	if (ret)
-		return -ret;
-	svc->disc_running = true;
-	return 0;
+	return worker_start(&svc->disc, discover_main, svc);
 }
 
 void discover_stop(struct service *svc)
 {
-	if (!svc->disc_running)
-		return;
-	pthread_mutex_lock(&svc->wait_lock);
-	svc->disc_stopping = true;
-	pthread_cond_broadcast(&svc->wait_cond);
-	pthread_mutex_unlock(&svc->wait_lock);
-	pthread_join(svc->disc_thread, NULL);
-	svc->disc_running = false;
+	worker_stop(&svc->disc);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Handler threads: one per served channel, peek -> validate -> execute ->
- * complete, in ring order.  A handler thread owns its channel handle; the
- * service starts, stops and joins handlers under svc->lock.
+ * Handler threads: one per served channel, each running libcbdt's
+ * cbdt_serve() loop with the backing store as its ops.  A handler thread
+ * owns its channel handle; the service starts, stops and joins handlers
+ * under svc->lock.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,8 +14,6 @@
 #include "barrier.h"
 #include "log.h"
 
-/* Busy handlers look at the channel's state every so many requests. */
-#define HANDLER_CHECK_EVERY	64U
 /*
  * Spin this long after the last request before sleeping on the doorbell.
  * Short: on a small machine a spinning handler steals the CPU that the
@@ -29,21 +28,29 @@
 /* Per-handler error lines before going quiet (counted, summed at exit). */
 #define HANDLER_ERR_LOG_MAX	8U
 
+/* Why a handler stopped: cbdt_serve's reasons and our own. */
 enum handler_exit {
-	HANDLER_RUN = 0,
-	HANDLER_STOP,		/* service stop or backend removed */
-	HANDLER_CLOSING,	/* client asked us to detach */
-	HANDLER_SEG_GONE,	/* segment freed or reused: not ours to touch */
-	HANDLER_LOST,		/* our backend slot was taken over */
+	HANDLER_CLOSING = CBDT_SERVE_CLOSING,	/* client asked us to detach */
+	HANDLER_SEG_GONE = CBDT_SERVE_SEG_GONE,	/* not ours to touch */
+	HANDLER_STOP = CBDT_SERVE_USER,		/* service stop, backend removed */
+	HANDLER_LOST,				/* our backend slot was taken over */
 };
 
-static const char *const exit_why[] = {
-	[HANDLER_RUN] = "running",
-	[HANDLER_STOP] = "stopping",
-	[HANDLER_CLOSING] = "client closed the channel",
-	[HANDLER_SEG_GONE] = "segment was freed",
-	[HANDLER_LOST] = "backend slot was taken over",
-};
+static const char *exit_why(int why)
+{
+	switch (why) {
+	case HANDLER_CLOSING:
+		return "client closed the channel";
+	case HANDLER_SEG_GONE:
+		return "segment was freed";
+	case HANDLER_STOP:
+		return "stopping";
+	case HANDLER_LOST:
+		return "backend slot was taken over";
+	default:
+		return "error";
+	}
+}
 
 static const char *op_name(uint16_t op)
 {
@@ -58,34 +65,29 @@ static const char *op_name(uint16_t op)
 	return op && op <= CBDT_OP_MAX ? names[op] : "op?";
 }
 
-static enum handler_exit handler_check(struct handler *h)
+/* ops->check: cheap, after every request and while idle. */
+static int handler_check(void *arg)
 {
-	struct cbdt *t = h->svc->t;
+	struct handler *h = arg;
 
 	/* Private flag written by the service thread under svc->lock. */
-	if (READ_ONCE(&h->stop))
+	if (READ_ONCE(h->stop))
 		return HANDLER_STOP;
-	if (cbdt_slot_owner(t, CBDT_OBJ_SEGMENT, h->seg_id) != h->seg_owner)
-		return HANDLER_SEG_GONE;
-	if (cbdt_slot_owner(t, CBDT_OBJ_BACKEND, h->b->id) != h->b->owner)
+	if (cbdt_slot_owner(h->svc->t, CBDT_OBJ_BACKEND, h->b->id) != h->b->owner)
 		return HANDLER_LOST;
-	if (cbdt_channel_client_state(h->ch) != CBDT_CLIENT_OPEN)
-		return HANDLER_CLOSING;
-	return HANDLER_RUN;
+	return 0;
 }
 
-static int handler_do(struct handler *h, const struct cbdt_request *rq)
+static int handler_do(struct store *s, const struct cbdt_request *rq,
+		      void *data)
 {
-	struct store *s = &h->b->store;
 	int ret;
 
 	switch (rq->op) {
 	case CBDT_OP_READ:
-		return store_read(s, cbdt_channel_data(h->ch, rq->data_off),
-				  rq->offset, rq->len);
+		return store_read(s, data, rq->offset, rq->len);
 	case CBDT_OP_WRITE:
-		ret = store_write(s, cbdt_channel_data(h->ch, rq->data_off),
-				  rq->offset, rq->len);
+		ret = store_write(s, data, rq->offset, rq->len);
 		if (!ret && (rq->flags & CBDT_SE_FUA))
 			ret = store_flush(s);
 		return ret;
@@ -100,17 +102,12 @@ static int handler_do(struct handler *h, const struct cbdt_request *rq)
 	}
 }
 
-static int handler_exec(struct handler *h, const struct cbdt_request *rq)
+/* ops->exec: the backing store does the work. */
+static int handler_exec(void *arg, const struct cbdt_request *rq, void *data)
 {
-	int ret;
+	struct handler *h = arg;
+	int ret = handler_do(&h->b->store, rq, data);
 
-	/* Writes this channel acknowledged died with a crashed host. */
-	if (cbdt_channel_lost(h->ch))
-		return -EIO;
-	ret = cbdt_channel_validate(h->ch, rq, h->b->store.size);
-	if (ret)
-		return ret;
-	ret = handler_do(h, rq);
 	/* Writeback: what changed may be in our page cache only, until a
 	 * flush (or FUA) through this channel made all of it durable. */
 	if (!ret && h->b->store.writeback && rq->op != CBDT_OP_READ)
@@ -119,48 +116,36 @@ static int handler_exec(struct handler *h, const struct cbdt_request *rq)
 	return ret;
 }
 
-static void handler_log_error(struct handler *h, const struct cbdt_request *rq,
-			      int ret)
+/* ops->done: count, and log the first few errors. */
+static void handler_done(void *arg, const struct cbdt_request *rq, int ret)
 {
+	struct handler *h = arg;
+
+	h->nr_requests++;
+	if (!ret)
+		return;
 	h->nr_errors++;
 	if (h->nr_errors > HANDLER_ERR_LOG_MAX)
 		return;
 	/* Bad entries and read-only refusals are the client's doing. */
 	if (ret == -EINVAL || ret == -EBADMSG || ret == -EROFS)
-		dbg("backend %s: segment %u: request %" PRIu64 ": %s %u@%" PRIu64
+		log_dbg("backend %s: segment %u: request %" PRIu64 ": %s %u@%" PRIu64
 		    ": %s", h->b->conf.name, h->seg_id, rq->req_id,
 		    op_name(rq->op), rq->len, rq->offset, strerror(-ret));
 	else
-		warn("backend %s: segment %u: request %" PRIu64 ": %s %u@%" PRIu64
+		log_warn("backend %s: segment %u: request %" PRIu64 ": %s %u@%" PRIu64
 		     ": %s", h->b->conf.name, h->seg_id, rq->req_id,
 		     op_name(rq->op), rq->len, rq->offset, strerror(-ret));
 	if (h->nr_errors == HANDLER_ERR_LOG_MAX)
-		warn("backend %s: segment %u: further errors are only counted",
+		log_warn("backend %s: segment %u: further errors are only counted",
 		     h->b->conf.name, h->seg_id);
 }
 
-/* Post the completion, waiting while the completion ring is full. */
-static enum handler_exit handler_complete(struct handler *h,
-					  const struct cbdt_request *rq,
-					  int result, struct cbdt_wait *w)
-{
-	enum handler_exit why;
-
-	for (;;) {
-		/* A freed segment may already be someone else's channel. */
-		if (cbdt_slot_owner(h->svc->t, CBDT_OBJ_SEGMENT, h->seg_id) !=
-		    h->seg_owner)
-			return HANDLER_SEG_GONE;
-		if (cbdt_channel_complete(h->ch, rq, result) != -EAGAIN)
-			return HANDLER_RUN;
-		/* Even on stop: a client that no longer reaps must not hang
-		 * us; the request stays in the ring for the next handler. */
-		why = handler_check(h);
-		if (why != HANDLER_RUN)
-			return why;
-		cbdt_wait_idle(w, NULL);
-	}
-}
+static const struct cbdt_handler_ops handler_ops = {
+	.exec = handler_exec,
+	.check = handler_check,
+	.done = handler_done,
+};
 
 /*
  * A client on this kernel rings our futex doorbell on every submit, so an
@@ -179,53 +164,23 @@ static bool handler_client_local(const struct handler *h)
 	return cbdt_host_same_kernel(t, h->svc->host_id, brec.host_id);
 }
 
-static enum handler_exit handler_serve(struct handler *h)
+static int handler_serve(struct handler *h)
 {
-	struct cbdt_wait_cfg cfg = { .spin_ns = HANDLER_SPIN_NS };
-	struct cbdt_request rq;
-	struct cbdt_wait w;
-	enum handler_exit why;
-	unsigned since_check = 0;
-	int ret;
+	struct cbdt_serve_cfg cfg = {
+		.dev_size = h->b->store.size,
+		.seg_owner = h->seg_owner,
+		.wait = { .spin_ns = HANDLER_SPIN_NS },
+	};
 
 	if (handler_client_local(h))
-		cfg.doorbell_max_us = HANDLER_DOORBELL_MAX_US;
-	cbdt_wait_init(&w, &cfg);
-	for (;;) {
-		ret = cbdt_channel_peek(h->ch, &rq);
-		if (ret == 0) {
-			why = handler_check(h);
-			if (why != HANDLER_RUN)
-				return why;
-			since_check = 0;
-			cbdt_channel_handler_wait(h->ch, &w);
-			continue;
-		}
-		cbdt_wait_reset(&w);
-		/* peek < 0: torn or stale entry, completed with that error. */
-		ret = ret < 0 ? ret : handler_exec(h, &rq);
-		if (ret)
-			handler_log_error(h, &rq, ret);
-		why = handler_complete(h, &rq, ret, &w);
-		if (why != HANDLER_RUN)
-			return why;
-		h->nr_requests++;
-		/* The request in hand is done: a stop takes effect now. */
-		if (READ_ONCE(&h->stop))
-			return HANDLER_STOP;
-		if (++since_check >= HANDLER_CHECK_EVERY) {
-			since_check = 0;
-			why = handler_check(h);
-			if (why != HANDLER_RUN)
-				return why;
-		}
-	}
+		cfg.wait.doorbell_max_us = HANDLER_DOORBELL_MAX_US;
+	return cbdt_serve(h->ch, &cfg, &handler_ops, h);
 }
 
 static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
-	enum handler_exit why;
+	int why;
 
 	why = handler_serve(h);
 	/* Detach only from a channel that is still ours to write. */
@@ -234,13 +189,13 @@ static void *handler_main(void *arg)
 	cbdt_channel_close(h->ch);
 	h->ch = NULL;
 	if (why == HANDLER_LOST || why == HANDLER_SEG_GONE)
-		warn("backend %s: segment %u: stopped serving: %s",
-		     h->b->conf.name, h->seg_id, exit_why[why]);
-	info("backend %s: segment %u: detached (%s; %" PRIu64 " requests, %"
-	     PRIu64 " errors)", h->b->conf.name, h->seg_id, exit_why[why],
+		log_warn("backend %s: segment %u: stopped serving: %s",
+		     h->b->conf.name, h->seg_id, exit_why(why));
+	log_info("backend %s: segment %u: detached (%s; %" PRIu64 " requests, %"
+	     PRIu64 " errors)", h->b->conf.name, h->seg_id, exit_why(why),
 	     h->nr_requests, h->nr_errors);
 	/* Private flag; pairs with the load-acquire in handlers_reap(). */
-	__atomic_store_n(&h->done, 1U, __ATOMIC_RELEASE);
+	smp_store_release(&h->done, 1U);
 	return NULL;
 }
 
@@ -259,7 +214,7 @@ int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
 	h->seg_id = seg_id;
 	h->seg_owner = seg_owner;
 	if (cbdt_channel_handler_adopt(ch, svc->boot_id))
-		warn("backend %s: segment %u: lost: writes acknowledged in writeback mode by a host that crashed were never flushed; failing its I/O with EIO until the client unmaps it",
+		log_warn("backend %s: segment %u: lost: writes acknowledged in writeback mode by a host that crashed were never flushed; failing its I/O with EIO until the client unmaps it",
 		     b->conf.name, seg_id);
 	ret = pthread_create(&h->thread, NULL, handler_main, h);
 	if (ret) {
@@ -270,7 +225,7 @@ int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
 	b->handlers = h;
 	b->nr_handlers++;
 	svc->served[seg_id] = h;
-	info("backend %s: segment %u: attached (handler %u of %u)",
+	log_info("backend %s: segment %u: attached (handler %u of %u)",
 	     b->conf.name, seg_id, b->nr_handlers, b->conf.handlers);
 	return 0;
 }
@@ -281,7 +236,7 @@ void handlers_reap(struct service *svc, struct backend *b)
 
 	while ((h = *pp)) {
 		/* Pairs with the store-release of done in handler_main(). */
-		if (!__atomic_load_n(&h->done, __ATOMIC_ACQUIRE)) {
+		if (!smp_load_acquire(&h->done)) {
 			pp = &h->next;
 			continue;
 		}
@@ -302,7 +257,7 @@ void handlers_stop(struct backend *b)
 
 	/* Private flag; handler threads poll it with READ_ONCE. */
 	for (h = b->handlers; h; h = h->next)
-		WRITE_ONCE(&h->stop, 1U);
+		WRITE_ONCE(h->stop, 1U);
 	while ((h = b->handlers)) {
 		pthread_join(h->thread, NULL);
 		b->handlers = h->next;

@@ -34,10 +34,10 @@ static unsigned long long age_ms(const struct janitor *j, enum cbdt_obj type,
 static void janitor_clear_failed(enum cbdt_obj type, uint32_t id, int ret)
 {
 	if (ret == -EBUSY || ret == -EAGAIN || ret == -ESTALE)
-		dbg("janitor: %s %u: not cleared yet: %s", cbdt_obj_name(type),
+		log_dbg("janitor: %s %u: not cleared yet: %s", cbdt_obj_name(type),
 		    id, strerror(-ret));
 	else
-		warn("janitor: %s %u: cannot clear: %s", cbdt_obj_name(type), id,
+		log_warn("janitor: %s %u: cannot clear: %s", cbdt_obj_name(type), id,
 		     strerror(-ret));
 }
 
@@ -80,13 +80,13 @@ static void janitor_blkdev(struct janitor *j, uint32_t id, uint64_t owner)
 	if (cbdt_blkdev_read(j->t, id, &rec))
 		rec.backend_id = 0xffff;	/* died before writing it */
 	nsegs = blkdev_segments(j->t, id, owner, segs, CBDT_QUEUES_MAX);
-	ret = cbdt_blkdev_clear(j->t, id, j->obs);
+	ret = cbdt_blkdev_clear(j->t, id, j->obs, NULL);
 
 	for (unsigned i = 0; i < nsegs; i++) {
 		if (cbdt_slot_owner(j->t, CBDT_OBJ_SEGMENT, segs[i].id) ==
 		    segs[i].owner)
 			continue;
-		info("janitor: segment %u: cleared: channel %u of dead blkdev %u",
+		log_info("janitor: segment %u: cleared: channel %u of dead blkdev %u",
 		     segs[i].id, segs[i].queue, id);
 		j->cleared++;
 	}
@@ -94,7 +94,7 @@ static void janitor_blkdev(struct janitor *j, uint32_t id, uint64_t owner)
 		janitor_clear_failed(CBDT_OBJ_BLKDEV, id, ret);
 		return;
 	}
-	info("janitor: blkdev %u: cleared: heartbeat stopped %llu ms ago "
+	log_info("janitor: blkdev %u: cleared: heartbeat stopped %llu ms ago "
 	     "(host %u, backend %d)",
 	     id, age_ms(j, CBDT_OBJ_BLKDEV, id), CBDT_OWNER_HOST(owner),
 	     rec.backend_id == 0xffff ? -1 : (int)rec.backend_id);
@@ -124,14 +124,14 @@ static void janitor_segments(struct janitor *j)
 
 		if (!slot_active(j->t, CBDT_OBJ_SEGMENT, id, &owner))
 			continue;
-		ret = cbdt_segment_clear(j->t, id, j->obs);
+		ret = cbdt_segment_clear(j->t, id, j->obs, NULL);
 		if (ret == -EBUSY || ret == -EOPNOTSUPP)
 			continue;	/* in use, or a type we do not know */
 		if (ret) {
 			janitor_clear_failed(CBDT_OBJ_SEGMENT, id, ret);
 			continue;
 		}
-		info("janitor: segment %u: cleared: orphaned (host %u)", id,
+		log_info("janitor: segment %u: cleared: orphaned (host %u)", id,
 		     CBDT_OWNER_HOST(owner));
 		j->cleared++;
 	}
@@ -151,9 +151,9 @@ static void janitor_backends(struct janitor *j)
 			continue;
 		if (cbdt_backend_read(j->t, id, &rec))
 			strcpy(rec.name, "?");
-		ret = cbdt_backend_clear(j->t, id, j->obs);
+		ret = cbdt_backend_clear(j->t, id, j->obs, NULL);
 		if (ret == -EBUSY) {
-			dbg("janitor: backend %u (%s): dead but kept: a live "
+			log_dbg("janitor: backend %u (%s): dead but kept: a live "
 			    "blkdev maps it",
 			    id, rec.name);
 			continue;
@@ -162,7 +162,7 @@ static void janitor_backends(struct janitor *j)
 			janitor_clear_failed(CBDT_OBJ_BACKEND, id, ret);
 			continue;
 		}
-		info("janitor: backend %u (%s): cleared: heartbeat stopped "
+		log_info("janitor: backend %u (%s): cleared: heartbeat stopped "
 		     "%llu ms ago (host %u)",
 		     id, rec.name, age_ms(j, CBDT_OBJ_BACKEND, id),
 		     CBDT_OWNER_HOST(owner));
@@ -184,12 +184,12 @@ static void janitor_hosts(struct janitor *j)
 			continue;
 		if (cbdt_host_read(j->t, id, &rec))
 			strcpy(rec.hostname, "?");
-		ret = cbdt_host_clear(j->t, id, j->obs);
+		ret = cbdt_host_clear(j->t, id, j->obs, NULL);
 		if (ret) {
 			janitor_clear_failed(CBDT_OBJ_HOST, id, ret);
 			continue;
 		}
-		info("janitor: host %u (%s): cleared: heartbeat stopped %llu ms "
+		log_info("janitor: host %u (%s): cleared: heartbeat stopped %llu ms "
 		     "ago",
 		     id, rec.hostname, age_ms(j, CBDT_OBJ_HOST, id));
 		j->cleared++;

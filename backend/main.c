@@ -105,7 +105,7 @@ static int options_parse(int argc, char **argv, struct options *o)
 			free(o->pidfile);
 			o->pidfile = path_absolute(optarg);
 			if (!o->pidfile) {
-				err("pidfile: %s: %m", optarg);
+				log_err("pidfile: %s: %m", optarg);
 				return EXIT_FAILURE;
 			}
 			break;
@@ -130,15 +130,15 @@ static int options_parse(int argc, char **argv, struct options *o)
 		}
 	}
 	if (optind < argc) {
-		err("unexpected argument '%s' (see --help)", argv[optind]);
+		log_err("unexpected argument '%s' (see --help)", argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (o->daemon && o->foreground) {
-		err("--daemon and --foreground exclude each other");
+		log_err("--daemon and --foreground exclude each other");
 		return EXIT_USAGE;
 	}
 	if (o->force && !o->format) {
-		err("--force only goes with --format");
+		log_err("--force only goes with --format");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -193,7 +193,7 @@ static void daemon_ready(int ready_fd)
 	int null;
 
 	if (write(ready_fd, "R", 1) < 0)
-		warn("daemon: cannot signal readiness: %m");
+		log_warn("daemon: cannot signal readiness: %m");
 	close(ready_fd);
 	log_to_syslog();
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -271,17 +271,17 @@ static int main_loop(struct service *svc, int sfd)
 
 		if (poll(&pfd, 1, next > now ? (int)(next - now) : 0) < 0 &&
 		    errno != EINTR) {
-			err("poll: %m");
+			log_err("poll: %m");
 			return EXIT_FAILURE;
 		}
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			switch (si.ssi_signo) {
 			case SIGHUP:
-				info("SIGHUP: reloading %s", svc->cfg->file);
+				log_info("SIGHUP: reloading %s", svc->cfg->file);
 				service_reload(svc);
 				break;
 			default:
-				info("SIG%s: stopping",
+				log_info("SIG%s: stopping",
 				     sigabbrev_np((int)si.ssi_signo));
 				return EXIT_SUCCESS;
 			}
@@ -313,30 +313,30 @@ int main(int argc, char **argv)
 	/* Every check of the config happens before the transport is touched. */
 	ret = EXIT_FAILURE;
 	if (config_load(o.config, CONFIG_CHECK_FILES, &cfg, msg, sizeof(msg))) {
-		err("%s", msg);
+		log_err("%s", msg);
 		goto out_free;
 	}
 	if (o.daemon) {
 		int e = daemon_start(&ready_fd);
 
 		if (e) {
-			err("daemon: %s", strerror(-e));
+			log_err("daemon: %s", strerror(-e));
 			goto out_config;
 		}
 	}
 	sfd = signals_setup();
 	if (sfd < 0) {
-		err("signals: %s", strerror(-sfd));
+		log_err("signals: %s", strerror(-sfd));
 		goto out_config;
 	}
 	if (service_start(&svc, cfg, o.format, o.force))
 		goto out_signals;
 	if (o.pidfile && (ret = pidfile_write(o.pidfile))) {
-		err("pidfile: %s: %s", o.pidfile, strerror(-ret));
+		log_err("pidfile: %s: %s", o.pidfile, strerror(-ret));
 		ret = EXIT_FAILURE;
 		goto out_stop;
 	}
-	info("ready: host%u, %u backends served", svc.host_id,
+	log_info("ready: host%u, %u backends served", svc.host_id,
 	     svc.cfg->nr_backends);
 	if (o.daemon)
 		daemon_ready(ready_fd);
@@ -351,7 +351,7 @@ out_stop:
 	/* A reload may have replaced the config. */
 	cfg = svc.cfg;
 	if (ret == EXIT_SUCCESS)
-		info("stopped");
+		log_info("stopped");
 out_signals:
 	close(sfd);
 out_config:

@@ -17,31 +17,10 @@
 #include "log.h"
 #include "util.h"
 
-bool service_sleep(struct service *svc, uint32_t ms, bool *stop_flag)
-{
-	struct timespec ts;
-	bool running;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&svc->wait_lock);
-	while (!*stop_flag &&
-	       pthread_cond_timedwait(&svc->wait_cond, &svc->wait_lock, &ts) == 0)
-		;
-	running = !*stop_flag;
-	pthread_mutex_unlock(&svc->wait_lock);
-	return running;
-}
-
 bool service_lost(const struct service *svc)
 {
 	/* Set by the heartbeat thread. */
-	return __atomic_load_n(&svc->lost, __ATOMIC_ACQUIRE);
+	return smp_load_acquire(&svc->lost);
 }
 
 /* ---- transport ---- */
@@ -61,17 +40,17 @@ static int transport_open_format(struct service *svc, bool explicit,
 
 	ret = cbdt_map(cfg->path, 0, &t);
 	if (ret) {
-		err("transport: %s: %s", cfg->path, cbdt_strerror(ret));
+		log_err("transport: %s: %s", cfg->path, cbdt_strerror(ret));
 		return ret;
 	}
 	ret = cbdt_format(t, 0, force ? CBDT_FORMAT_FORCE : 0, &busy);
 	switch (ret) {
 	case 0:
-		info("transport: %s: formatted (%u segments)", cfg->path,
+		log_info("transport: %s: formatted (%u segments)", cfg->path,
 		     cbdt_slot_count(t, CBDT_OBJ_SEGMENT));
 		break;
 	case -EBUSY:
-		err("transport: %s: %s is alive; refusing to format a transport in use",
+		log_err("transport: %s: %s is alive; refusing to format a transport in use",
 		    cfg->path,
 		    cbdt_obj_describe(t, busy.type, busy.id, what, sizeof(what)));
 		break;
@@ -81,16 +60,16 @@ static int transport_open_format(struct service *svc, bool explicit,
 			ret = cbdt_validate(t);
 			break;
 		}
-		err("transport: %s: already formatted; --format --force formats it again, destroying what it holds",
+		log_err("transport: %s: already formatted; --format --force formats it again, destroying what it holds",
 		    cfg->path);
 		break;
 	case -ENOTEMPTY:
-		err("transport: %s: not formatted, and not blank either: refusing to format it (%s)",
+		log_err("transport: %s: not formatted, and not blank either: refusing to format it (%s)",
 		    cfg->path,
 		    explicit ? "--format --force overwrites it" : "format = if-empty");
 		break;
 	default:
-		err("transport: %s: cannot format: %s", cfg->path,
+		log_err("transport: %s: cannot format: %s", cfg->path,
 		    cbdt_strerror(ret));
 		break;
 	}
@@ -112,12 +91,12 @@ static int transport_open(struct service *svc, bool format, bool force)
 	if (stat(cfg->path, &st) < 0 && errno == ENOENT) {
 		ret = cbdt_file_create(cfg->path, cfg->size);
 		if (ret && ret != -EEXIST) {
-			err("transport: %s: cannot create it: %s", cfg->path,
+			log_err("transport: %s: cannot create it: %s", cfg->path,
 			    strerror(-ret));
 			return ret;
 		}
 		if (!ret)
-			info("transport: %s: created (%s)", cfg->path,
+			log_info("transport: %s: created (%s)", cfg->path,
 			     format_size(cfg->size, sz, sizeof(sz)));
 	}
 	if (format)
@@ -126,12 +105,12 @@ static int transport_open(struct service *svc, bool format, bool force)
 	if (ret == -ENODATA && cfg->format == CONFIG_FORMAT_IF_EMPTY)
 		return transport_open_format(svc, false, false, &svc->t);
 	if (ret == -ENODATA) {
-		err("transport: %s: not formatted; set format = if-empty in %s, or run cbd-backend --format or cbd-admin format",
+		log_err("transport: %s: not formatted; set format = if-empty in %s, or run cbd-backend --format or cbd-admin format",
 		    cfg->path, cfg->file);
 		return ret;
 	}
 	if (ret)
-		err("transport: %s: %s", cfg->path, cbdt_strerror(ret));
+		log_err("transport: %s: %s", cfg->path, cbdt_strerror(ret));
 	return ret;
 }
 
@@ -148,7 +127,7 @@ static int host_register(struct service *svc)
 	ret = cbdt_boot_id(rec.boot_id);
 	memcpy(svc->boot_id, rec.boot_id, sizeof(svc->boot_id));
 	if (ret)
-		warn("host: cannot read the boot id: %s", strerror(-ret));
+		log_warn("host: cannot read the boot id: %s", strerror(-ret));
 	rec.pid = (uint32_t)getpid();
 	rec.role = CBDT_ROLE_BACKEND;
 	rec.hb_interval_ms = cfg->hb_interval_ms;
@@ -156,16 +135,16 @@ static int host_register(struct service *svc)
 	ret = cbdt_host_register(svc->t, &rec, true, &svc->host_id,
 				 &svc->host_owner);
 	if (ret == -EEXIST) {
-		err("host %s: another cbd-backend with this host name is running on %s",
+		log_err("host %s: another cbd-backend with this host name is running on %s",
 		    cfg->hostname, cfg->path);
 		return ret;
 	}
 	if (ret) {
-		err("host %s: cannot register: %s", cfg->hostname,
+		log_err("host %s: cannot register: %s", cfg->hostname,
 		    strerror(-ret));
 		return ret;
 	}
-	info("host %s: registered as host%u", cfg->hostname, svc->host_id);
+	log_info("host %s: registered as host%u", cfg->hostname, svc->host_id);
 	return 0;
 }
 
@@ -182,14 +161,14 @@ static void *heartbeat_main(void *arg)
 		    svc->host_owner) {
 			cbdt_slot_heartbeat(t, CBDT_OBJ_HOST, svc->host_id);
 		} else if (!service_lost(svc)) {
-			err("host %s: host%u was taken from us (were we stalled for longer than the timeout?)",
+			log_err("host %s: host%u was taken from us (were we stalled for longer than the timeout?)",
 			    svc->cfg->hostname, svc->host_id);
 			/* Pairs with the load-acquire in service_lost(). */
-			__atomic_store_n(&svc->lost, 1U, __ATOMIC_RELEASE);
+			smp_store_release(&svc->lost, 1U);
 		}
 		backends_heartbeat(svc);
 		pthread_mutex_unlock(&svc->lock);
-	} while (service_sleep(svc, svc->hb_interval_ms, &svc->stopping));
+	} while (worker_sleep(&svc->hb, svc->hb_interval_ms));
 	return NULL;
 }
 
@@ -197,17 +176,10 @@ static void *heartbeat_main(void *arg)
 
 static int service_init(struct service *svc, struct config *cfg)
 {
-	pthread_condattr_t ca;
-
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
 	svc->hb_interval_ms = cfg->hb_interval_ms;
 	pthread_mutex_init(&svc->lock, NULL);
-	pthread_mutex_init(&svc->wait_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&svc->wait_cond, &ca);
-	pthread_condattr_destroy(&ca);
 	return 0;
 }
 
@@ -236,14 +208,11 @@ int service_start(struct service *svc, struct config *cfg, bool format,
 	if (ret)
 		goto err_stop;
 	/* From here on we hold slots: keep them alive while we start. */
-	ret = pthread_create(&svc->hb_thread, NULL, heartbeat_main, svc);
-	if (ret) {
-		ret = -ret;
+	ret = worker_start(&svc->hb, heartbeat_main, svc);
+	if (ret)
 		goto err_stop;
-	}
-	svc->hb_running = true;
 	if (!cfg->nr_backends)
-		warn("no [backend NAME] in %s: serving nothing", cfg->file);
+		log_warn("no [backend NAME] in %s: serving nothing", cfg->file);
 	for (unsigned i = 0; i < cfg->nr_backends; i++) {
 		ret = backend_start(svc, &cfg->backends[i]);
 		if (ret)
@@ -269,17 +238,10 @@ void service_stop(struct service *svc)
 	discover_stop(svc);
 	while (svc->backends)
 		backend_stop(svc, svc->backends);
-	if (svc->hb_running) {
-		pthread_mutex_lock(&svc->wait_lock);
-		svc->stopping = true;
-		pthread_cond_broadcast(&svc->wait_cond);
-		pthread_mutex_unlock(&svc->wait_lock);
-		pthread_join(svc->hb_thread, NULL);
-		svc->hb_running = false;
-	}
+	worker_stop(&svc->hb);
 	if (svc->host_owner) {
 		cbdt_host_unregister(svc->t, svc->host_id, svc->host_owner);
-		info("host %s: host%u released", svc->cfg->hostname,
+		log_info("host %s: host%u released", svc->cfg->hostname,
 		     svc->host_id);
 		svc->host_owner = 0;
 	}
@@ -291,8 +253,6 @@ void service_stop(struct service *svc)
 	svc->seen = NULL;
 	cbdt_close(svc->t);
 	svc->t = NULL;
-	pthread_cond_destroy(&svc->wait_cond);
-	pthread_mutex_destroy(&svc->wait_lock);
 	pthread_mutex_destroy(&svc->lock);
 }
 
@@ -306,11 +266,11 @@ void service_reload(struct service *svc)
 
 	ret = config_load(old->file, CONFIG_CHECK_FILES, &cfg, msg, sizeof(msg));
 	if (ret) {
-		err("reload: %s; keeping the running configuration", msg);
+		log_err("reload: %s; keeping the running configuration", msg);
 		return;
 	}
 	if (!config_transport_same(old, cfg))
-		warn("reload: %s: changes to [transport] need a restart; ignored",
+		log_warn("reload: %s: changes to [transport] need a restart; ignored",
 		     old->file);
 	/* The running transport settings stay in force. */
 	memcpy(cfg->path, old->path, sizeof(cfg->path));
@@ -326,10 +286,15 @@ void service_reload(struct service *svc)
 		const struct config_backend *nb =
 			config_backend_find(cfg, b->conf.name);
 
+		bool lost;
+
 		next = b->next;
-		if (nb && config_backend_same(&b->conf, nb) && !b->lost)
+		pthread_mutex_lock(&svc->lock);
+		lost = b->lost;
+		pthread_mutex_unlock(&svc->lock);
+		if (nb && config_backend_same(&b->conf, nb) && !lost)
 			continue;
-		info("reload: backend %s: %s", b->conf.name,
+		log_info("reload: backend %s: %s", b->conf.name,
 		     nb ? "changed, restarting it" : "removed, stopping it");
 		backend_stop(svc, b);
 	}
@@ -345,10 +310,10 @@ void service_reload(struct service *svc)
 			running |= !strcmp(b->conf.name, cfg->backends[i].name);
 		if (running)
 			continue;
-		info("reload: backend %s: starting it", cfg->backends[i].name);
+		log_info("reload: backend %s: starting it", cfg->backends[i].name);
 		ret = backend_start(svc, &cfg->backends[i]);
 		if (ret)
-			err("reload: backend %s: not started", cfg->backends[i].name);
+			log_err("reload: backend %s: not started", cfg->backends[i].name);
 	}
 }
 
@@ -360,7 +325,7 @@ void service_janitor(struct service *svc)
 
 	/* The janitor logs every object it clears itself. */
 	if (ret > 0)
-		dbg("janitor: %d slots freed", ret);
+		log_dbg("janitor: %d slots freed", ret);
 	else if (ret < 0 && ret != -EBUSY)
-		dbg("janitor: pass failed: %s", strerror(-ret));
+		log_dbg("janitor: pass failed: %s", strerror(-ret));
 }

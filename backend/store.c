@@ -166,12 +166,12 @@ void store_caps_clear(struct store *s, unsigned caps)
 {
 	/* Private memory shared by the handler threads; a lost race only
 	 * costs one more failing syscall. */
-	WRITE_ONCE(&s->caps, READ_ONCE(&s->caps) & ~caps);
+	WRITE_ONCE(s->caps, READ_ONCE(s->caps) & ~caps);
 }
 
 static bool store_can(struct store *s, unsigned cap)
 {
-	return READ_ONCE(&s->caps) & cap;
+	return READ_ONCE(s->caps) & cap;
 }
 
 void store_close(struct store *s)

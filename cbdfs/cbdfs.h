@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "cbdt.h"
+#include "worker.h"
 
 #define CBDFS_ROOT_INO		FUSE_ROOT_ID
 #define CBDFS_INO(backend_id)	((fuse_ino_t)(backend_id) + 2)
@@ -40,7 +41,7 @@ struct cbdfs_cfg {
 	uint32_t chunk;		/* -o chunk=: split READ/WRITE above it */
 };
 
-struct cbdfs_bdev;
+struct cbdfs_blkdev;
 
 /*
  * One per process.  cfg, t, host_* and the times are set before the FUSE
@@ -60,21 +61,17 @@ struct cbdfs {
 
 	pthread_mutex_t open_lock;
 	pthread_mutex_t lock;
-	struct cbdfs_bdev *bdevs[CBDT_BACKENDS_NR];
+	struct cbdfs_blkdev *bdevs[CBDT_BACKENDS_NR];
 	struct cbdt_observer *obs;
 
 	pthread_t main_thread;	/* runs the session loop: signalled to stop */
 	bool host_lost;		/* a janitor cleared our host: heartbeat thread */
 
-	pthread_t hb_thread;
-	bool hb_running;
-	bool hb_stop;		/* under hb_lock */
-	pthread_mutex_t hb_lock;
-	pthread_cond_t hb_cond;
+	struct worker hb;	/* heartbeat thread (blkdev.c) */
 };
 
 /* ------------------------------------------------------------------ */
-/* bdev.c: backends in the transport, mapped blkdevs, heartbeats        */
+/* blkdev.c: backends in the transport, mapped blkdevs, heartbeats      */
 /* ------------------------------------------------------------------ */
 
 /* What the directory shows of a backend. */
@@ -100,73 +97,30 @@ int cbdfs_backend_info(struct cbdfs *fs, uint32_t id,
  * writes it, or a writable open of a blkdev this cbdfs mapped read-only),
  * -ENOENT, -ETIMEDOUT, -ENOSPC, -EIO.
  */
-int cbdfs_bdev_open(struct cbdfs *fs, uint32_t id, bool writable,
-		    struct cbdfs_bdev **out);
+int cbdfs_blkdev_open(struct cbdfs *fs, uint32_t id, bool writable,
+		    struct cbdfs_blkdev **out);
 
 /* Last release drains and unmaps. */
-void cbdfs_bdev_release(struct cbdfs *fs, struct cbdfs_bdev *bd);
+void cbdfs_blkdev_release(struct cbdfs *fs, struct cbdfs_blkdev *bd);
 
 /* Shutdown: drain (bounded) and unmap whatever is still mapped. */
-void cbdfs_bdev_release_all(struct cbdfs *fs);
+void cbdfs_blkdev_release_all(struct cbdfs *fs);
 
 /* Heartbeat thread: host and every mapped blkdev, every interval. */
 int cbdfs_heartbeat_start(struct cbdfs *fs);
 void cbdfs_heartbeat_stop(struct cbdfs *fs);
 
 /* ------------------------------------------------------------------ */
-/* queue.c: command slots, submission, reaper, start/drain            */
+/* queue.c: submission, the reaper, start/drain (on struct cbdt_queue) */
 /* ------------------------------------------------------------------ */
 
 struct cbdfs_io;
 
-/*
- * One in-flight channel request ("command").  Slot of a queue; its index
- * is the low 16 bits of the req_id.  Allocated and freed under the queue
- * lock; filled by the submitter before the submit (whose store-release of
- * sq_head, through the handler's release of cq_head, orders it before the
- * reaper reads it); after the submit only the reaper touches it.
- */
-struct cbdfs_cmd {
-	uint64_t req_id;
-	uint64_t submit_ns;
-	uint64_t offset;
-	struct cbdfs_io *io;	/* split request: the parent; else NULL */
-	fuse_req_t req;		/* whole request: answer it; else NULL */
-	uint32_t len;
-	uint32_t data_off;
-	uint32_t data_len;	/* 0: no extent */
-	uint16_t op;
-	uint8_t wepoch;		/* WRITE: epoch parity it counted in */
-	bool submitted;
-	bool timed_out;		/* answered with EIO; extent still the ring's */
-	bool in_use;
-	uint16_t next_free;
-};
-
-/*
- * One channel of a blkdev.  lock protects the producer side of the
- * channel (submit, data alloc/free: the library's client side is
- * single-producer), the slot allocation and the counters; the reaper
- * thread alone reaps.
- */
+/* One channel of a blkdev: the library queue and its reaper thread. */
 struct cbdfs_queue {
-	struct cbdfs_bdev *bd;
-	struct cbdt_channel *ch;
+	struct cbdfs_blkdev *bd;
+	struct cbdt_queue *q;
 	unsigned idx;
-	pthread_mutex_t lock;
-	pthread_cond_t space;	/* submitters waiting for a slot / extent */
-	pthread_cond_t wake;	/* the reaper, idle with nothing in flight */
-	pthread_cond_t idle;	/* drainers, waiting for busy == 0 */
-	struct cbdfs_cmd *cmds;
-	uint32_t ncmds;
-	uint32_t free_head;	/* UINT16_MAX: none */
-	uint32_t busy;		/* slots in use */
-	uint32_t inflight;	/* submitted, not yet reaped */
-	uint32_t waiters;	/* submitters in space */
-	uint64_t seq;		/* req_id generator */
-	bool reaper_idle;
-	bool broken;		/* never touch the ring again (cbdfs_queue_break) */
-	bool stop;
 	pthread_t reaper;
 	bool reaper_started;
 };
@@ -175,7 +129,7 @@ struct cbdfs_queue {
  * A mapped blkdev.  b, size, ro, nq, q are fixed while mapped.  refs is
  * under fs->open_lock.  The write epochs (fsync ordering) are under wlock.
  */
-struct cbdfs_bdev {
+struct cbdfs_blkdev {
 	struct cbdfs *fs;
 	struct cbdt_blkdev *b;
 	uint32_t backend_id;
@@ -208,10 +162,10 @@ struct cbdfs_cmd_desc {
 };
 
 /* Queues and reapers of a freshly mapped blkdev. */
-int cbdfs_engine_start(struct cbdfs_bdev *bd);
+int cbdfs_engine_start(struct cbdfs_blkdev *bd);
 
 /* Drain in-flight commands (up to @drain_ms), stop the reapers. */
-void cbdfs_engine_stop(struct cbdfs_bdev *bd, uint32_t drain_ms);
+void cbdfs_engine_stop(struct cbdfs_blkdev *bd, uint32_t drain_ms);
 
 /*
  * Queue one command; waits while the ring or the data area is full (up to
@@ -228,8 +182,6 @@ int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d);
 void cbdfs_queue_break(struct cbdfs_queue *q);
 /* True once cbdfs_queue_break() ran (any thread). */
 bool cbdfs_queue_broken(struct cbdfs_queue *q);
-
-void cbdfs_cond_init_mono(pthread_cond_t *c);
 
 /*
  * Wait on @c until signalled, but never past @deadline_ns (0: none); an
@@ -249,21 +201,25 @@ static inline uint64_t cbdfs_timeout_ns(const struct cbdfs *fs)
 /* engine.c: requests over the channels, answers, fsync ordering       */
 /* ------------------------------------------------------------------ */
 
-/* Answer FUSE for a finished (or failed: @result < 0) command. */
-void cbdfs_cmd_answer(struct cbdfs_queue *q, struct cbdfs_cmd *c, int result);
+/*
+ * Answer FUSE for a finished (or failed) command: @who is the fuse_req_t,
+ * or with @is_io the split request it is part of.
+ */
+void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
+		      const struct cbdt_queue_done *d);
 
 /* Count a WRITE in the current epoch (returns its parity) / uncount it. */
-uint8_t cbdfs_wepoch_get(struct cbdfs_bdev *bd);
-void cbdfs_wepoch_put(struct cbdfs_bdev *bd, uint8_t parity);
+uint8_t cbdfs_wepoch_get(struct cbdfs_blkdev *bd);
+void cbdfs_wepoch_put(struct cbdfs_blkdev *bd, uint8_t parity);
 
 
 /* Each answers @req itself, now or when the backend completes. */
-void cbdfs_engine_read(struct cbdfs_bdev *bd, fuse_req_t req, uint64_t off,
+void cbdfs_engine_read(struct cbdfs_blkdev *bd, fuse_req_t req, uint64_t off,
 		       size_t len);
-void cbdfs_engine_write(struct cbdfs_bdev *bd, fuse_req_t req, const char *buf,
+void cbdfs_engine_write(struct cbdfs_blkdev *bd, fuse_req_t req, const char *buf,
 			uint64_t off, size_t len);
-void cbdfs_engine_flush(struct cbdfs_bdev *bd, fuse_req_t req);
-void cbdfs_engine_trim(struct cbdfs_bdev *bd, fuse_req_t req, uint16_t op,
+void cbdfs_engine_flush(struct cbdfs_blkdev *bd, fuse_req_t req);
+void cbdfs_engine_trim(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 		       uint64_t off, uint64_t len);
 
 /* ------------------------------------------------------------------ */

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cbdfs request engine: FUSE reads, writes, flushes and trims become
- * channel commands (split when larger than a command may be), and the
- * answers to FUSE once the backend completed them.
+ * commands on libcbdt queues, one per channel of a mapped blkdev (split
+ * when larger than a command may be), and each queue's reaper thread
+ * answers FUSE once the backend completed them.
  *
- * Concurrency: any FUSE worker submits (queue.c serialises the channel's
- * producer side) and returns without waiting; the queue's reaper thread
+ * Concurrency: any FUSE worker submits (the library serialises the
+ * channel's producer side) and returns without waiting; the reaper
  * answers.  A split request's parent is shared by its commands through
  * atomic counters; the write epochs that order fsync are under bd->wlock.
  */
@@ -13,11 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "barrier.h"
 #include "cbdfs.h"
 #include "log.h"
 #include "util.h"
 
 #define TRIM_CHUNK	(1U << 30)	/* DISCARD/WRITE_ZEROES per command */
+#define REAP_BATCH	32
+/* Reaper spin before sleeping; see HANDLER_SPIN_NS in backend/handler.c
+ * for why it is short (measured, 2 cores). */
+#define REAPER_SPIN_NS	3000U
+#define SCAN_NS		100000000ULL	/* timeout scan period */
+#define WAIT_SLICE_NS	1000000000ULL	/* unbounded waits re-check exit */
 
 /* A request split into several commands (larger than max_chunk). */
 struct cbdfs_io {
@@ -35,9 +43,19 @@ static int errno_of(int result)
 	return result < 0 && result > -4096 ? -result : EIO;
 }
 
+int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
+			   pthread_mutex_t *m, uint64_t deadline_ns)
+{
+	int ret = cbdt_cond_wait_until(c, m, deadline_ns);
+
+	if (!ret && fs->se && fuse_session_exited(fs->se))
+		return -ESHUTDOWN;
+	return ret;
+}
+
 /* ---- write epochs: fsync covers every write submitted before it ---- */
 
-uint8_t cbdfs_wepoch_get(struct cbdfs_bdev *bd)
+uint8_t cbdfs_wepoch_get(struct cbdfs_blkdev *bd)
 {
 	uint8_t p;
 
@@ -48,7 +66,7 @@ uint8_t cbdfs_wepoch_get(struct cbdfs_bdev *bd)
 	return p;
 }
 
-void cbdfs_wepoch_put(struct cbdfs_bdev *bd, uint8_t p)
+void cbdfs_wepoch_put(struct cbdfs_blkdev *bd, uint8_t p)
 {
 	pthread_mutex_lock(&bd->wlock);
 	if (--bd->wcount[p] == 0)
@@ -61,7 +79,7 @@ void cbdfs_wepoch_put(struct cbdfs_bdev *bd, uint8_t p)
  * hold flush_lock, so the parity being drained is never reused meanwhile.
  */
 /* Writes on a broken queue were failed with EIO and never complete. */
-static bool bdev_any_broken(struct cbdfs_bdev *bd)
+static bool bdev_any_broken(struct cbdfs_blkdev *bd)
 {
 	for (unsigned i = 0; i < bd->nq; i++)
 		if (cbdfs_queue_broken(&bd->q[i]))
@@ -69,7 +87,7 @@ static bool bdev_any_broken(struct cbdfs_bdev *bd)
 	return false;
 }
 
-static int wepoch_drain(struct cbdfs_bdev *bd)
+static int wepoch_drain(struct cbdfs_blkdev *bd)
 {
 	uint64_t deadline = bd->fs->cfg.timeout_s ?
 				    cbdt_now_ns() + cbdfs_timeout_ns(bd->fs) : 0;
@@ -94,8 +112,8 @@ static void io_set_error(struct cbdfs_io *io, int e)
 {
 	int zero = 0;
 
-	__atomic_compare_exchange_n(&io->error, &zero, e, false,
-				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	/* the first error wins; io_put's acquire/release publishes it */
+	cmpxchg(&io->error, &zero, e);
 }
 
 /* Drop @n references; the last one answers and frees the request. */
@@ -103,9 +121,9 @@ static void io_put(struct cbdfs_io *io, int n)
 {
 	int e;
 
-	if (__atomic_sub_fetch(&io->remaining, n, __ATOMIC_ACQ_REL) != 0)
+	if (atomic_sub_return(&io->remaining, n) != 0)
 		return;
-	e = __atomic_load_n(&io->error, __ATOMIC_RELAXED);
+	e = READ_ONCE(io->error);
 	if (e)
 		fuse_reply_err(io->req, e);
 	else if (io->op == CBDT_OP_READ)
@@ -119,42 +137,48 @@ static void io_put(struct cbdfs_io *io, int n)
 }
 
 /* Answer for one finished command (the queue's reaper). */
-void cbdfs_cmd_answer(struct cbdfs_queue *q, struct cbdfs_cmd *c, int result)
+void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
+		      const struct cbdt_queue_done *d)
 {
-	const void *data;
+	/* timeout= fails a request with EIO, as a disk would */
+	int result = d->result == -ETIMEDOUT ? -EIO : d->result;
+	struct cbdfs_io *io = who;
+	fuse_req_t req = who;
 
-	if (c->io) {
-		if (result < 0) {
-			io_set_error(c->io, errno_of(result));
-		} else if (c->op == CBDT_OP_READ) {
-			data = cbdt_channel_data(q->ch, c->data_off);
-			memcpy(c->io->buf + (c->offset - c->io->offset), data,
-			       c->len);
-		}
-		io_put(c->io, 1);
+	if (result == -EBADMSG)
+		log_warn("backend%u: queue %u: %s at %llu: data crc mismatch",
+		     q->bd->backend_id, q->idx,
+		     d->op == CBDT_OP_READ ? "READ" : "request",
+		     (unsigned long long)d->offset);
+	if (is_io) {
+		if (result < 0)
+			io_set_error(io, errno_of(result));
+		else if (d->op == CBDT_OP_READ)
+			memcpy(io->buf + (d->offset - io->offset), d->data,
+			       d->len);
+		io_put(io, 1);
 		return;
 	}
 	if (result < 0) {
-		fuse_reply_err(c->req, errno_of(result));
+		fuse_reply_err(req, errno_of(result));
 		return;
 	}
-	switch (c->op) {
+	switch (d->op) {
 	case CBDT_OP_READ:
 		/* one copy: the shared data area straight to the kernel */
-		fuse_reply_buf(c->req, cbdt_channel_data(q->ch, c->data_off),
-			       c->len);
+		fuse_reply_buf(req, d->data, d->len);
 		break;
 	case CBDT_OP_WRITE:
-		fuse_reply_write(c->req, c->len);
+		fuse_reply_write(req, d->len);
 		break;
 	default:
-		fuse_reply_err(c->req, 0);
+		fuse_reply_err(req, 0);
 	}
 }
 
-static struct cbdfs_queue *queue_pick(struct cbdfs_bdev *bd)
+static struct cbdfs_queue *queue_pick(struct cbdfs_blkdev *bd)
 {
-	unsigned i = __atomic_fetch_add(&bd->rr, 1, __ATOMIC_RELAXED);
+	unsigned i = atomic_fetch_add_relaxed(&bd->rr, 1);
 
 	return &bd->q[i % bd->nq];
 }
@@ -163,7 +187,7 @@ static struct cbdfs_queue *queue_pick(struct cbdfs_bdev *bd)
  * Submit [off, off + len) as one command, or as several on one queue with
  * a parent that answers when the last one is done.
  */
-static void engine_submit(struct cbdfs_bdev *bd, fuse_req_t req, uint16_t op,
+static void engine_submit(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 			  uint64_t off, uint64_t len, const char *wbuf)
 {
 	bool has_data = op == CBDT_OP_READ || op == CBDT_OP_WRITE;
@@ -210,7 +234,7 @@ static void engine_submit(struct cbdfs_bdev *bd, fuse_req_t req, uint16_t op,
 	io_put(io, n + 1);
 }
 
-void cbdfs_engine_read(struct cbdfs_bdev *bd, fuse_req_t req, uint64_t off,
+void cbdfs_engine_read(struct cbdfs_blkdev *bd, fuse_req_t req, uint64_t off,
 		       size_t len)
 {
 	if (off >= bd->size || len == 0) {
@@ -221,7 +245,7 @@ void cbdfs_engine_read(struct cbdfs_bdev *bd, fuse_req_t req, uint64_t off,
 		      NULL);
 }
 
-void cbdfs_engine_write(struct cbdfs_bdev *bd, fuse_req_t req, const char *buf,
+void cbdfs_engine_write(struct cbdfs_blkdev *bd, fuse_req_t req, const char *buf,
 			uint64_t off, size_t len)
 {
 	if (bd->ro) {
@@ -241,7 +265,7 @@ void cbdfs_engine_write(struct cbdfs_bdev *bd, fuse_req_t req, const char *buf,
 		      buf);
 }
 
-void cbdfs_engine_flush(struct cbdfs_bdev *bd, fuse_req_t req)
+void cbdfs_engine_flush(struct cbdfs_blkdev *bd, fuse_req_t req)
 {
 	int ret;
 
@@ -259,7 +283,7 @@ void cbdfs_engine_flush(struct cbdfs_bdev *bd, fuse_req_t req)
 	engine_submit(bd, req, CBDT_OP_FLUSH, 0, 0, NULL);
 }
 
-void cbdfs_engine_trim(struct cbdfs_bdev *bd, fuse_req_t req, uint16_t op,
+void cbdfs_engine_trim(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 		       uint64_t off, uint64_t len)
 {
 	if (bd->ro) {
@@ -271,4 +295,206 @@ void cbdfs_engine_trim(struct cbdfs_bdev *bd, fuse_req_t req, uint16_t op,
 		return;
 	}
 	engine_submit(bd, req, op, off, MIN(len, bd->size - off), NULL);
+}
+
+/* ---- submission ------------------------------------------------------ */
+
+/*
+ * The cookie of a command: the fuse_req_t, or the split request (tag 1),
+ * and for a WRITE the parity of the write epoch it counts in (tag 2).
+ * Both are malloc'd by libfuse or us: the low bits are free.
+ */
+#define COOKIE_IO	1U
+#define COOKIE_EPOCH	2U
+#define COOKIE_TAGS	3U
+
+int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d)
+{
+	struct cbdfs *fs = q->bd->fs;
+	uint64_t deadline = 0, slice;
+	uintptr_t cookie = d->io ? (uintptr_t)d->io | COOKIE_IO :
+				   (uintptr_t)d->req;
+	struct cbdt_queue_req r = {
+		.op = d->op,
+		.offset = d->offset,
+		.len = d->len,
+		.wbuf = d->wbuf,
+	};
+	int ret;
+
+	if (fs->cfg.timeout_s)
+		deadline = cbdt_now_ns() + cbdfs_timeout_ns(fs);
+	if (d->op == CBDT_OP_WRITE && cbdfs_wepoch_get(q->bd))
+		cookie |= COOKIE_EPOCH;
+	r.cookie = (void *)cookie;
+	/* Wait for room in slices, so that an exiting session never hangs
+	 * a worker behind a dead backend. */
+	for (;;) {
+		slice = cbdt_now_ns() + WAIT_SLICE_NS;
+		ret = cbdt_queue_submit_wait(q->q, &r,
+					     deadline && deadline < slice ?
+						     deadline : slice);
+		if (ret != -ETIMEDOUT || (deadline && cbdt_now_ns() >= deadline))
+			break;
+		if (fuse_session_exited(fs->se)) {
+			ret = -ESHUTDOWN;
+			break;
+		}
+	}
+	if (ret && d->op == CBDT_OP_WRITE)
+		cbdfs_wepoch_put(q->bd, cookie & COOKIE_EPOCH ? 1 : 0);
+	return ret == -ETIMEDOUT || ret == -ESHUTDOWN ? -EIO : ret;
+}
+
+/* The queue's callback: answer FUSE, and count the write out once its
+ * slot is given back (a timed-out write still counts until then). */
+static void queue_done(void *arg, const struct cbdt_queue_done *d)
+{
+	struct cbdfs_queue *q = arg;
+	uintptr_t cookie = (uintptr_t)d->cookie;
+
+	if (d->answer)
+		cbdfs_cmd_answer(q, (void *)(cookie & ~(uintptr_t)COOKIE_TAGS),
+				 cookie & COOKIE_IO, d);
+	if (d->last && d->op == CBDT_OP_WRITE)
+		cbdfs_wepoch_put(q->bd, cookie & COOKIE_EPOCH ? 1 : 0);
+}
+
+/* ---- the reaper ------------------------------------------------------ */
+
+bool cbdfs_queue_broken(struct cbdfs_queue *q)
+{
+	return cbdt_queue_broken(q->q);
+}
+
+/*
+ * The ring must not be touched any more: it failed its checks, or our
+ * blkdev was cleared by a janitor and the segment may be someone else's.
+ */
+void cbdfs_queue_break(struct cbdfs_queue *q)
+{
+	cbdt_queue_break(q->q);
+}
+
+static void *queue_reaper(void *arg)
+{
+	struct cbdfs_queue *q = arg;
+	struct cbdfs_blkdev *bd = q->bd;
+	uint64_t next_scan = 0, now;
+	bool told = false;
+	struct cbdt_wait w;
+	uint32_t strays;
+	int n;
+
+	cbdt_wait_init(&w,
+		       &(struct cbdt_wait_cfg){ .spin_ns = REAPER_SPIN_NS });
+	for (;;) {
+		strays = 0;
+		n = cbdt_queue_reap(q->q, REAP_BATCH, &strays);
+		if (strays)
+			log_warn("backend%u: queue %u: %u completions for no request in flight",
+			     bd->backend_id, q->idx, strays);
+		if (n > 0) {
+			cbdt_wait_reset(&w);
+			continue;
+		}
+		if (n < 0 && !told) {
+			told = true;
+			if (n == -EBADMSG)
+				log_err("backend%u: queue %u: completion ring: %s",
+				    bd->backend_id, q->idx, cbdt_strerror(n));
+			log_warn("backend%u: queue %u: channel unusable: requests in flight fail with EIO",
+			     bd->backend_id, q->idx);
+		}
+		if (n == 0 && bd->fs->cfg.timeout_s) {
+			now = cbdt_now_ns();
+			if (now >= next_scan) {
+				n = cbdt_queue_expire(q->q, cbdfs_timeout_ns(bd->fs));
+				if (n > 0)
+					log_warn("backend%u: queue %u: failing %d requests with EIO (timeout)",
+					     bd->backend_id, q->idx, n);
+				next_scan = now + SCAN_NS;
+			}
+		}
+		if (cbdt_queue_idle(q->q, &w) == -ESHUTDOWN)
+			return NULL;
+	}
+}
+
+/* ---- start / stop ---------------------------------------------------- */
+
+int cbdfs_engine_start(struct cbdfs_blkdev *bd)
+{
+	uint32_t data = UINT32_MAX;
+	unsigned i;
+	int ret;
+
+	bd->nq = bd->b->queues;
+	bd->q = calloc(bd->nq, sizeof(*bd->q));
+	if (!bd->q)
+		return -ENOMEM;
+	pthread_mutex_init(&bd->flush_lock, NULL);
+	pthread_mutex_init(&bd->wlock, NULL);
+	cbdt_cond_init_mono(&bd->wdone);
+	for (i = 0; i < bd->nq; i++) {
+		struct cbdfs_queue *q = &bd->q[i];
+
+		q->bd = bd;
+		q->idx = i;
+		ret = cbdt_queue_new(bd->b->ch[i], queue_done, q, &q->q);
+		if (ret)
+			goto err_queues;
+		data = MIN(data, cbdt_channel_geom(bd->b->ch[i])->data_size);
+	}
+	/* a quarter of the data area, so that big requests interleave */
+	bd->max_chunk = MIN(CBDFS_MAX_IO, data / 4 / CBDT_DATA_UNIT * CBDT_DATA_UNIT);
+	if (bd->fs->cfg.chunk)
+		bd->max_chunk = MIN(bd->max_chunk, bd->fs->cfg.chunk);
+	if (bd->max_chunk < CBDT_DATA_UNIT)
+		bd->max_chunk = CBDT_DATA_UNIT;
+	for (i = 0; i < bd->nq; i++) {
+		ret = -pthread_create(&bd->q[i].reaper, NULL, queue_reaper,
+				      &bd->q[i]);
+		if (ret)
+			goto err_queues;
+		bd->q[i].reaper_started = true;
+	}
+	return 0;
+
+err_queues:
+	cbdfs_engine_stop(bd, 0);
+	return ret;
+}
+
+void cbdfs_engine_stop(struct cbdfs_blkdev *bd, uint32_t drain_ms)
+{
+	uint64_t deadline = cbdt_now_ns() + (uint64_t)drain_ms * 1000000ULL;
+	unsigned i;
+
+	if (!bd->q)
+		return;
+	for (i = 0; i < bd->nq; i++) {
+		struct cbdfs_queue *q = &bd->q[i];
+		uint32_t busy;
+
+		if (!q->q)
+			continue;
+		cbdt_queue_drain(q->q, deadline);
+		busy = cbdt_queue_busy(q->q);
+		if (busy)
+			log_warn("backend%u: queue %u: %u requests still in flight at unmap",
+			     bd->backend_id, i, busy);
+		cbdt_queue_stop(q->q);
+		if (q->reaper_started)
+			pthread_join(q->reaper, NULL);
+		q->reaper_started = false;
+		/* the reaper is gone: what it never answered fails now */
+		cbdt_queue_free(q->q);
+		q->q = NULL;
+	}
+	free(bd->q);
+	bd->q = NULL;
+	pthread_mutex_destroy(&bd->flush_lock);
+	pthread_mutex_destroy(&bd->wlock);
+	pthread_cond_destroy(&bd->wdone);
 }

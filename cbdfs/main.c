@@ -119,7 +119,7 @@ static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
 		line[--len] = '\0';
 	if (strncmp(p, "fuse: ", 6) == 0)
 		p += 6;
-	err("%s", p);
+	log_err("%s", p);
 	len = 0;
 	line[0] = '\0';
 	pthread_mutex_unlock(&lock);
@@ -131,13 +131,13 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	uint64_t v;
 
 	if (!o->transport || !*o->transport) {
-		err("missing -o transport=PATH (see --help)");
+		log_err("missing -o transport=PATH (see --help)");
 		return -EINVAL;
 	}
 	cfg->transport = o->transport;
 	if (o->queues) {
 		if (parse_uint(o->queues, 1, CBDT_QUEUES_MAX, &v)) {
-			err("queues=%s: expected a number from 1 to %u",
+			log_err("queues=%s: expected a number from 1 to %u",
 			    o->queues, CBDT_QUEUES_MAX);
 			return -EINVAL;
 		}
@@ -145,7 +145,7 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	}
 	if (o->timeout) {
 		if (parse_uint(o->timeout, 1, 86400, &v)) {
-			err("timeout=%s: expected seconds from 1 to 86400",
+			log_err("timeout=%s: expected seconds from 1 to 86400",
 			    o->timeout);
 			return -EINVAL;
 		}
@@ -154,7 +154,7 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	if (o->chunk) {
 		if (parse_size(o->chunk, &v) || v < CBDT_DATA_UNIT ||
 		    v > CBDFS_MAX_IO || v % CBDT_DATA_UNIT) {
-			err("chunk=%s: expected a multiple of 4K from 4K to 1M",
+			log_err("chunk=%s: expected a multiple of 4K from 4K to 1M",
 			    o->chunk);
 			return -EINVAL;
 		}
@@ -164,7 +164,7 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 		cfg->hostname = strdup(o->hostname);
 	} else {
 		if (gethostname(host, sizeof(host)) < 0) {
-			err("hostname: %m");
+			log_err("hostname: %m");
 			return -errno;
 		}
 		host[sizeof(host) - 1] = '\0';
@@ -173,7 +173,7 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	if (!cfg->hostname)
 		return -ENOMEM;
 	if (!*cfg->hostname || strlen(cfg->hostname) >= CBDT_HOSTNAME_LEN) {
-		err("hostname=%s: must be 1 to %u characters", cfg->hostname,
+		log_err("hostname=%s: must be 1 to %u characters", cfg->hostname,
 		    CBDT_HOSTNAME_LEN - 1);
 		return -EINVAL;
 	}
@@ -196,7 +196,7 @@ static int host_register(struct cbdfs *fs)
 	ret = cbdt_host_register(fs->t, &rec, false, &fs->host_id,
 				 &fs->host_owner);
 	if (ret)
-		err("host: register %s: %s", fs->cfg.hostname,
+		log_err("host: register %s: %s", fs->cfg.hostname,
 		    cbdt_strerror(ret));
 	return ret;
 }
@@ -214,7 +214,7 @@ static void host_update_pid(struct cbdfs *fs)
 	ret = cbdt_record_write(fs->t, CBDT_OBJ_HOST, fs->host_id, &rec,
 				sizeof(rec));
 	if (ret)
-		warn("host %u: update pid: %s", fs->host_id, cbdt_strerror(ret));
+		log_warn("host %u: update pid: %s", fs->host_id, cbdt_strerror(ret));
 }
 
 static int session_loop(struct cbdfs *fs, const struct fuse_cmdline_opts *fo)
@@ -245,22 +245,22 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 
 	ret = cbdt_open(fs->cfg.transport, 0, &fs->t);
 	if (ret) {
-		err("transport: %s: %s", fs->cfg.transport, cbdt_strerror(ret));
+		log_err("transport: %s: %s", fs->cfg.transport, cbdt_strerror(ret));
 		return ret;
 	}
 	if (stat(fo->mountpoint, &st) < 0) {
 		ret = -errno;
-		err("mountpoint: %s: %m", fo->mountpoint);
+		log_err("mountpoint: %s: %m", fo->mountpoint);
 		goto out_close;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		ret = -ENOTDIR;
-		err("mountpoint: %s: not a directory", fo->mountpoint);
+		log_err("mountpoint: %s: not a directory", fo->mountpoint);
 		goto out_close;
 	}
 	ret = cbdfs_state_init(fs);
 	if (ret) {
-		err("state: %s", strerror(-ret));
+		log_err("state: %s", strerror(-ret));
 		goto out_close;
 	}
 	fs->se = fuse_session_new(args, &cbdfs_ops, sizeof(cbdfs_ops), fs);
@@ -274,7 +274,7 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	 * they all inherit it.
 	 */
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
-		warn("prctl(PR_SET_IO_FLUSHER): %m (needs CAP_SYS_RESOURCE): "
+		log_warn("prctl(PR_SET_IO_FLUSHER): %m (needs CAP_SYS_RESOURCE): "
 		     "a loop device on cbdfs may deadlock under memory pressure");
 	/* the first write to the transport: everything was checked before */
 	ret = host_register(fs);
@@ -293,16 +293,16 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	fs->main_thread = pthread_self();
 	ret = cbdfs_heartbeat_start(fs);
 	if (ret) {
-		err("heartbeat thread: %s", strerror(-ret));
+		log_err("heartbeat thread: %s", strerror(-ret));
 		goto out_unmount;
 	}
 	transport_note(fs->t);
-	info("%s: host %u (%s) on %s", fo->mountpoint, fs->host_id,
+	log_info("%s: host %u (%s) on %s", fo->mountpoint, fs->host_id,
 	     fs->cfg.hostname, fs->cfg.transport);
 	ret = session_loop(fs, fo);
 	if (ret > 0) {
 		/* libfuse returns the signal that ended the loop: a clean stop */
-		info("signal %d: unmounting", ret);
+		log_info("signal %d: unmounting", ret);
 		ret = 0;
 	}
 
@@ -312,7 +312,7 @@ out_unmount:
 	 * while the reapers can still answer on the FUSE fd, which
 	 * fuse_session_unmount() closes.
 	 */
-	cbdfs_bdev_release_all(fs);
+	cbdfs_blkdev_release_all(fs);
 	cbdfs_heartbeat_stop(fs);
 	fuse_session_unmount(fs->se);
 	if (fs->host_lost)
@@ -363,7 +363,7 @@ int main(int argc, char *argv[])
 	}
 	log_init("cbdfs", fo.debug ? 1 : 0);
 	if (!fo.mountpoint) {
-		err("no mountpoint given (see --help)");
+		log_err("no mountpoint given (see --help)");
 		goto out_opts;
 	}
 	if (cfg_check(&o, &fs.cfg))

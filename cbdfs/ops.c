@@ -6,7 +6,7 @@
  * Concurrency: every callback may run in parallel on several FUSE worker
  * threads, and a request may be answered later by a reaper thread
  * (read/write/fsync/fallocate).  Callbacks keep no state of their own:
- * what they share lives in bdev.c (under its locks) and engine.c.
+ * what they share lives in blkdev.c (under its locks) and engine.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +30,9 @@ static struct cbdfs *req_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static struct cbdfs_bdev *fi_bdev(const struct fuse_file_info *fi)
+static struct cbdfs_blkdev *fi_bdev(const struct fuse_file_info *fi)
 {
-	return (struct cbdfs_bdev *)(uintptr_t)fi->fh;
+	return (struct cbdfs_blkdev *)(uintptr_t)fi->fh;
 }
 
 static void stat_fill(const struct cbdfs *fs, fuse_ino_t ino,
@@ -89,7 +89,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 			FUSE_CAP_SPLICE_MOVE | FUSE_CAP_WRITEBACK_CACHE |
 			FUSE_CAP_ATOMIC_O_TRUNC);
-	dbg("init: protocol %u.%u, max_write %u, max_background %u",
+	log_dbg("init: protocol %u.%u, max_write %u, max_background %u",
 	    conn->proto_major, conn->proto_minor, conn->max_write,
 	    conn->max_background);
 }
@@ -147,14 +147,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cbdfs *fs = req_fs(req);
 	bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
-	struct cbdfs_bdev *bd;
+	struct cbdfs_blkdev *bd;
 	int ret;
 
 	if (ino == CBDFS_ROOT_INO) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	ret = cbdfs_bdev_open(fs, CBDFS_BACKEND_ID(ino), writable, &bd);
+	ret = cbdfs_blkdev_open(fs, CBDFS_BACKEND_ID(ino), writable, &bd);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -165,13 +165,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 0;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0)
-		cbdfs_bdev_release(fs, bd);	/* the opener is gone */
+		cbdfs_blkdev_release(fs, bd);	/* the opener is gone */
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	cbdfs_bdev_release(req_fs(req), fi_bdev(fi));
+	cbdfs_blkdev_release(req_fs(req), fi_bdev(fi));
 	fuse_reply_err(req, 0);
 }
 

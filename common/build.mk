@@ -3,4 +3,5 @@
 COMMON_SRCS := \
 	common/config.c \
 	common/log.c \
-	common/util.c
+	common/util.c \
+	common/worker.c

@@ -68,7 +68,7 @@ static void log_line(int prio, const char *fmt, va_list ap)
 		va_end(ap);                                                    \
 	}
 
-LOG_FN(err, LOG_ERR, true)
-LOG_FN(warn, LOG_WARNING, true)
-LOG_FN(info, LOG_INFO, true)
-LOG_FN(dbg, LOG_DEBUG, log_level > 0)
+LOG_FN(log_err, LOG_ERR, true)
+LOG_FN(log_warn, LOG_WARNING, true)
+LOG_FN(log_info, LOG_INFO, true)
+LOG_FN(log_dbg, LOG_DEBUG, log_level > 0)

@@ -16,9 +16,9 @@ void log_init(const char *prog, int verbosity);
 void log_to_syslog(void);
 int log_verbosity(void);
 
-void err(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
-void warn(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
-void info(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
-void dbg(const char *fmt, ...) PRINTF_FMT(1, 2);	/* with -v */
+void log_err(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
+void log_warn(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
+void log_info(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
+void log_dbg(const char *fmt, ...) PRINTF_FMT(1, 2);	/* with -v */
 
 #endif /* CBD_COMMON_LOG_H */

@@ -142,9 +142,9 @@ bool pid_alive(int pid)
 void transport_note(const struct cbdt *t)
 {
 	if (!cbdt_is_dax(t))
-		info("transport: %s: a regular file: shared by the processes of this kernel only (across hosts use a dax device)",
+		log_info("transport: %s: a regular file: shared by the processes of this kernel only (across hosts use a dax device)",
 		     cbdt_path(t));
 	else if (cbdt_dax_pagemap_on_device(t))
-		warn("transport: %s: its namespace keeps the page map on the device (ndctl --map=dev): each kernel writes its page structs into it, so it must not be shared by two hosts; recreate it with --map=mem",
+		log_warn("transport: %s: its namespace keeps the page map on the device (ndctl --map=dev): each kernel writes its page structs into it, so it must not be shared by two hosts; recreate it with --map=mem",
 		     cbdt_path(t));
 }

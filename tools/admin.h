@@ -8,10 +8,6 @@
 
 #include "status.h"
 
-/* "host 1 (node-a, client, pid 42)", "backend 0 (disk0, /srv/d.img)", ... */
-const char *admin_describe(const struct status_snap *s, enum cbdt_obj type,
-			   uint32_t id, char *buf, size_t len);
-
 /* The common part of slot @id of @type in @s (id within range). */
 const struct status_slot *admin_slot(const struct status_snap *s,
 				     enum cbdt_obj type, uint32_t id);

@@ -185,7 +185,7 @@ static void transport_path(struct opts *o, char *path, size_t len)
 
 	if (config_transport_locate(o->transport, o->config, path, len, &size,
 				    why, sizeof(why))) {
-		err("%s", why);
+		log_err("%s", why);
 		exit(1);
 	}
 	if (!o->size)
@@ -206,34 +206,34 @@ static int cmd_format(const char *path, const struct opts *o)
 
 	if (stat(path, &st) < 0) {
 		if (errno != ENOENT) {
-			err("%s: %s", path, strerror(errno));
+			log_err("%s: %s", path, strerror(errno));
 			return 1;
 		}
 		if (!o->size) {
-			err("%s: does not exist; give --size to create it", path);
+			log_err("%s: does not exist; give --size to create it", path);
 			return 1;
 		}
 		if (o->size < cbdt_min_size()) {
-			err("%s: --size %s is below the minimum of %s", path,
+			log_err("%s: --size %s is below the minimum of %s", path,
 			    format_size(o->size, size, sizeof(size)),
 			    format_size(cbdt_min_size(), segsz, sizeof(segsz)));
 			return 1;
 		}
 		ret = cbdt_file_create(path, o->size);
 		if (ret) {
-			err("%s: creating: %s", path, strerror(-ret));
+			log_err("%s: creating: %s", path, strerror(-ret));
 			return 1;
 		}
 		created = true;
 	} else if (o->size && S_ISREG(st.st_mode) &&
 		   (uint64_t)st.st_size != o->size) {
-		info("%s: exists; keeping its size, not %s", path,
+		log_info("%s: exists; keeping its size, not %s", path,
 		     format_size(o->size, size, sizeof(size)));
 	}
 
 	ret = cbdt_map(path, 0, &t);
 	if (ret) {
-		err("%s: %s", path, cbdt_strerror(ret));
+		log_err("%s: %s", path, cbdt_strerror(ret));
 		goto err_unlink;
 	}
 	ret = cbdt_format(t, o->flags, o->force ? CBDT_FORMAT_FORCE : 0, &busy);
@@ -243,18 +243,18 @@ static int cmd_format(const char *path, const struct opts *o)
 	case 0:
 		break;
 	case -EBUSY:
-		err("%s: %s is alive; stop it before formatting", path,
+		log_err("%s: %s is alive; stop it before formatting", path,
 		    cbdt_obj_describe(t, busy.type, busy.id, what, sizeof(what)));
 		goto err_close;
 	case -EEXIST:
-		err("%s: already formatted; use --force to format it again", path);
+		log_err("%s: already formatted; use --force to format it again", path);
 		goto err_close;
 	case -ENOTEMPTY:
-		err("%s: %s; not blank either: use --force to overwrite it", path,
+		log_err("%s: %s; not blank either: use --force to overwrite it", path,
 		    cbdt_strerror(cbdt_validate(t)));
 		goto err_close;
 	default:
-		err("%s: format: %s", path, cbdt_strerror(ret));
+		log_err("%s: format: %s", path, cbdt_strerror(ret));
 		goto err_close;
 	}
 	if (cbdt_dax_pagemap_on_device(t))
@@ -306,7 +306,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (fflush(stdout)) {
-		err("stdout: %s", strerror(errno));
+		log_err("stdout: %s", strerror(errno));
 		rc = 1;
 	}
 	return rc;

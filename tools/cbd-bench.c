@@ -53,6 +53,8 @@ struct bench {
 	struct opts o;
 	struct cbdt *t;
 	struct cbdt_channel *ch;
+	struct cbdt_queue *q;
+	struct reaped *reaped;
 	struct cbdt_wait_cfg wcfg;
 	uint32_t seg;
 	pid_t child;
@@ -160,14 +162,14 @@ static int opts_parse(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (optind != argc) {
-		err("unexpected argument: %s", argv[optind]);
+		log_err("unexpected argument: %s", argv[optind]);
 		return -EINVAL;
 	}
 	return 0;
 bad:
 	for (const struct option *l = lo; l->name; l++)
 		if (l->val == c)
-			err("bad value for --%s: %s", l->name, optarg);
+			log_err("bad value for --%s: %s", l->name, optarg);
 	return -EINVAL;
 }
 
@@ -185,7 +187,7 @@ static int bench_transport(struct bench *b)
 		snprintf(b->path, sizeof(b->path), "%s", b->o.path);
 		ret = cbdt_file_create(b->path, BENCH_FILE_SIZE);
 		if (ret && ret != -EEXIST) {
-			err("create: %s: %s", b->path, cbdt_strerror(ret));
+			log_err("create: %s: %s", b->path, cbdt_strerror(ret));
 			return ret;
 		}
 		b->created = !ret;
@@ -193,7 +195,7 @@ static int bench_transport(struct bench *b)
 		snprintf(b->path, sizeof(b->path), "/dev/shm/cbd-bench-XXXXXX");
 		fd = mkstemp(b->path);
 		if (fd < 0 || ftruncate(fd, (off_t)BENCH_FILE_SIZE) < 0) {
-			err("create: %s: %m", b->path);
+			log_err("create: %s: %m", b->path);
 			if (fd >= 0)
 				close(fd);
 			return -errno;
@@ -203,22 +205,22 @@ static int bench_transport(struct bench *b)
 	}
 	ret = cbdt_map(b->path, 0, &b->t);
 	if (ret) {
-		err("map: %s: %s", b->path, cbdt_strerror(ret));
+		log_err("map: %s: %s", b->path, cbdt_strerror(ret));
 		return ret;
 	}
 	if (!b->created && !cbdt_is_blank(b->t) && !b->o.force) {
-		err("format: %s: not blank; use --force to overwrite it",
+		log_err("format: %s: not blank; use --force to overwrite it",
 		    b->path);
 		return -EEXIST;
 	}
 	ret = cbdt_format(b->t, flags, CBDT_FORMAT_FORCE, NULL);
 	if (ret) {
-		err("format: %s: %s", b->path, cbdt_strerror(ret));
+		log_err("format: %s: %s", b->path, cbdt_strerror(ret));
 		return ret;
 	}
 	id = cbdt_slot_claim(b->t, CBDT_OBJ_SEGMENT, -1, 0, &owner);
 	if (id < 0) {
-		err("claim segment: %s: %s", b->path, cbdt_strerror(id));
+		log_err("claim segment: %s: %s", b->path, cbdt_strerror(id));
 		return id;
 	}
 	b->seg = (uint32_t)id;
@@ -227,75 +229,64 @@ static int bench_transport(struct bench *b)
 		ret = cbdt_channel_open(b->t, b->seg, CBDT_CHANNEL_CLIENT, 0,
 					&b->ch);
 	if (ret)
-		err("channel: segment %u: %s", b->seg, cbdt_strerror(ret));
+		log_err("channel: segment %u: %s", b->seg, cbdt_strerror(ret));
 	return ret;
 }
 
 /* ---- the null handler (child) ---- */
 
+/* Completes every (validated) request without touching its data. */
+static int null_exec(void *arg, const struct cbdt_request *rq, void *data)
+{
+	return 0;
+}
+
+static const struct cbdt_handler_ops null_ops = { .exec = null_exec };
+
 static int handler_main(const char *path, uint32_t seg,
 			const struct cbdt_wait_cfg *wcfg)
 {
-	struct cbdt_request rq;
+	struct cbdt_serve_cfg cfg = { .dev_size = UINT64_MAX, .wait = *wcfg };
 	struct cbdt_channel *h;
-	struct cbdt_wait w;
 	struct cbdt *t;
-	int ret, result;
+	int ret;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	ret = cbdt_open(path, 0, &t);
 	if (!ret)
 		ret = cbdt_channel_open(t, seg, CBDT_CHANNEL_HANDLER, 1, &h);
 	if (ret) {
-		err("handler: channel %u: %s", seg, cbdt_strerror(ret));
+		log_err("handler: channel %u: %s", seg, cbdt_strerror(ret));
 		return 1;
 	}
-	cbdt_wait_init(&w, wcfg);
-	for (;;) {
-		ret = cbdt_channel_peek(h, &rq);
-		if (ret == 0) {
-			if (cbdt_channel_client_state(h) != CBDT_CLIENT_OPEN)
-				break;
-			cbdt_channel_handler_wait(h, &w);
-			continue;
-		}
-		cbdt_wait_reset(&w);
-		/* A real handler validates; a null one still should. */
-		result = ret < 0 ? ret :
-				   cbdt_channel_validate(h, &rq, UINT64_MAX);
-		while (cbdt_channel_complete(h, &rq, result) == -EAGAIN)
-			cpu_relax();
-	}
+	ret = cbdt_serve(h, &cfg, &null_ops, NULL);
 	cbdt_channel_handler_detach(h);
 	cbdt_channel_close(h);
 	cbdt_close(t);
-	return 0;
+	return ret == CBDT_SERVE_CLOSING ? 0 : 1;
 }
 
 static int bench_fork_handler(struct bench *b)
 {
-	const struct cbdt_channel_ctrl *ctrl = cbdt_channel_ctrl(b->ch);
 	uint64_t deadline = cbdt_now_ns() + ATTACH_TIMEOUT_NS;
 	int status;
 
 	fflush(NULL);
 	b->child = fork();
 	if (b->child < 0) {
-		err("fork: %m");
+		log_err("fork: %m");
 		return -errno;
 	}
 	if (b->child == 0)
 		_exit(handler_main(b->path, b->seg, &b->wcfg));
-	/* pairs with the handler's store-release in cbdt_channel_open() */
-	while (smp_load_acquire(&ctrl->handler_state) !=
-	       CBDT_HANDLER_ATTACHED) {
+	while (cbdt_channel_handler_state(b->ch) != CBDT_HANDLER_ATTACHED) {
 		if (waitpid(b->child, &status, WNOHANG) == b->child) {
 			b->child = 0;
-			err("handler: exited before attaching");
+			log_err("handler: exited before attaching");
 			return -ECHILD;
 		}
 		if (cbdt_now_ns() > deadline) {
-			err("handler: did not attach within 10 s");
+			log_err("handler: did not attach within 10 s");
 			return -ETIMEDOUT;
 		}
 		usleep(1000);
@@ -309,36 +300,60 @@ static int bench_fork_handler(struct bench *b)
 
 /* ---- client side tests ---- */
 
-/* Reap one completion, waiting adaptively; the request's req_id. */
-static int reap_one(struct bench *b, struct cbdt_wait *w, uint64_t *req_id)
+/* What the queue's callback saw since the last look. */
+struct reaped {
+	uint64_t ids[256];
+	unsigned n;
+	int err;
+	uint8_t *rdst;		/* READ copies: where the data goes */
+};
+
+static void bench_done(void *arg, const struct cbdt_queue_done *d)
 {
-	struct cbdt_completion c;
+	struct bench *b = arg;
+	struct reaped *r = b->reaped;
+
+	if (!d->answer)
+		return;
+	if (d->result && !r->err) {
+		log_err("request %" PRIu64 ": %s", (uint64_t)(uintptr_t)d->cookie,
+		    strerror(-d->result));
+		r->err = d->result;
+	}
+	if (!d->result && d->data && r->rdst)
+		memcpy(r->rdst, d->data, d->len);
+	if (r->n < sizeof(r->ids) / sizeof(r->ids[0]))
+		r->ids[r->n++] = (uint64_t)(uintptr_t)d->cookie;
+}
+
+/* Reap 1 to @max completions, waiting adaptively: 0 or -errno. */
+static int reap_some(struct bench *b, struct cbdt_wait *w, unsigned max)
+{
 	int ret;
 
-	while ((ret = cbdt_channel_reap(b->ch, &c)) == 0)
-		cbdt_channel_client_wait(b->ch, w);
+	b->reaped->n = 0;
+	while ((ret = cbdt_queue_reap(b->q, max, NULL)) == 0) {
+		ret = cbdt_queue_idle(b->q, w);
+		if (ret)
+			return ret;
+	}
 	cbdt_wait_reset(w);
 	if (ret < 0)
 		return ret;
-	if (c.result) {
-		err("request %" PRIu64 ": %s", c.req_id, strerror(-c.result));
-		return c.result;
-	}
-	*req_id = c.req_id;
-	return 0;
+	return b->reaped->err;
 }
 
-static int submit(struct bench *b, uint16_t op, uint64_t id, uint32_t off,
-		  uint32_t len)
+static int submit(struct bench *b, uint16_t op, uint64_t id, uint32_t len,
+		  const void *wbuf)
 {
-	struct cbdt_request rq = {
-		.op = op, .req_id = id, .offset = id * len, .len = len,
-		.data_off = off, .data_len = len,
+	struct cbdt_queue_req rq = {
+		.op = op, .offset = id * len, .len = len, .wbuf = wbuf,
+		.cookie = (void *)(uintptr_t)id,
 	};
-	int ret = cbdt_channel_submit(b->ch, &rq);
+	int ret = cbdt_queue_submit(b->q, &rq);
 
 	if (ret)
-		err("submit: %s", strerror(-ret));
+		log_err("submit: %s", strerror(-ret));
 	return ret;
 }
 
@@ -356,20 +371,16 @@ static double hist_pct(const uint32_t *hist, uint64_t n, double pct)
 
 static int bench_qd1(struct bench *b, struct results *r)
 {
-	uint64_t end, t0, lat, sum = 0, n = 0, id;
+	uint64_t end, t0, lat, sum = 0, n = 0;
 	struct cbdt_wait w;
-	uint32_t off;
 	int ret;
 
-	ret = cbdt_channel_data_alloc(b->ch, SMALL, &off);
-	if (ret)
-		return ret;
 	cbdt_wait_init(&w, &b->wcfg);
 	end = cbdt_now_ns() + (uint64_t)(b->o.seconds * 1e9);
 	while ((t0 = cbdt_now_ns()) < end) {
-		ret = submit(b, CBDT_OP_READ, n, off, SMALL);
+		ret = submit(b, CBDT_OP_READ, n, SMALL, NULL);
 		if (!ret)
-			ret = reap_one(b, &w, &id);
+			ret = reap_some(b, &w, 1);
 		if (ret)
 			return ret;
 		lat = cbdt_now_ns() - t0;
@@ -377,7 +388,6 @@ static int bench_qd1(struct bench *b, struct results *r)
 		b->hist[MIN(lat / HIST_NS, (uint64_t)HIST_BUCKETS)]++;
 		n++;
 	}
-	cbdt_channel_data_free(b->ch, off, SMALL);
 	r->qd1_ops = n;
 	r->mean_us = n ? (double)sum / (double)n / 1000.0 : 0;
 	r->p50_us = hist_pct(b->hist, n, 50);
@@ -387,88 +397,70 @@ static int bench_qd1(struct bench *b, struct results *r)
 
 static int bench_qd(struct bench *b, struct results *r)
 {
-	uint32_t off[256];
-	uint64_t start, end, n = 0, id;
+	uint64_t start, end, n = 0;
 	struct cbdt_wait w;
-	unsigned qd = b->o.qd;
+	unsigned qd = MIN(b->o.qd, cbdt_channel_geom(b->ch)->se_count);
 	int ret;
 
-	if (qd > cbdt_channel_geom(b->ch)->se_count)
-		qd = cbdt_channel_geom(b->ch)->se_count;
-	for (unsigned i = 0; i < qd; i++) {
-		ret = cbdt_channel_data_alloc(b->ch, SMALL, &off[i]);
-		if (ret)
-			return ret;
-	}
 	cbdt_wait_init(&w, &b->wcfg);
 	start = cbdt_now_ns();
 	end = start + (uint64_t)(b->o.seconds * 1e9);
 	for (unsigned i = 0; i < qd; i++) {
-		ret = submit(b, CBDT_OP_READ, i, off[i], SMALL);
+		ret = submit(b, CBDT_OP_READ, i, SMALL, NULL);
 		if (ret)
 			return ret;
 	}
-	while (cbdt_channel_inflight(b->ch)) {
-		ret = reap_one(b, &w, &id);
+	while (cbdt_queue_busy(b->q)) {
+		ret = reap_some(b, &w, 256);
 		if (ret)
 			return ret;
-		n++;
-		if (cbdt_now_ns() < end) {
-			ret = submit(b, CBDT_OP_READ, id, off[id], SMALL);
+		n += b->reaped->n;
+		for (unsigned i = 0; i < b->reaped->n && cbdt_now_ns() < end; i++) {
+			ret = submit(b, CBDT_OP_READ, b->reaped->ids[i], SMALL,
+				     NULL);
 			if (ret)
 				return ret;
 		}
 	}
 	r->qd_iops = (double)n / ((double)(cbdt_now_ns() - start) / 1e9);
-	for (unsigned i = 0; i < qd; i++)
-		cbdt_channel_data_free(b->ch, off[i], SMALL);
 	return 0;
 }
 
 /*
- * The copy a client does for real I/O: into the data area before a WRITE,
- * out of it after a READ; extents allocated and freed per request, so the
- * copies sweep the whole data area.  Runs for @ns; bytes per ns = GB/s.
+ * The copy a client does for real I/O: into the data area before a WRITE
+ * (the queue copies @src in), out of it after a READ (the callback copies
+ * into @dst); extents allocated and freed per request, so the copies sweep
+ * what the ring uses.  Runs for @ns; bytes per ns = GB/s.
  */
 static int bench_copy(struct bench *b, uint16_t op, const uint8_t *src,
 		      uint8_t *dst, uint64_t ns, double *gbs)
 {
-	uint32_t off[64];
-	uint64_t start, end, bytes = 0, id, next = 0;
+	uint64_t start, end, bytes = 0, next = 0;
 	struct cbdt_wait w;
 	int ret;
 
 	cbdt_wait_init(&w, &b->wcfg);
+	b->reaped->rdst = op == CBDT_OP_READ ? dst : NULL;
 	start = cbdt_now_ns();
 	end = start + ns;
 	for (;;) {
 		while (cbdt_now_ns() < end &&
-		       cbdt_channel_inflight(b->ch) < b->o.copy_qd) {
-			/* completions come in order, so this slot's
-			 * request was reaped already */
-			uint32_t slot = (uint32_t)(next % b->o.copy_qd);
-
-			ret = cbdt_channel_data_alloc(b->ch, BIG, &off[slot]);
+		       cbdt_queue_busy(b->q) < b->o.copy_qd) {
+			ret = submit(b, op, next++ % b->o.copy_qd, BIG,
+				     op == CBDT_OP_WRITE ? src : NULL);
 			if (ret)
 				return ret;
-			if (op == CBDT_OP_WRITE)
-				memcpy(cbdt_channel_data(b->ch, off[slot]),
-				       src, BIG);
-			ret = submit(b, op, slot, off[slot], BIG);
-			if (ret)
-				return ret;
-			next++;
 		}
-		if (!cbdt_channel_inflight(b->ch))
+		if (!cbdt_queue_busy(b->q))
 			break;
-		ret = reap_one(b, &w, &id);
+		/* one at a time: its extent is refilled while the others
+		 * are still in the handler's hands */
+		ret = reap_some(b, &w, 1);
 		if (ret)
 			return ret;
-		if (op == CBDT_OP_READ)
-			memcpy(dst, cbdt_channel_data(b->ch, off[id]), BIG);
-		cbdt_channel_data_free(b->ch, off[id], BIG);
-		bytes += BIG;
+		bytes += (uint64_t)b->reaped->n * BIG;
 	}
+	b->reaped->rdst = NULL;
 	*gbs = (double)bytes / (double)(cbdt_now_ns() - start);
 	return 0;
 }
@@ -630,6 +622,10 @@ static int bench_run(struct bench *b, struct results *r)
 	for (size_t i = 0; i < area_len; i++)
 		area[i] = (uint8_t)(i * 13 + 1);
 	memcpy(cbdt_channel_data(b->ch, 0), area, area_len);
+	b->reaped = calloc(1, sizeof(*b->reaped));
+	ret = b->reaped ? cbdt_queue_new(b->ch, bench_done, b, &b->q) : -ENOMEM;
+	if (ret)
+		goto out_free;
 
 	ret = bench_qd1(b, r);
 	if (!ret)
@@ -641,6 +637,9 @@ static int bench_run(struct bench *b, struct results *r)
 	else
 		r->idle_pct = -1;
 out_free:
+	cbdt_queue_free(b->q);
+	b->q = NULL;
+	free(b->reaped);
 	free(hot_buf);
 	free(area);
 	free(b->hist);
@@ -721,7 +720,7 @@ int main(int argc, char **argv)
 	if (b.child > 0) {
 		if (waitpid(b.child, &status, 0) == b.child &&
 		    (!WIFEXITED(status) || WEXITSTATUS(status)) && !ret) {
-			err("handler: exited with status %#x", status);
+			log_err("handler: exited with status %#x", status);
 			ret = -EIO;
 		}
 	}

@@ -155,7 +155,7 @@ static void transport_path(const struct opts *o, char *path, size_t len)
 
 	if (config_transport_locate(o->transport, o->config, path, len, NULL,
 				    why, sizeof(why))) {
-		err("%s", why);
+		log_err("%s", why);
 		exit(1);
 	}
 }
@@ -177,13 +177,13 @@ static int status_once(const char *path, const struct opts *o, FILE *f)
 		if (o->watch_s && !o->json)
 			fprintf(f, PROG ": %s: %s\n", path, cbdt_strerror(ret));
 		else
-			err("%s: %s", path, cbdt_strerror(ret));
+			log_err("%s: %s", path, cbdt_strerror(ret));
 		return ret;
 	}
-	ret = status_collect(t, &so, &s);
+	ret = status_collect(t, &so, NULL, &s);
 	if (ret) {
 		if (ret != -EINTR)
-			err("%s: %s", path, strerror(-ret));
+			log_err("%s: %s", path, strerror(-ret));
 		goto out_close;
 	}
 	if (o->json) {
@@ -199,7 +199,7 @@ static int status_once(const char *path, const struct opts *o, FILE *f)
 		ret = status_table_print(f, s, o->all);
 	}
 	if (ret)
-		err("%s: printing: %s", path, strerror(-ret));
+		log_err("%s: printing: %s", path, strerror(-ret));
 	status_snap_free(s);
 out_close:
 	cbdt_close(t);
@@ -240,7 +240,7 @@ static int watch(const char *path, const struct opts *o)
 		FILE *f = open_memstream(&buf, &len);
 
 		if (!f) {
-			err("%s", strerror(errno));
+			log_err("%s", strerror(errno));
 			return 1;
 		}
 		if (!o->json) {
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 	else
 		ret = status_once(path, &o, stdout) ? 1 : 0;
 	if (!ret && fflush(stdout)) {
-		err("stdout: %s", strerror(errno));
+		log_err("stdout: %s", strerror(errno));
 		ret = 1;
 	}
 	return ret;

@@ -14,15 +14,6 @@
 #include "status.h"
 #include "util.h"
 
-/* Per-slot sampling state of the liveness window. */
-struct hb_track {
-	uint64_t owner;		/* owner word the window is about */
-	uint64_t hb;		/* last counter value read */
-	uint64_t since_ns;	/* start of watching this owner word */
-	uint64_t moved_ns;	/* last time the counter was seen moving */
-	bool moved;
-};
-
 const char *status_role_name(uint16_t role)
 {
 	switch (role) {
@@ -133,72 +124,35 @@ uint32_t status_default_window(const struct cbdt *t)
 	return (uint32_t)MIN(MAX(w, STATUS_WINDOW_MIN_MS), STATUS_WINDOW_MAX_MS);
 }
 
-static void track_read(const struct cbdt *t, enum cbdt_obj type, uint32_t id,
-		       struct hb_track *k, uint64_t now, bool first)
-{
-	uint64_t owner = cbdt_slot_owner(t, type, id);
-	uint64_t hb = cbdt_slot_heartbeat_read(t, type, id);
-
-	/* A new owner word is a new object: its window starts now. */
-	if (first || owner != k->owner) {
-		k->owner = owner;
-		k->hb = hb;
-		k->since_ns = now;
-		k->moved = false;
-		return;
-	}
-	if (hb != k->hb) {
-		k->hb = hb;
-		k->moved_ns = now;
-		k->moved = true;
-	}
-}
-
-static void track_finish(const struct hb_track *k, struct status_slot *sl,
-			 uint64_t now)
-{
-	uint64_t from = k->moved ? k->moved_ns : k->since_ns;
-
-	sl->heartbeat = k->hb;
-	sl->hb_age_ms = (now - from) / 1000000;
-	sl->alive = sl->active && k->moved &&
-		    CBDT_OWNER_STATE(k->owner) == CBDT_SLOT_ACTIVE;
-}
-
-static void sleep_ms(uint32_t ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /*
- * Watch the heartbeat counters of hosts, backends and blkdevs for
- * @window_ms.  Returns 0 or -EINTR if *o->stop got set.
+ * Watch the heartbeat counters for @window_ms through @obs (whose timeout
+ * is the window): the janitor's rule, seen over one window.  Returns 0 or
+ * -EINTR if *o->stop got set.
  */
-static int sample_window(const struct cbdt *t, const struct status_opts *o,
-			 uint32_t window_ms, struct hb_track *trk[3],
-			 const uint32_t nr[3], uint64_t *end_ns)
+static int sample_window(struct cbdt_observer *obs, const struct status_opts *o,
+			 uint32_t window_ms)
 {
 	uint32_t poll_ms = o->poll_ms ? o->poll_ms : 10;
-	uint64_t start = cbdt_now_ns(), now = start;
-	bool first = true;
+	uint64_t start = cbdt_now_ns();
 
 	for (;;) {
-		for (int ty = 0; ty < 3; ty++)
-			for (uint32_t id = 0; id < nr[ty]; id++)
-				track_read(t, (enum cbdt_obj)ty, id,
-					   &trk[ty][id], now, first);
-		first = false;
-		if (now - start >= (uint64_t)window_ms * 1000000)
-			break;
+		cbdt_observer_sample(obs);
+		if (cbdt_now_ns() - start >= (uint64_t)window_ms * 1000000)
+			return 0;
 		if (o->stop && *o->stop)
 			return -EINTR;
-		sleep_ms(MIN(poll_ms, window_ms));
-		now = cbdt_now_ns();
+		cbdt_sleep_ms(MIN(poll_ms, window_ms));
 	}
-	*end_ns = now;
-	return 0;
+}
+
+/* Liveness of a host, backend or blkdev as @obs saw it. */
+static void slot_liveness(struct cbdt_observer *obs, enum cbdt_obj type,
+			  struct status_slot *sl)
+{
+	sl->heartbeat = cbdt_slot_heartbeat_read(cbdt_observer_transport(obs),
+						 type, sl->id);
+	sl->hb_age_ms = cbdt_observer_age_ms(obs, type, sl->id);
+	sl->alive = sl->active && cbdt_observer_alive(obs, type, sl->id);
 }
 
 static void slot_fill(const struct cbdt *t, enum cbdt_obj type, uint32_t id,
@@ -216,14 +170,12 @@ static void segment_fill(const struct cbdt *t, const struct status_snap *s,
 			 struct status_segment *g)
 {
 	const struct cbdt_channel_ctrl *ctrl;
-	uint64_t off;
 
 	if (g->s.rec != STATUS_REC_VALID || g->r.type != CBDT_SEG_CHANNEL)
 		return;
-	off = s->info.seg_data_off + (uint64_t)g->s.id * s->info.seg_size;
-	if (off + sizeof(*ctrl) > s->map_size)
+	ctrl = cbdt_segment_ctrl(t, g->s.id);
+	if (!ctrl)
 		return;
-	ctrl = (const void *)((const char *)cbdt_base(t) + off);
 	/* pairs with the store-release of magic in cbdt_channel_init() */
 	g->ctrl_valid = smp_load_acquire(&ctrl->magic) == CBDT_CHANNEL_MAGIC;
 	if (g->ctrl_valid) {
@@ -333,58 +285,49 @@ static struct status_snap *snap_alloc(const struct cbdt *t)
 }
 
 int status_collect(struct cbdt *t, const struct status_opts *o,
-		   struct status_snap **out)
+		   struct cbdt_observer *obs, struct status_snap **out)
 {
 	static const struct status_opts defaults;
-	struct hb_track *trk[3] = { NULL, NULL, NULL };
-	struct status_slot *sl;
+	struct cbdt_observer *own = NULL;
 	struct status_snap *s;
-	uint32_t nr[3];
-	uint64_t end_ns;
-	int ret = -ENOMEM;
+	int ret;
 
 	if (!o)
 		o = &defaults;
 	s = snap_alloc(t);
 	if (!s)
 		return -ENOMEM;
-	nr[CBDT_OBJ_HOST] = s->nr_hosts;
-	nr[CBDT_OBJ_BACKEND] = s->nr_backends;
-	nr[CBDT_OBJ_BLKDEV] = s->nr_blkdevs;
-	for (int ty = 0; ty < 3; ty++) {
-		trk[ty] = calloc(nr[ty] + 1, sizeof(*trk[ty]));
-		if (!trk[ty])
-			goto err_free_track;
-	}
-	/* Without liveness: one read, so nothing can be seen moving. */
+	/* Without liveness: one look, so nothing can be seen moving. */
 	if (!o->no_liveness)
 		s->window_ms = o->window_ms ? o->window_ms
 					    : status_default_window(t);
-	ret = sample_window(t, o, s->window_ms, trk, nr, &end_ns);
+	if (!obs) {
+		ret = cbdt_observer_new(t, s->window_ms ? s->window_ms : 1, &own);
+		if (ret)
+			goto err_free;
+		obs = own;
+	}
+	ret = sample_window(obs, o, s->window_ms);
 	if (ret)
-		goto err_free_track;
+		goto err_free;
 
 	/* Records after the window: they are the freshest we can show. */
 	snap_fill(t, s);
-
-	for (int ty = 0; ty < 3; ty++) {
-		for (uint32_t id = 0; id < nr[ty]; id++) {
-			if (ty == CBDT_OBJ_HOST)
-				sl = &s->hosts[id].s;
-			else if (ty == CBDT_OBJ_BACKEND)
-				sl = &s->backends[id].s;
-			else
-				sl = &s->blkdevs[id].s;
-			track_finish(&trk[ty][id], sl, end_ns);
-		}
-		free(trk[ty]);
-	}
+	if (o->no_liveness)
+		goto out;	/* nothing was watched: nothing reads as alive */
+	for (uint32_t id = 0; id < s->nr_hosts; id++)
+		slot_liveness(obs, CBDT_OBJ_HOST, &s->hosts[id].s);
+	for (uint32_t id = 0; id < s->nr_backends; id++)
+		slot_liveness(obs, CBDT_OBJ_BACKEND, &s->backends[id].s);
+	for (uint32_t id = 0; id < s->nr_blkdevs; id++)
+		slot_liveness(obs, CBDT_OBJ_BLKDEV, &s->blkdevs[id].s);
+out:
+	cbdt_observer_free(own);
 	*out = s;
 	return 0;
 
-err_free_track:
-	for (int ty = 0; ty < 3; ty++)
-		free(trk[ty]);
+err_free:
+	cbdt_observer_free(own);
 	status_snap_free(s);
 	return ret;
 }

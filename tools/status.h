@@ -36,7 +36,8 @@ struct status_slot {
 	uint64_t generation;
 	enum status_rec rec;
 	/* liveness (hosts, backends, blkdevs only) */
-	bool alive;		/* active and the counter moved in the window */
+	bool alive;		/* active and the counter moved in the window
+				 * (cbdt_observer_alive, timeout = window) */
 	uint64_t heartbeat;	/* last counter value read */
 	uint64_t hb_age_ms;	/* since it was last seen moving; the time
 				 * watched (a lower bound) if it never moved */
@@ -94,10 +95,12 @@ struct status_opts {
 
 /*
  * Collect a snapshot, sampling the heartbeat counters for the liveness
- * window (this sleeps that long).  0, -ENOMEM or -EINTR.
+ * window (this sleeps that long) through @obs, an observer whose timeout
+ * is the window (NULL: a private one), so that a caller who clears next
+ * hands the library the very observer that decided.  0, -ENOMEM, -EINTR.
  */
 int status_collect(struct cbdt *t, const struct status_opts *o,
-		   struct status_snap **out);
+		   struct cbdt_observer *obs, struct status_snap **out);
 void status_snap_free(struct status_snap *s);
 
 /*

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one place where cbd touches memory shared with another party.
- *
- * Every index or word that another process (possibly on another host) reads
- * or writes goes through these wrappers; no volatile, no bare atomics
- * elsewhere.  Each call site says in a comment what it pairs with.
+ * The one place where cbd's atomics live: every index or word that
+ * another process (possibly on another host) reads or writes goes through
+ * these wrappers, and so do the few words private memory shares between
+ * threads; no volatile, no bare atomics elsewhere.  Each call site says in
+ * a comment what it pairs with.
  */
 #ifndef CBD_TRANSPORT_BARRIER_H
 #define CBD_TRANSPORT_BARRIER_H
@@ -17,9 +17,10 @@
 /* Observe: everything published before the paired release is visible. */
 #define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 
-/* A shared word read or written without ordering (e.g. a counter sample). */
-#define READ_ONCE(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define WRITE_ONCE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/* A word read or written whole, without ordering (e.g. a counter sample);
+ * like the kernel's and liburing's, they take the word itself. */
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /* Full barrier: orders earlier stores against later loads (doorbells). */
 #define smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
@@ -34,6 +35,14 @@
 
 /* Atomic add returning the new value (heartbeats); release ordering. */
 #define atomic_add_release(p, v) __atomic_add_fetch((p), (v), __ATOMIC_RELEASE)
+
+/* Atomic subtract returning the new value; acquire + release (a last
+ * reference drop sees everything the others did before theirs). */
+#define atomic_sub_return(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_ACQ_REL)
+
+/* Atomic add returning the old value, no ordering (counters, round robin). */
+#define atomic_fetch_add_relaxed(p, v) \
+	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 
 static inline void cpu_relax(void)
 {

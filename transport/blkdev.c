@@ -25,16 +25,6 @@ static void blkdev_sleep_us(uint32_t us)
 	nanosleep(&ts, NULL);
 }
 
-/* Control area of segment @id (the caller claimed it, so it is in range). */
-static struct cbdt_channel_ctrl *seg_ctrl(const struct cbdt *t, uint32_t id)
-{
-	const struct cbdt_info *in = cbdt_get_info(t);
-
-	return (struct cbdt_channel_ctrl *)((uint8_t *)cbdt_base(t) +
-					    in->seg_data_off +
-					    (uint64_t)id * in->seg_size);
-}
-
 /* The backend must be ACTIVE with a sane record; -EROFS for a writable
  * mapping of a read-only backend. */
 static int backend_check(const struct cbdt *t, uint32_t id, bool ro,
@@ -101,7 +91,7 @@ static uint32_t handler_state(const struct cbdt *t, uint32_t seg)
 {
 	/* Pairs with the handler's store-release of handler_state on
 	 * attach (cbdt_channel_open) and detach. */
-	return smp_load_acquire(&seg_ctrl(t, seg)->handler_state);
+	return smp_load_acquire(&cbdt_segment_ctrl(t, seg)->handler_state);
 }
 
 /*
@@ -161,7 +151,7 @@ static void blkdev_segments_free(struct cbdt *t, struct cbdt_blkdev *b,
 				 unsigned n, uint32_t timeout_ms)
 {
 	for (unsigned q = 0; q < n; q++) {
-		struct cbdt_channel_ctrl *ctrl = seg_ctrl(t, b->segs[q]);
+		struct cbdt_channel_ctrl *ctrl = cbdt_segment_ctrl(t, b->segs[q]);
 
 		if (!segment_ours(t, b, q))
 			continue;

@@ -7,7 +7,10 @@ LIBCBDT_SRCS := \
 	transport/crc32c.c \
 	transport/host.c \
 	transport/inuse.c \
+	transport/lease.c \
 	transport/liveness.c \
+	transport/queue.c \
+	transport/serve.c \
 	transport/slot.c \
 	transport/transport.c \
 	transport/wait.c

@@ -17,6 +17,7 @@
 #ifndef CBD_TRANSPORT_CBDT_H
 #define CBD_TRANSPORT_CBDT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -111,6 +112,15 @@ bool cbdt_is_blank(const struct cbdt *t);
 int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags,
 		struct cbdt_inuse *busy);
 
+/*
+ * Segment @id in the mapping (its first byte), and its channel control
+ * area (a channel's first CBDT_CTRL_SIZE bytes, not validated: see
+ * cbdt_channel_ctrl_validate); NULL if out of range.  The one place that
+ * knows where segments live.
+ */
+void *cbdt_segment_base(const struct cbdt *t, uint32_t id);
+struct cbdt_channel_ctrl *cbdt_segment_ctrl(const struct cbdt *t, uint32_t id);
+
 /* Compute the layout for @size bytes (no I/O); -ENOSPC if too small. */
 int cbdt_layout_compute(uint64_t size, uint16_t flags, struct cbdt_info *out);
 
@@ -131,7 +141,7 @@ bool cbdt_is_dax(const struct cbdt *t);
 void *cbdt_base(const struct cbdt *t);	/* start of the mapping */
 
 /* ------------------------------------------------------------------ */
-/* slot.c: slots, owner words, records, heartbeats, leases            */
+/* slot.c: slots, owner words, records, heartbeats (lease.c: leases)   */
 /* ------------------------------------------------------------------ */
 
 enum cbdt_obj {
@@ -369,6 +379,25 @@ void cbdt_blkdev_unmap(struct cbdt *t, struct cbdt_blkdev *b,
 /* clear.c: removing dead objects (janitor and cbd-admin share these)   */
 /* ------------------------------------------------------------------ */
 
+/* Why an object cannot be cleared (cbdt_*_clear's @by). */
+enum cbdt_block {
+	CBDT_BLOCK_ALIVE,	/* type/id is alive: the object itself, or
+				 * (with via_*) an object of the host */
+	CBDT_BLOCK_MAPPED,	/* backend mapped by live blkdev type/id */
+	CBDT_BLOCK_BELONGS,	/* segment belongs to live blkdev type/id */
+	CBDT_BLOCK_DETACHING,	/* -EAGAIN: a live handler of backend type/id
+				 * has not detached from the channel yet */
+};
+
+struct cbdt_blocker {
+	enum cbdt_block why;
+	enum cbdt_obj type;	/* the live object that keeps it */
+	uint32_t id;
+	enum cbdt_obj via_type;	/* host clears: the host's own object that
+				 * the blocker keeps; CBDT_OBJ_NR if none */
+	uint32_t via_id;
+};
+
 /*
  * Each refuses with -EBUSY while the object is alive according to @obs (a
  * sampled observer), and clears what depends on it first, in a safe order:
@@ -381,12 +410,17 @@ void cbdt_blkdev_unmap(struct cbdt *t, struct cbdt_blkdev *b,
  *            lock if it holds it, then the blkdev slot.
  *   backend: dead backend: -EBUSY while a live blkdev maps it; else the slot.
  *   host:    dead host: its blkdevs and backends, then the host slot.
+ * On -EBUSY / -EAGAIN, *@by (if given) says which object blocks and why.
  * Clearing a FREE slot is a no-op returning 0.
  */
-int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs);
-int cbdt_blkdev_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs);
-int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs);
-int cbdt_host_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs);
+int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
+		       struct cbdt_blocker *by);
+int cbdt_blkdev_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
+		      struct cbdt_blocker *by);
+int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
+		       struct cbdt_blocker *by);
+int cbdt_host_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
+		    struct cbdt_blocker *by);
 
 /* ------------------------------------------------------------------ */
 /* liveness.c: heartbeat observers                                      */
@@ -415,13 +449,15 @@ bool cbdt_observer_alive(struct cbdt_observer *obs, enum cbdt_obj type,
 uint64_t cbdt_observer_age_ms(const struct cbdt_observer *obs,
 			      enum cbdt_obj type, uint32_t id);
 
-/* True once the counter moved at least once since first seen. */
-bool cbdt_observer_moved(const struct cbdt_observer *obs, enum cbdt_obj type,
-			 uint32_t id);
+/* The transport @obs watches. */
+const struct cbdt *cbdt_observer_transport(const struct cbdt_observer *obs);
 
 /* CLOCK_MONOTONIC in ns / ms (helpers shared by daemons and tests). */
 uint64_t cbdt_now_ns(void);
 uint64_t cbdt_now_ms(void);
+
+/* Sleep @ms milliseconds (through signals). */
+void cbdt_sleep_ms(uint32_t ms);
 
 /* ------------------------------------------------------------------ */
 /* crc32c.c                                                             */
@@ -480,6 +516,19 @@ void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell);
 
 /* Wake whoever sleeps on @doorbell if it is set (after smp_mb by caller). */
 void cbdt_doorbell_ring(uint32_t *doorbell);
+
+/* A condition variable on CLOCK_MONOTONIC (deadlines of cbdt_now_ns). */
+#define CBDT_COND_SLICE_NS	1000000000ULL
+void cbdt_cond_init_mono(pthread_cond_t *c);
+
+/*
+ * Wait on @c (with @m held) until signalled, but never past @deadline_ns
+ * (0: none) nor longer than CBDT_COND_SLICE_NS, so that a waiter without
+ * a deadline still looks at its exit conditions now and then.
+ * -ETIMEDOUT (without waiting) once the deadline passed, else 0.
+ */
+int cbdt_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m,
+			 uint64_t deadline_ns);
 
 /* ------------------------------------------------------------------ */
 /* channel.c: the data path                                             */
@@ -560,6 +609,7 @@ void cbdt_channel_close(struct cbdt_channel *ch);
 struct cbdt_channel_ctrl *cbdt_channel_ctrl(const struct cbdt_channel *ch);
 const struct cbdt_channel_geom *cbdt_channel_geom(const struct cbdt_channel *ch);
 uint32_t cbdt_channel_seg_id(const struct cbdt_channel *ch);
+struct cbdt *cbdt_channel_transport(const struct cbdt_channel *ch);
 
 /* Pointer to @off in the data area (caller validated the extent). */
 void *cbdt_channel_data(const struct cbdt_channel *ch, uint32_t off);
@@ -663,5 +713,171 @@ void cbdt_channel_handler_detach(struct cbdt_channel *ch);
 
 /* client_state as last published by the client (load-acquire). */
 uint32_t cbdt_channel_client_state(const struct cbdt_channel *ch);
+
+/* handler_state as last published by a handler (load-acquire). */
+uint32_t cbdt_channel_handler_state(const struct cbdt_channel *ch);
+
+/* ------------------------------------------------------------------ */
+/* queue.c: the client side of a channel (slots, ids, extents, timeouts) */
+/* ------------------------------------------------------------------ */
+
+/*
+ * struct cbdt_queue owns what every client of a channel needs: command
+ * slots, request ids (a counter above the slot index, so a stale
+ * completion never matches a reused slot), data extents, the age of each
+ * request, the broken state, and the lifetime of a request answered early
+ * (expired, or failed when the queue broke) whose slot and extent stay the
+ * ring's until its completion arrives.  Threads: submits from any number
+ * of threads; the reaper-side calls (reap, expire, fail, idle), and so
+ * every callback, from one thread at a time; break/stop/busy/drain from
+ * any.  The queue does not own the channel.
+ */
+struct cbdt_queue;
+
+/* One request to submit. */
+struct cbdt_queue_req {
+	uint16_t op;		/* enum cbdt_op */
+	uint16_t flags;		/* CBDT_SE_* */
+	uint64_t offset;
+	uint32_t len;
+	const void *wbuf;	/* WRITE: @len bytes copied into the data area */
+	void *cookie;		/* handed back in the callback */
+};
+
+/*
+ * What the callback gets.  @answer: this call answers the request (once
+ * per request): @result is 0 or -errno (-ETIMEDOUT when expired, -EIO when
+ * the queue broke), and for a READ with result 0 @data points at the bytes
+ * in the shared data area, valid during the call only.  @last: the slot is
+ * given back; no more calls for this cookie.  A request answered early
+ * gets a second call (@answer false, @last true) when its completion
+ * arrives or the queue is freed.
+ */
+struct cbdt_queue_done {
+	void *cookie;
+	int result;
+	uint16_t op;
+	uint64_t offset;
+	uint32_t len;
+	const void *data;
+	bool answer;
+	bool last;
+};
+typedef void (*cbdt_queue_done_fn)(void *arg, const struct cbdt_queue_done *d);
+
+/* A queue on the client handle @ch; @done gets every completion. */
+int cbdt_queue_new(struct cbdt_channel *ch, cbdt_queue_done_fn done,
+		   void *arg, struct cbdt_queue **out);
+
+/* Free (no thread may use it any more): requests still owned by the ring
+ * get their last call (answered -EIO if they never were). */
+void cbdt_queue_free(struct cbdt_queue *q);
+
+/*
+ * Submit one request: 0, or -EAGAIN (no slot or extent free now: reap and
+ * retry), -E2BIG (larger than the data area), -EINVAL (bad op or flags),
+ * -EIO (broken), -ESHUTDOWN (stopped).  On 0 the callback answers it.
+ */
+int cbdt_queue_submit(struct cbdt_queue *q, const struct cbdt_queue_req *r);
+
+/* The same, waiting for room until @deadline_ns (CLOCK_MONOTONIC; 0: for
+ * ever): -ETIMEDOUT once it passed. */
+int cbdt_queue_submit_wait(struct cbdt_queue *q, const struct cbdt_queue_req *r,
+			   uint64_t deadline_ns);
+
+/*
+ * Reaper side: reap up to @max completions and hand them to the callback;
+ * completions naming no request in flight (stray, stale, duplicated) are
+ * dropped and counted into *@strays if given.  Returns how many requests
+ * completed, or -EIO / -EBADMSG once the queue is broken (then everything
+ * in flight has been answered with -EIO).
+ */
+int cbdt_queue_reap(struct cbdt_queue *q, unsigned max, uint32_t *strays);
+
+/* Reaper side: answer requests submitted @age_ns ago or more with
+ * -ETIMEDOUT (they keep their slots and extents); returns how many. */
+int cbdt_queue_expire(struct cbdt_queue *q, uint64_t age_ns);
+
+/* Reaper side: answer everything in flight with @result now. */
+int cbdt_queue_fail(struct cbdt_queue *q, int result);
+
+/*
+ * Reaper side: nothing was reaped, wait one step: spin, poll the
+ * completion ring with back-off, or, with nothing in flight, sleep until
+ * a submit.  -ESHUTDOWN when stopped with nothing left in flight; on a
+ * broken queue it sleeps until stopped, then -ESHUTDOWN (a reaper thread
+ * has nothing left to do but exit).
+ */
+int cbdt_queue_idle(struct cbdt_queue *q, struct cbdt_wait *w);
+
+/* Any thread: never touch the ring again (it failed its checks, or its
+ * segment may be someone else's now); submits fail with -EIO and the
+ * reaper answers what is in flight with -EIO. */
+void cbdt_queue_break(struct cbdt_queue *q);
+bool cbdt_queue_broken(const struct cbdt_queue *q);
+
+/* Any thread: refuse submits from now on (-ESHUTDOWN), wake all waiters. */
+void cbdt_queue_stop(struct cbdt_queue *q);
+
+/* Slots in use (submitted or being submitted, or answered early). */
+uint32_t cbdt_queue_busy(struct cbdt_queue *q);
+
+/* Wait until no slot is in use, until @deadline_ns (0: for ever):
+ * 0, -ETIMEDOUT, or -EIO if the queue broke with slots still in use. */
+int cbdt_queue_drain(struct cbdt_queue *q, uint64_t deadline_ns);
+
+struct cbdt_channel *cbdt_queue_channel(const struct cbdt_queue *q);
+
+/* ------------------------------------------------------------------ */
+/* serve.c: the handler side of a channel                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What a server fills in, like ublksrv's target ops.  cbdt_serve() calls
+ * them on its own thread, one request at a time, in ring order.
+ */
+struct cbdt_handler_ops {
+	/*
+	 * Required.  Execute one request that passed cbdt_channel_validate()
+	 * against the device size: @data is its extent in the shared data
+	 * area (READ: fill @rq->len bytes; WRITE: read them), NULL for
+	 * requests without data.  Returns 0 or -errno, the client's result.
+	 */
+	int (*exec)(void *arg, const struct cbdt_request *rq, void *data);
+	/*
+	 * Optional.  0 to go on serving, or a positive reason to stop
+	 * (returned by cbdt_serve).  Called after every request, while idle
+	 * and while the completion ring is full: keep it cheap.
+	 */
+	int (*check)(void *arg);
+	/*
+	 * Optional.  Every request's result just before its completion is
+	 * posted, bad entries included (logging, counters).
+	 */
+	void (*done)(void *arg, const struct cbdt_request *rq, int result);
+};
+
+struct cbdt_serve_cfg {
+	uint64_t dev_size;	/* requests must lie within [0, dev_size) */
+	uint64_t seg_owner;	/* the segment's owner word at attach: stop
+				 * serving once it changes (0: not checked) */
+	struct cbdt_wait_cfg wait;	/* idle polling */
+};
+
+/* Reasons of cbdt_serve(); a check() may return its own (> these). */
+#define CBDT_SERVE_CLOSING	1	/* the client closed the channel */
+#define CBDT_SERVE_SEG_GONE	2	/* the segment was freed or reused */
+#define CBDT_SERVE_USER		16	/* first reason free for check() */
+
+/*
+ * Serve the handler handle @ch until a reason to stop: peek, check (a bad
+ * entry completes with -EINVAL or -EBADMSG, a LOST channel everything with
+ * -EIO), exec, complete (waiting while the completion ring is full), and
+ * adaptive waiting when idle.  Crash recovery happened at
+ * cbdt_channel_open(): a request submitted but not completed runs once.
+ * Returns the reason (> 0), or -EINVAL without ops->exec.
+ */
+int cbdt_serve(struct cbdt_channel *ch, const struct cbdt_serve_cfg *cfg,
+	       const struct cbdt_handler_ops *ops, void *arg);
 
 #endif /* CBD_TRANSPORT_CBDT_H */

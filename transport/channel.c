@@ -116,13 +116,10 @@ int cbdt_channel_ctrl_validate(const struct cbdt_channel_ctrl *ctrl,
 static int chan_seg_locate(struct cbdt *t, uint32_t seg_id, uint8_t **seg,
 			   uint32_t *seg_size)
 {
-	const struct cbdt_info *in = cbdt_get_info(t);
-
-	if (seg_id >= in->segments.count)
+	*seg = cbdt_segment_base(t, seg_id);
+	if (!*seg)
 		return -ERANGE;
-	*seg = (uint8_t *)cbdt_base(t) + in->seg_data_off +
-	       (uint64_t)seg_id * in->seg_size;
-	*seg_size = in->seg_size;
+	*seg_size = cbdt_get_info(t)->seg_size;
 	return 0;
 }
 
@@ -193,8 +190,8 @@ int cbdt_channel_init(struct cbdt *t, uint32_t seg_id,
 static int chan_client_setup(struct cbdt_channel *ch)
 {
 	/* Our own indexes: nobody else writes them. */
-	uint32_t head = READ_ONCE(&ch->ctrl->sq_head);
-	uint32_t tail = READ_ONCE(&ch->ctrl->cq_tail);
+	uint32_t head = READ_ONCE(ch->ctrl->sq_head);
+	uint32_t tail = READ_ONCE(ch->ctrl->cq_tail);
 
 	/* A client starts from a freshly initialised channel: requests in
 	 * flight belong to a client that is gone. */
@@ -245,7 +242,7 @@ static int chan_handler_setup(struct cbdt_channel *ch, uint64_t backend_owner)
 		return -EBADMSG;
 	ch->h_seq = ch->sq_tail;
 	/* published by the store-release of handler_state just below */
-	WRITE_ONCE(&ctrl->handler_owner, backend_owner);
+	WRITE_ONCE(ctrl->handler_owner, backend_owner);
 	/* pairs with the client's load-acquire of handler_state (map/unmap) */
 	smp_store_release(&ctrl->handler_state,
 			  (uint32_t)CBDT_HANDLER_ATTACHED);
@@ -325,12 +322,17 @@ uint32_t cbdt_channel_seg_id(const struct cbdt_channel *ch)
 	return ch->seg_id;
 }
 
+struct cbdt *cbdt_channel_transport(const struct cbdt_channel *ch)
+{
+	return ch->t;
+}
+
 bool cbdt_channel_handler_adopt(struct cbdt_channel *ch,
 				const uint8_t boot_id[16])
 {
 	static const uint8_t zero[16];
 	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
-	uint32_t flags = READ_ONCE(&ctrl->handler_flags);
+	uint32_t flags = READ_ONCE(ctrl->handler_flags);
 	bool other_boot = memcmp(ctrl->handler_boot, zero, sizeof(zero)) &&
 			  memcmp(ctrl->handler_boot, boot_id, sizeof(zero));
 
@@ -338,7 +340,7 @@ bool cbdt_channel_handler_adopt(struct cbdt_channel *ch,
 		flags |= CBDT_HF_LOST;
 	memcpy(ctrl->handler_boot, boot_id, sizeof(ctrl->handler_boot));
 	/* Published with the next completion (store-release of cq_head). */
-	WRITE_ONCE(&ctrl->handler_flags, flags & CBDT_HF_LOST);
+	WRITE_ONCE(ctrl->handler_flags, flags & CBDT_HF_LOST);
 	ch->h_flags = flags & CBDT_HF_LOST;
 	return flags & CBDT_HF_LOST;
 }
@@ -353,7 +355,7 @@ void cbdt_channel_handler_unflushed(struct cbdt_channel *ch, bool unflushed)
 	ch->h_flags = flags;
 	/* Before the completion that acknowledges the write (or flush):
 	 * its store-release of cq_head orders this store before it. */
-	WRITE_ONCE(&ch->ctrl->handler_flags, flags);
+	WRITE_ONCE(ch->ctrl->handler_flags, flags);
 }
 
 bool cbdt_channel_lost(const struct cbdt_channel *ch)
@@ -597,14 +599,14 @@ void cbdt_channel_client_wait(struct cbdt_channel *ch, struct cbdt_wait *w)
 		return;
 	}
 	/* read by the handler after its smp_mb() in complete */
-	WRITE_ONCE(&ctrl->cq_sleep, 1U);
+	WRITE_ONCE(ctrl->cq_sleep, 1U);
 	/* pairs with the smp_mb() in cbdt_channel_complete() */
 	smp_mb();
 	/* pairs with the store-release of cq_head in cbdt_channel_complete() */
 	if (smp_load_acquire(&ctrl->cq_head) == (uint32_t)ch->reaped)
 		cbdt_wait_idle(w, &ctrl->cq_sleep);
 	/* Awake (or never slept): spare the handler a futex wake per ce. */
-	WRITE_ONCE(&ctrl->cq_sleep, 0U);
+	WRITE_ONCE(ctrl->cq_sleep, 0U);
 }
 
 void cbdt_channel_client_close(struct cbdt_channel *ch)
@@ -722,7 +724,7 @@ void cbdt_channel_handler_wait(struct cbdt_channel *ch, struct cbdt_wait *w)
 		return;
 	}
 	/* read by the client after its smp_mb() in submit / client_close */
-	WRITE_ONCE(&ctrl->sq_sleep, 1U);
+	WRITE_ONCE(ctrl->sq_sleep, 1U);
 	/* pairs with the smp_mb() in submit and in client_close */
 	smp_mb();
 	/* pairs with the store-release of sq_head in submit and of
@@ -730,7 +732,7 @@ void cbdt_channel_handler_wait(struct cbdt_channel *ch, struct cbdt_wait *w)
 	if (smp_load_acquire(&ctrl->sq_head) == ch->sq_tail &&
 	    smp_load_acquire(&ctrl->client_state) == CBDT_CLIENT_OPEN)
 		cbdt_wait_idle(w, &ctrl->sq_sleep);
-	WRITE_ONCE(&ctrl->sq_sleep, 0U);
+	WRITE_ONCE(ctrl->sq_sleep, 0U);
 }
 
 void cbdt_channel_handler_detach(struct cbdt_channel *ch)
@@ -744,4 +746,10 @@ uint32_t cbdt_channel_client_state(const struct cbdt_channel *ch)
 {
 	/* pairs with the store-release in client_close (and init's magic) */
 	return smp_load_acquire(&ch->ctrl->client_state);
+}
+
+uint32_t cbdt_channel_handler_state(const struct cbdt_channel *ch)
+{
+	/* pairs with the handler's store-release at attach and detach */
+	return smp_load_acquire(&ch->ctrl->handler_state);
 }

@@ -11,21 +11,23 @@
 #include "barrier.h"
 #include "cbdt.h"
 
-/* Control area of segment @id, or NULL if out of range. */
-static struct cbdt_channel_ctrl *seg_ctrl(const struct cbdt *t, uint32_t id)
-{
-	const struct cbdt_info *in = cbdt_get_info(t);
-
-	if (id >= in->segments.count)
-		return NULL;
-	return (struct cbdt_channel_ctrl *)((uint8_t *)cbdt_base(t) +
-					    in->seg_data_off +
-					    (uint64_t)id * in->seg_size);
-}
-
 static bool owner_active(uint64_t owner)
 {
 	return CBDT_OWNER_STATE(owner) == CBDT_SLOT_ACTIVE;
+}
+
+/* Say what keeps an object: -EBUSY (or -EAGAIN for a handler that has
+ * not detached yet) with *@by filled if asked for. */
+static int blocked(struct cbdt_blocker *by, int ret, enum cbdt_block why,
+		   enum cbdt_obj type, uint32_t id)
+{
+	if (by) {
+		by->why = why;
+		by->type = type;
+		by->id = id;
+		by->via_type = CBDT_OBJ_NR;
+	}
+	return ret;
 }
 
 /*
@@ -44,7 +46,7 @@ static bool seg_handler_gone(struct cbdt *t, struct cbdt_channel_ctrl *ctrl,
 
 	if (hs != CBDT_HANDLER_ATTACHED)
 		return true;
-	howner = READ_ONCE(&ctrl->handler_owner);
+	howner = READ_ONCE(ctrl->handler_owner);
 	if (cbdt_slot_owner(t, CBDT_OBJ_BACKEND, rec->backend_id) != howner)
 		return true;
 	return !cbdt_observer_alive(obs, CBDT_OBJ_BACKEND, rec->backend_id);
@@ -56,12 +58,13 @@ static bool seg_handler_gone(struct cbdt *t, struct cbdt_channel_ctrl *ctrl,
  * while a live one has not done so yet.  -ESTALE if the slot moved on.
  */
 static int seg_free(struct cbdt *t, uint32_t id, uint64_t owner,
-		    const struct cbdt_segment_rec *rec, struct cbdt_observer *obs)
+		    const struct cbdt_segment_rec *rec, struct cbdt_observer *obs,
+		    struct cbdt_blocker *by)
 {
-	struct cbdt_channel_ctrl *ctrl = seg_ctrl(t, id);
+	struct cbdt_channel_ctrl *ctrl = cbdt_segment_ctrl(t, id);
 
 	if (rec && rec->type == CBDT_SEG_CHANNEL && ctrl &&
-	    READ_ONCE(&ctrl->magic) == CBDT_CHANNEL_MAGIC) {
+	    READ_ONCE(ctrl->magic) == CBDT_CHANNEL_MAGIC) {
 		/*
 		 * Re-check right before touching the control area, so that a
 		 * concurrent clear + new claim of this slot (cbd-admin racing
@@ -76,12 +79,14 @@ static int seg_free(struct cbdt *t, uint32_t id, uint64_t owner,
 		smp_mb();
 		cbdt_doorbell_ring(&ctrl->sq_sleep);
 		if (!seg_handler_gone(t, ctrl, rec, obs))
-			return -EAGAIN;
+			return blocked(by, -EAGAIN, CBDT_BLOCK_DETACHING,
+				       CBDT_OBJ_BACKEND, rec->backend_id);
 	}
 	return cbdt_slot_release(t, CBDT_OBJ_SEGMENT, id, owner);
 }
 
-int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
+int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
+		       struct cbdt_blocker *by)
 {
 	struct cbdt_segment_rec rec;
 	uint64_t owner, bowner;
@@ -101,13 +106,15 @@ int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
 		 * alive only for the timeout after its claim: a grace period.
 		 */
 		if (cbdt_observer_alive(obs, CBDT_OBJ_SEGMENT, id))
-			return -EBUSY;
-		return seg_free(t, id, owner, NULL, obs);
+			return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE,
+				       CBDT_OBJ_SEGMENT, id);
+		return seg_free(t, id, owner, NULL, obs, by);
 	}
 	if (rec.type == CBDT_SEG_NONE) {
 		if (cbdt_observer_alive(obs, CBDT_OBJ_SEGMENT, id))
-			return -EBUSY;
-		return seg_free(t, id, owner, NULL, obs);
+			return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE,
+				       CBDT_OBJ_SEGMENT, id);
+		return seg_free(t, id, owner, NULL, obs, by);
 	}
 	if (rec.type != CBDT_SEG_CHANNEL)
 		return -EOPNOTSUPP;	/* a type this version does not know */
@@ -115,21 +122,23 @@ int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
 	bowner = cbdt_slot_owner(t, CBDT_OBJ_BLKDEV, rec.blkdev_id);
 	if (bowner == rec.blkdev_owner) {
 		if (cbdt_observer_alive(obs, CBDT_OBJ_BLKDEV, rec.blkdev_id))
-			return -EBUSY;
+			return blocked(by, -EBUSY, CBDT_BLOCK_BELONGS,
+				       CBDT_OBJ_BLKDEV, rec.blkdev_id);
 	} else if (cbdt_observer_alive(obs, CBDT_OBJ_SEGMENT, id)) {
 		/*
 		 * The record may be left over from the slot's previous use
 		 * while a new mapper, who just claimed it, has not written
 		 * its own yet: the same grace as above.
 		 */
-		return -EBUSY;
+		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_SEGMENT, id);
 	}
-	return seg_free(t, id, owner, &rec, obs);
+	return seg_free(t, id, owner, &rec, obs, by);
 }
 
 /* Free every channel segment recorded as belonging to blkdev (@id, @owner). */
 static int blkdev_segments_clear(struct cbdt *t, uint32_t id, uint64_t owner,
-				 struct cbdt_observer *obs)
+				 struct cbdt_observer *obs,
+				 struct cbdt_blocker *by)
 {
 	uint32_t n = cbdt_slot_count(t, CBDT_OBJ_SEGMENT);
 	struct cbdt_segment_rec rec;
@@ -145,7 +154,7 @@ static int blkdev_segments_clear(struct cbdt *t, uint32_t id, uint64_t owner,
 		    rec.type != CBDT_SEG_CHANNEL || rec.blkdev_id != id ||
 		    rec.blkdev_owner != owner)
 			continue;
-		r = seg_free(t, s, sowner, &rec, obs);
+		r = seg_free(t, s, sowner, &rec, obs, by);
 		if (r == -EAGAIN)
 			ret = -EAGAIN;
 	}
@@ -163,7 +172,8 @@ static void blkdev_locks_drop(struct cbdt *t, uint32_t id, uint64_t owner)
 		cbdt_backend_unlock(t, b, id, owner);
 }
 
-int cbdt_blkdev_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
+int cbdt_blkdev_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
+		      struct cbdt_blocker *by)
 {
 	uint64_t owner;
 	int ret;
@@ -174,18 +184,18 @@ int cbdt_blkdev_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
 	if (!owner_active(owner))
 		return 0;
 	if (cbdt_observer_alive(obs, CBDT_OBJ_BLKDEV, id))
-		return -EBUSY;
+		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_BLKDEV, id);
 
-	ret = blkdev_segments_clear(t, id, owner, obs);
+	ret = blkdev_segments_clear(t, id, owner, obs, by);
 	if (ret)
 		return ret;
 	blkdev_locks_drop(t, id, owner);
 	return cbdt_slot_release(t, CBDT_OBJ_BLKDEV, id, owner);
 }
 
-/* True if a live blkdev maps backend @id (the instance with @ident). */
-static bool backend_mapped(struct cbdt *t, uint32_t id, uint64_t ident,
-			   struct cbdt_observer *obs)
+/* A live blkdev that maps backend @id (the instance with @ident), or -1. */
+static int backend_mapper(struct cbdt *t, uint32_t id, uint64_t ident,
+			  struct cbdt_observer *obs)
 {
 	uint32_t n = cbdt_slot_count(t, CBDT_OBJ_BLKDEV);
 	struct cbdt_blkdev_rec rec;
@@ -197,15 +207,17 @@ static bool backend_mapped(struct cbdt *t, uint32_t id, uint64_t ident,
 		if (ident && rec.backend_ident && rec.backend_ident != ident)
 			continue;	/* maps an earlier user of the slot */
 		if (cbdt_observer_alive(obs, CBDT_OBJ_BLKDEV, b))
-			return true;
+			return (int)b;
 	}
-	return false;
+	return -1;
 }
 
-int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
+int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
+		       struct cbdt_blocker *by)
 {
 	struct cbdt_backend_rec rec;
 	uint64_t owner;
+	int m;
 
 	if (!cbdt_slot_get(t, CBDT_OBJ_BACKEND, id))
 		return -ERANGE;
@@ -213,7 +225,7 @@ int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
 	if (!owner_active(owner))
 		return 0;
 	if (cbdt_observer_alive(obs, CBDT_OBJ_BACKEND, id))
-		return -EBUSY;
+		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_BACKEND, id);
 	/*
 	 * A live client's I/O waits for a dead backend to come back: keep
 	 * the slot (and its id and records) for the restarted daemon to
@@ -221,8 +233,10 @@ int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
 	 */
 	if (cbdt_backend_read(t, id, &rec))
 		rec.ident = 0;
-	if (backend_mapped(t, id, rec.ident, obs))
-		return -EBUSY;
+	m = backend_mapper(t, id, rec.ident, obs);
+	if (m >= 0)
+		return blocked(by, -EBUSY, CBDT_BLOCK_MAPPED, CBDT_OBJ_BLKDEV,
+			       (uint32_t)m);
 	return cbdt_slot_release(t, CBDT_OBJ_BACKEND, id, owner);
 }
 
@@ -231,8 +245,10 @@ int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
  * than "already gone" is returned, after trying them all.
  */
 static int host_objects_clear(struct cbdt *t, enum cbdt_obj type,
-			      uint32_t host, struct cbdt_observer *obs)
+			      uint32_t host, struct cbdt_observer *obs,
+			      struct cbdt_blocker *by)
 {
+	struct cbdt_blocker b;
 	uint32_t n = cbdt_slot_count(t, type);
 	int ret = 0;
 
@@ -244,22 +260,30 @@ static int host_objects_clear(struct cbdt *t, enum cbdt_obj type,
 			continue;
 		switch (type) {
 		case CBDT_OBJ_BLKDEV:
-			r = cbdt_blkdev_clear(t, i, obs);
+			r = cbdt_blkdev_clear(t, i, obs, &b);
 			break;
 		case CBDT_OBJ_BACKEND:
-			r = cbdt_backend_clear(t, i, obs);
+			r = cbdt_backend_clear(t, i, obs, &b);
 			break;
 		default:
-			r = cbdt_segment_clear(t, i, obs);
+			r = cbdt_segment_clear(t, i, obs, &b);
 			break;
 		}
-		if (r && r != -ESTALE && !ret)
+		if (r && r != -ESTALE && !ret) {
 			ret = r;
+			if (by && (r == -EBUSY || r == -EAGAIN)) {
+				*by = b;
+				/* the host's object through which it blocks */
+				by->via_type = type;
+				by->via_id = i;
+			}
+		}
 	}
 	return ret;
 }
 
-int cbdt_host_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
+int cbdt_host_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
+		    struct cbdt_blocker *by)
 {
 	uint64_t owner;
 	int ret, r;
@@ -270,15 +294,16 @@ int cbdt_host_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs)
 	if (!owner_active(owner))
 		return 0;
 	if (cbdt_observer_alive(obs, CBDT_OBJ_HOST, id))
-		return -EBUSY;
+		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_HOST, id);
 
 	/* Blkdevs free their segments and locks; backends then see no
-	 * mapping from this host; leftover segments last. */
-	ret = host_objects_clear(t, CBDT_OBJ_BLKDEV, id, obs);
-	r = host_objects_clear(t, CBDT_OBJ_BACKEND, id, obs);
+	 * mapping from this host; leftover segments last.  The first
+	 * blocker found is the one reported. */
+	ret = host_objects_clear(t, CBDT_OBJ_BLKDEV, id, obs, by);
+	r = host_objects_clear(t, CBDT_OBJ_BACKEND, id, obs, ret ? NULL : by);
 	if (!ret)
 		ret = r;
-	r = host_objects_clear(t, CBDT_OBJ_SEGMENT, id, obs);
+	r = host_objects_clear(t, CBDT_OBJ_SEGMENT, id, obs, ret ? NULL : by);
 	if (!ret)
 		ret = r;
 	/* Until all of them are gone the slot stays: objects carry only

@@ -158,12 +158,12 @@ static bool crc32c_hw_available(void)
 	/* Computed once; a racing first call computes the same answer, so
 	 * no ordering is needed (process-private word). */
 	static int cached = -1;
-	int v = READ_ONCE(&cached);
+	int v = READ_ONCE(cached);
 
 	if (v < 0) {
 		__builtin_cpu_init();
 		v = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-		WRITE_ONCE(&cached, v);
+		WRITE_ONCE(cached, v);
 	}
 	return v;
 }

@@ -59,15 +59,6 @@ static enum candidate_state host_judge(struct cbdt *t, uint32_t id,
 	return CAND_LIVE;
 }
 
-static void sleep_ms(uint32_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000,
-			       .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /*
  * Probe the candidates of another boot: any whose heartbeat moves within
  * @timeout_ms is alive (-EEXIST); else return the first one's id.
@@ -87,7 +78,7 @@ static int host_probe(struct cbdt *t, const uint32_t *ids, unsigned n,
 				return -EEXIST;
 		if (cbdt_now_ms() - start >= timeout_ms)
 			return (int)ids[0];
-		sleep_ms(HOST_PROBE_MS);
+		cbdt_sleep_ms(HOST_PROBE_MS);
 	}
 }
 

@@ -9,7 +9,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cbdt.h"
 
@@ -41,13 +40,6 @@ static bool owner_gone_here(const struct cbdt *t, uint32_t host_id,
 		*timeout_ms = r.hb_timeout_ms;
 	return boot_id && !memcmp(r.boot_id, boot_id, sizeof(r.boot_id)) &&
 	       !cbdt_pid_exists(r.pid);
-}
-
-static void sleep_probe(void)
-{
-	struct timespec ts = { 0, INUSE_PROBE_MS * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 int cbdt_inuse_find(struct cbdt *t, struct cbdt_inuse *who)
@@ -108,7 +100,7 @@ int cbdt_inuse_find(struct cbdt *t, struct cbdt_inuse *who)
 				cand[i--] = cand[--n];	/* still: dead */
 		}
 		if (n)
-			sleep_probe();
+			cbdt_sleep_ms(INUSE_PROBE_MS);
 	}
 	return 0;
 }

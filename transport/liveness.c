@@ -142,10 +142,16 @@ uint64_t cbdt_observer_age_ms(const struct cbdt_observer *obs,
 	return (e->sampled_ns - e->moved_ns) / 1000000ULL;
 }
 
-bool cbdt_observer_moved(const struct cbdt_observer *obs, enum cbdt_obj type,
-			 uint32_t id)
+const struct cbdt *cbdt_observer_transport(const struct cbdt_observer *obs)
 {
-	const struct obs_entry *e = obs_entry(obs, type, id);
+	return obs->t;
+}
 
-	return e && e->moved;
+void cbdt_sleep_ms(uint32_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }

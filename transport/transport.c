@@ -722,3 +722,18 @@ bool cbdt_is_dax(const struct cbdt *t)
 {
 	return t->is_dax;
 }
+
+void *cbdt_segment_base(const struct cbdt *t, uint32_t id)
+{
+	/* The info was validated against the mapping: every segment of
+	 * segments.count lies inside it. */
+	if (!t->valid || id >= t->info.segments.count)
+		return NULL;
+	return (uint8_t *)t->base + t->info.seg_data_off +
+	       (uint64_t)id * t->info.seg_size;
+}
+
+struct cbdt_channel_ctrl *cbdt_segment_ctrl(const struct cbdt *t, uint32_t id)
+{
+	return cbdt_segment_base(t, id);
+}

@@ -5,6 +5,7 @@
  * cbdt_wait belongs to one thread; cbdt_doorbell_ring may run anywhere.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <stdbool.h>
 #include <sys/syscall.h>
@@ -133,8 +134,34 @@ void cbdt_doorbell_ring(uint32_t *doorbell)
 	 * see the 1 here or the sleeper sees our work.  The CAS makes one
 	 * waker pay the syscall per sleep.
 	 */
-	if (READ_ONCE(doorbell) != 1)
+	if (READ_ONCE(*doorbell) != 1)
 		return;
 	if (cmpxchg(doorbell, &expected, 0U))
 		syscall(SYS_futex, doorbell, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+void cbdt_cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
+
+int cbdt_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m,
+			 uint64_t deadline_ns)
+{
+	uint64_t now = wait_now_ns(), until = now + CBDT_COND_SLICE_NS;
+	struct timespec ts;
+
+	if (deadline_ns && now >= deadline_ns)
+		return -ETIMEDOUT;
+	if (deadline_ns && deadline_ns < until)
+		until = deadline_ns;
+	ts.tv_sec = (time_t)(until / 1000000000ULL);
+	ts.tv_nsec = (long)(until % 1000000000ULL);
+	pthread_cond_timedwait(c, m, &ts);
+	return 0;
 }

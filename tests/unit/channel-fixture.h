@@ -33,7 +33,6 @@ struct fx {
 /* Create, format (@flags: CBDT_F_*) and map; claim one segment. */
 static inline int fx_transport(struct fx *f, uint16_t flags)
 {
-	const struct cbdt_info *in;
 	int id;
 
 	if (tfx_transport_new(f->path, &f->t, FX_SIZE, flags))
@@ -42,9 +41,7 @@ static inline int fx_transport(struct fx *f, uint16_t flags)
 	if (id < 0)
 		return -1;
 	f->seg = (uint32_t)id;
-	in = cbdt_get_info(f->t);
-	f->kseg = (uint8_t *)cbdt_base(f->t) + in->seg_data_off +
-		  (uint64_t)f->seg * in->seg_size;
+	f->kseg = cbdt_segment_base(f->t, f->seg);
 	return 0;
 }
 

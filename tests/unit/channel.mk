@@ -1,4 +1,4 @@
 # Unit tests of the data path: channel rings (transport/channel.c) and
 # adaptive waiting (transport/wait.c).
-UNIT_TESTS += test-channel test-channel-alloc test-channel-mt \
+UNIT_TESTS += test-channel test-channel-alloc test-channel-mt test-queue \
 	test-channel-validate test-wait

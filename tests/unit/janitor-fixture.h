@@ -53,14 +53,6 @@ struct jf_handlers {
 	struct cbdt_channel *ch[JF_HANDLERS_MAX];
 };
 
-static inline void jf_sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000,
-			       .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static inline struct jf *jf_new(void)
 {
 	struct cbdt_info in;
@@ -129,7 +121,7 @@ static inline void jf_run(struct jf *f, struct cbdt_observer *obs, unsigned ms)
 						    f->alive[i].id);
 		if (obs)
 			cbdt_observer_sample(obs);
-		jf_sleep_ms(JF_TICK_MS);
+		cbdt_sleep_ms(JF_TICK_MS);
 	}
 	/* A last beat right before the caller looks. */
 	for (unsigned i = 0; i < f->nalive; i++)
@@ -190,11 +182,7 @@ static inline uint32_t jf_backend(struct jf *f, uint32_t host,
 
 static inline struct cbdt_channel_ctrl *jf_ctrl(struct jf *f, uint32_t seg)
 {
-	const struct cbdt_info *in = cbdt_get_info(f->t);
-
-	return (struct cbdt_channel_ctrl *)((uint8_t *)cbdt_base(f->t) +
-					    in->seg_data_off +
-					    (uint64_t)seg * in->seg_size);
+	return cbdt_segment_ctrl(f->t, seg);
 }
 
 static inline bool jf_active(struct jf *f, enum cbdt_obj type, uint32_t id)
@@ -235,11 +223,8 @@ static inline void *jf_handlers_main(void *arg)
 		}
 		for (uint32_t s = 0; s < cbdt_slot_count(h->t, CBDT_OBJ_SEGMENT);
 		     s++) {
-			const struct cbdt_info *in = cbdt_get_info(h->t);
 			struct cbdt_channel_ctrl *ctrl =
-				(void *)((uint8_t *)cbdt_base(h->t) +
-					 in->seg_data_off +
-					 (uint64_t)s * in->seg_size);
+				cbdt_segment_ctrl(h->t, s);
 
 			if (h->n == JF_HANDLERS_MAX ||
 			    CBDT_OWNER_STATE(cbdt_slot_owner(
@@ -257,7 +242,7 @@ static inline void *jf_handlers_main(void *arg)
 				h->seg[h->n++] = s;
 		}
 		pthread_mutex_unlock(&h->lock);
-		jf_sleep_ms(1);
+		cbdt_sleep_ms(1);
 	}
 }
 

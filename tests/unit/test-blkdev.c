@@ -255,7 +255,7 @@ static void *detacher_main(void *arg)
 
 	while (jf_handlers_detach_closing(d->h) < d->h->n &&
 	       cbdt_now_ms() - start < TFX_DEADLINE_MS)
-		jf_sleep_ms(1);
+		cbdt_sleep_ms(1);
 	return NULL;
 }
 

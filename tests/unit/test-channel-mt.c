@@ -1,10 +1,11 @@
 /* Description: channel rings with the two sides running concurrently: a
  * client and a handler in two threads and in two fork()ed processes move
  * 100k requests of random ops, sizes and queue depths with payload
- * verification both ways (with and without crcs), also with the client
- * split into submitting and reaping threads, using the adaptive
- * waits and doorbells; and a handler asleep at its longest back-off is
- * woken by the doorbell of a submit. */
+ * verification both ways (with and without crcs) through the library's
+ * client queue and serve loop, also with the client split into three
+ * submitting threads and a reaper, using the adaptive waits and
+ * doorbells; and a handler asleep at its longest back-off is woken by the
+ * doorbell of a submit. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -40,123 +41,138 @@ static uint64_t now_ns(void)
 }
 
 /*
- * Handler loop: WRITE payloads must carry their req_id's pattern (else
- * -EIO), READs get the salted pattern; runs until the client closes and
- * the ring is empty.  Returns the number of problems seen.
+ * The handler: cbdt_serve() with ops that check every WRITE payload
+ * against its offset's pattern (else -EIO) and fill READs with the salted
+ * pattern.  Serves until the client closes.  Returns problems seen.
  */
-static int handler_run(struct cbdt_channel *h, struct cbdt_wait_cfg *cfg,
-		       uint64_t *served)
-{
-	struct cbdt_request rq;
-	struct cbdt_wait w;
-	int problems = 0, ret, result;
-
-	cbdt_wait_init(&w, cfg);
-	for (;;) {
-		ret = cbdt_channel_peek(h, &rq);
-		if (ret == 0) {
-			if (cbdt_channel_client_state(h) != CBDT_CLIENT_OPEN)
-				break;
-			cbdt_channel_handler_wait(h, &w);
-			continue;
-		}
-		cbdt_wait_reset(&w);
-		result = ret < 0 ? ret : cbdt_channel_validate(h, &rq, DEV_SIZE);
-		if (!result && rq.op == CBDT_OP_WRITE &&
-		    !fx_check(cbdt_channel_data(h, rq.data_off), rq.len, rq.req_id))
-			result = -EIO;
-		if (!result && rq.op == CBDT_OP_READ)
-			fx_fill(cbdt_channel_data(h, rq.data_off), rq.len,
-				rq.req_id ^ READ_SALT);
-		if (result)
-			problems++;
-		while ((ret = cbdt_channel_complete(h, &rq, result)) == -EAGAIN)
-			cpu_relax();
-		if (ret)
-			return problems + 1;
-		(*served)++;
-	}
-	cbdt_channel_handler_detach(h);
-	return problems;
-}
-
-struct inflight {
-	bool used;
-	uint16_t op;
-	uint32_t off, len;
+struct mt_handler {
+	uint64_t served;
+	int problems;
 };
 
+static int mt_exec(void *arg, const struct cbdt_request *rq, void *data)
+{
+	if (rq->op == CBDT_OP_WRITE && !fx_check(data, rq->len, rq->offset))
+		return -EIO;
+	if (rq->op == CBDT_OP_READ)
+		fx_fill(data, rq->len, rq->offset ^ READ_SALT);
+	return 0;
+}
+
+static void mt_done(void *arg, const struct cbdt_request *rq, int result)
+{
+	struct mt_handler *mh = arg;
+
+	mh->served++;
+	if (result)
+		mh->problems++;
+}
+
+static const struct cbdt_handler_ops mt_ops = {
+	.exec = mt_exec,
+	.done = mt_done,
+};
+
+static int handler_run(struct cbdt_channel *h, const struct cbdt_wait_cfg *wait,
+		       uint64_t *served)
+{
+	struct cbdt_serve_cfg cfg = { .dev_size = DEV_SIZE };
+	struct mt_handler mh = { 0 };
+	int why;
+
+	if (wait)
+		cfg.wait = *wait;
+	why = cbdt_serve(h, &cfg, &mt_ops, &mh);
+	cbdt_channel_handler_detach(h);
+	*served = mh.served;
+	return mh.problems + (why != CBDT_SERVE_CLOSING);
+}
+
+/* The client's side of the checks, in the queue's callback. */
+struct mt_client {
+	struct cbdt_queue *q;
+	uint64_t answered;	/* atomic: the reaper counts, others look */
+	uint32_t strays;	/* completions the queue could not match */
+	int problems;
+};
+
+static void mt_client_done(void *arg, const struct cbdt_queue_done *d)
+{
+	struct mt_client *mc = arg;
+
+	if (!d->answer || !d->last) {
+		mc->problems++;	/* nothing here may time out or break */
+		return;
+	}
+	if (d->result)
+		mc->problems++;
+	if (d->op == CBDT_OP_READ &&
+	    !fx_check(d->data, d->len, d->offset ^ READ_SALT))
+		mc->problems++;
+	smp_store_release(&mc->answered, mc->answered + 1);
+}
+
+/* A random request: FLUSH 1 in 8, else READ or WRITE of 1 B to 128 KiB. */
+static void mt_random_req(struct cbdt_queue_req *r, unsigned *seed,
+			  uint32_t max_len, uint8_t *wbuf)
+{
+	uint32_t x = (uint32_t)rand_r(seed);
+
+	memset(r, 0, sizeof(*r));
+	r->op = x % 8 == 0 ? CBDT_OP_FLUSH : x % 2 ? CBDT_OP_READ : CBDT_OP_WRITE;
+	if (r->op == CBDT_OP_FLUSH)
+		return;
+	r->len = 1 + (uint32_t)rand_r(seed) % max_len;
+	r->offset = (uint64_t)rand_r(seed) % (DEV_SIZE - r->len);
+	if (r->op == CBDT_OP_WRITE) {
+		fx_fill(wbuf, r->len, r->offset);
+		r->wbuf = wbuf;
+	}
+}
+
 /*
- * Client loop: keep a random queue depth of random requests in flight,
- * keyed by req_id = slot in @fl; verify READ payloads.  Returns problems.
+ * Client in one thread: keep a random queue depth of random requests in
+ * flight through the library queue, reaping when it is full.  Returns
+ * problems.
  */
 static int client_run(struct cbdt_channel *c, unsigned seed)
 {
-	struct inflight fl[QD_MAX];
-	struct cbdt_completion comp;
-	struct cbdt_request rq;
+	static uint8_t wbuf[128 << 10];
+	struct mt_client mc = { 0 };
+	struct cbdt_queue_req r;
 	struct cbdt_wait w;
-	uint64_t submitted = 0, reaped = 0;
-	int problems = 0, ret;
+	uint64_t submitted = 0;
 	unsigned qd = 1;
+	int ret;
 
-	memset(fl, 0, sizeof(fl));
+	assert_int_equal(cbdt_queue_new(c, mt_client_done, &mc, &mc.q), 0);
 	cbdt_wait_init(&w, NULL);
-	while (reaped < NREQ) {
+	while (mc.answered < NREQ) {
 		if (submitted % 1000 == 0)
 			qd = 1 + (unsigned)rand_r(&seed) % QD_MAX;
-		while (submitted < NREQ && submitted - reaped < qd) {
-			uint32_t id = (uint32_t)rand_r(&seed) % QD_MAX, r;
-
-			while (fl[id].used)
-				id = (id + 1) % QD_MAX;
-			memset(&rq, 0, sizeof(rq));
-			r = (uint32_t)rand_r(&seed);
-			rq.op = r % 8 == 0 ? CBDT_OP_FLUSH :
-				r % 2 ? CBDT_OP_READ : CBDT_OP_WRITE;
-			rq.req_id = id;
-			if (rq.op != CBDT_OP_FLUSH) {
-				rq.len = 1 + (uint32_t)rand_r(&seed) %
-					     (rand_r(&seed) % 16 ? 8192 : 128 << 10);
-				rq.offset = (uint64_t)rand_r(&seed) % (DEV_SIZE - rq.len);
-				rq.data_len = rq.len;
-				if (cbdt_channel_data_alloc(c, rq.len, &rq.data_off))
-					break;	/* data area full: reap first */
-				if (rq.op == CBDT_OP_WRITE)
-					fx_fill(cbdt_channel_data(c, rq.data_off),
-						rq.len, id);
-			}
-			ret = cbdt_channel_submit(c, &rq);
+		while (submitted < NREQ && submitted - mc.answered < qd) {
+			mt_random_req(&r, &seed,
+				      rand_r(&seed) % 16 ? 8192 : 128 << 10, wbuf);
+			ret = cbdt_queue_submit(mc.q, &r);
+			if (ret == -EAGAIN)
+				break;	/* data area full: reap first */
 			if (ret) {
-				problems++;
+				mc.problems++;
 				break;
 			}
-			fl[id] = (struct inflight){ true, rq.op, rq.data_off,
-						    rq.len };
 			submitted++;
 		}
-		ret = cbdt_channel_reap(c, &comp);
-		if (ret == 0) {
-			cbdt_channel_client_wait(c, &w);
-			continue;
-		}
-		cbdt_wait_reset(&w);
-		if (ret < 0 || comp.req_id >= QD_MAX || !fl[comp.req_id].used)
-			return problems + 1;
-		if (comp.result)
-			problems++;
-		if (fl[comp.req_id].op == CBDT_OP_READ &&
-		    !fx_check(cbdt_channel_data(c, fl[comp.req_id].off),
-			      fl[comp.req_id].len, comp.req_id ^ READ_SALT))
-			problems++;
-		if (fl[comp.req_id].op != CBDT_OP_FLUSH)
-			cbdt_channel_data_free(c, fl[comp.req_id].off,
-					       fl[comp.req_id].len);
-		fl[comp.req_id].used = false;
-		reaped++;
+		ret = cbdt_queue_reap(mc.q, UINT32_MAX, &mc.strays);
+		if (ret < 0)
+			return mc.problems + 1;
+		if (ret == 0)
+			cbdt_queue_idle(mc.q, &w);
+		else
+			cbdt_wait_reset(&w);
 	}
+	cbdt_queue_free(mc.q);
 	cbdt_channel_client_close(c);
-	return problems;
+	return mc.problems + (int)mc.strays;
 }
 
 struct handler_thread {
@@ -202,55 +218,45 @@ static void test_threads_move_100k_verified_crc(void **state)
 	run_threads(*state, CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC);
 }
 
-/*
- * The client split the way cbdfs uses it: submitting threads serialised by
- * a producer lock (submit, data_alloc, data_free), one reaper thread
- * calling reap concurrently with them.
- */
-struct split {
-	struct cbdt_channel *c;
-	pthread_mutex_t lock;	/* producer calls and fl[] */
-	struct inflight fl[QD_MAX];
-	uint64_t submitted, reaped;
-	int problems;
-};
-
+/* The client split the way cbdfs uses it: submitting threads that wait
+ * for room, one reaper thread. */
 static void *split_reaper(void *arg)
 {
-	struct split *sp = arg;
-	struct cbdt_completion comp;
+	struct mt_client *mc = arg;
 	struct cbdt_wait w;
-	struct inflight f;
 	int ret;
 
 	cbdt_wait_init(&w, NULL);
-	while (sp->reaped < NREQ) {
-		ret = cbdt_channel_reap(sp->c, &comp);
-		if (ret == 0) {
-			cbdt_channel_client_wait(sp->c, &w);
-			continue;
-		}
-		cbdt_wait_reset(&w);
-		if (ret < 0 || comp.req_id >= QD_MAX) {
-			sp->problems++;
+	while (smp_load_acquire(&mc->answered) < NREQ) {
+		ret = cbdt_queue_reap(mc->q, 32, &mc->strays);
+		if (ret < 0) {
+			mc->problems++;
 			break;
 		}
-		pthread_mutex_lock(&sp->lock);
-		f = sp->fl[comp.req_id];
-		pthread_mutex_unlock(&sp->lock);
-		if (!f.used || comp.result)
-			sp->problems++;
-		/* the extent is ours until freed: no lock needed to read it */
-		if (f.op == CBDT_OP_READ &&
-		    !fx_check(cbdt_channel_data(sp->c, f.off), f.len,
-			      comp.req_id ^ READ_SALT))
-			sp->problems++;
-		pthread_mutex_lock(&sp->lock);
-		if (f.op != CBDT_OP_FLUSH)
-			cbdt_channel_data_free(sp->c, f.off, f.len);
-		sp->fl[comp.req_id].used = false;
-		pthread_mutex_unlock(&sp->lock);
-		__atomic_store_n(&sp->reaped, sp->reaped + 1, __ATOMIC_RELEASE);
+		if (ret)
+			cbdt_wait_reset(&w);
+		else if (cbdt_queue_idle(mc->q, &w) == -ESHUTDOWN)
+			break;
+	}
+	return NULL;
+}
+
+struct submitter {
+	struct mt_client *mc;
+	unsigned seed, n;
+	int problems;
+};
+
+static void *split_submitter(void *arg)
+{
+	static __thread uint8_t wbuf[64 << 10];
+	struct submitter *s = arg;
+	struct cbdt_queue_req r;
+
+	for (unsigned i = 0; i < s->n; i++) {
+		mt_random_req(&r, &s->seed, 64 << 10, wbuf);
+		if (cbdt_queue_submit_wait(s->mc->q, &r, 0))
+			s->problems++;
 	}
 	return NULL;
 }
@@ -259,66 +265,32 @@ static void test_split_client_threads_move_100k_verified(void **state)
 {
 	struct fx *f = *state;
 	struct handler_thread ht = { 0 };
-	struct split sp = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	pthread_t th, tr;
-	unsigned seed = 99;
-	int ret;
+	struct mt_client mc = { 0 };
+	struct submitter sub[3];
+	pthread_t th, tr, ts[3];
 
-	sp.c = f->c;
+	assert_int_equal(cbdt_queue_new(f->c, mt_client_done, &mc, &mc.q), 0);
 	ht.h = f->h;
 	assert_int_equal(pthread_create(&th, NULL, handler_main, &ht), 0);
-	assert_int_equal(pthread_create(&tr, NULL, split_reaper, &sp), 0);
-	while (sp.submitted < NREQ && !__atomic_load_n(&sp.problems, __ATOMIC_RELAXED)) {
-		struct cbdt_request rq = { 0 };
-		uint32_t id = (uint32_t)rand_r(&seed) % QD_MAX, r;
-
-		pthread_mutex_lock(&sp.lock);
-		for (r = 0; r < QD_MAX && sp.fl[id].used; r++)
-			id = (id + 1) % QD_MAX;
-		if (r == QD_MAX) {
-			pthread_mutex_unlock(&sp.lock);
-			sched_yield();
-			continue;
-		}
-		r = (uint32_t)rand_r(&seed);
-		rq.op = r % 8 == 0 ? CBDT_OP_FLUSH :
-			r % 2 ? CBDT_OP_READ : CBDT_OP_WRITE;
-		rq.req_id = id;
-		ret = 0;
-		if (rq.op != CBDT_OP_FLUSH) {
-			rq.len = rq.data_len = 1 + (uint32_t)rand_r(&seed) % 65536;
-			ret = cbdt_channel_data_alloc(f->c, rq.len, &rq.data_off);
-			if (!ret && rq.op == CBDT_OP_WRITE)
-				fx_fill(cbdt_channel_data(f->c, rq.data_off),
-					rq.len, id);
-		}
-		if (!ret) {
-			/* before submit: the reaper may see it complete at once */
-			sp.fl[id] = (struct inflight){ true, rq.op, rq.data_off,
-						       rq.len };
-			ret = cbdt_channel_submit(f->c, &rq);
-			if (ret) {
-				sp.fl[id].used = false;
-				if (rq.data_len)
-					cbdt_channel_data_free(f->c, rq.data_off,
-							       rq.len);
-			}
-		}
-		pthread_mutex_unlock(&sp.lock);
-		if (!ret)
-			sp.submitted++;
-		else if (ret == -EAGAIN || ret == -ENOSPC)
-			sched_yield();
-		else
-			sp.problems++;
-		/* the other side of the lock-free pair: read it as well */
-		assert_true(cbdt_channel_inflight(f->c) <= QD_MAX);
+	assert_int_equal(pthread_create(&tr, NULL, split_reaper, &mc), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		sub[i] = (struct submitter){ .mc = &mc, .seed = 99 + i,
+					     .n = NREQ / 3 + (i == 0 ? NREQ % 3 : 0) };
+		assert_int_equal(pthread_create(&ts[i], NULL, split_submitter,
+						&sub[i]), 0);
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		pthread_join(ts[i], NULL);
+		assert_int_equal(sub[i].problems, 0);
 	}
 	pthread_join(tr, NULL);
+	assert_int_equal(cbdt_queue_busy(mc.q), 0);
+	cbdt_queue_free(mc.q);
 	cbdt_channel_client_close(f->c);
 	pthread_join(th, NULL);
-	assert_int_equal(sp.problems, 0);
-	assert_int_equal(sp.reaped, NREQ);
+	assert_int_equal(mc.problems, 0);
+	assert_int_equal(mc.strays, 0);
+	assert_int_equal(mc.answered, NREQ);
 	assert_int_equal(ht.problems, 0);
 	assert_int_equal(ht.served, NREQ);
 }
@@ -365,13 +337,14 @@ struct sleepy_handler {
 	struct cbdt_channel *h;
 	struct cbdt_wait_cfg cfg;
 	uint64_t served;
+	int problems;
 };
 
 static void *sleepy_handler_main(void *arg)
 {
 	struct sleepy_handler *sh = arg;
 
-	handler_run(sh->h, &sh->cfg, &sh->served);
+	sh->problems = handler_run(sh->h, &sh->cfg, &sh->served);
 	return NULL;
 }
 
@@ -397,7 +370,7 @@ static void test_doorbell_wakes_sleeping_handler(void **state)
 	sh.h = f->h;
 	assert_int_equal(pthread_create(&th, NULL, sleepy_handler_main, &sh), 0);
 	/* The handler announces its sleep in sq_sleep just before it. */
-	while (READ_ONCE(&fx_ctrl(f)->sq_sleep) != 1)
+	while (READ_ONCE(fx_ctrl(f)->sq_sleep) != 1)
 		usleep(1000);
 	/* ... and then sleeps in the futex: ring it there, not before */
 	assert_true(tfx_wait_other_thread_sleeping());
@@ -414,6 +387,7 @@ static void test_doorbell_wakes_sleeping_handler(void **state)
 	pthread_join(th, NULL);
 	assert_true(lat < TFX_DEADLINE_MS * 1000000ULL);
 	assert_int_equal(sh.served, 1);
+	assert_int_equal(sh.problems, 0);
 }
 
 /* Teardown removes the transport even when an assertion failed. */

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "barrier.h"
 #include "cbdt.h"
 #include "fixture.h"
 
@@ -184,7 +185,7 @@ static void *beat(void *arg)
 {
 	struct beater *b = arg;
 
-	while (!__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) {
+	while (!smp_load_acquire(&b->stop)) {
 		cbdt_slot_heartbeat(b->t, CBDT_OBJ_HOST, b->id);
 		usleep(10000);
 	}
@@ -210,7 +211,7 @@ static void test_other_boot_adopted_only_when_still(void **state)
 	me.hb_timeout_ms = TFX_DEADLINE_MS;
 	assert_int_equal(cbdt_host_register(f->t, &me, true, &id, &o), -EEXIST);
 	me.hb_timeout_ms = old.hb_timeout_ms;
-	__atomic_store_n(&b.stop, 1, __ATOMIC_RELEASE);
+	smp_store_release(&b.stop, 1);
 	pthread_join(th, NULL);
 	/* Still for the timeout: dead, adopted after waiting that long. */
 	start = cbdt_now_ms();

@@ -103,7 +103,7 @@ static void *beat_main(void *arg)
 {
 	struct beater *b = arg;
 
-	while (!__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) {
+	while (!smp_load_acquire(&b->stop)) {
 		cbdt_slot_heartbeat(b->t, b->type, b->id);
 		usleep(10000);
 	}
@@ -127,7 +127,7 @@ static void test_live_host_blocks_format_even_forced(void **state)
 	 * owner's heartbeat thread would move it. */
 	assert_int_equal(pthread_create(&th, NULL, beat_main, &b), 0);
 	assert_int_equal(cbdt_format(f->t, 0, CBDT_FORMAT_FORCE, &who), -EBUSY);
-	__atomic_store_n(&b.stop, 1, __ATOMIC_RELEASE);
+	smp_store_release(&b.stop, 1);
 	pthread_join(th, NULL);
 	assert_int_equal(who.type, CBDT_OBJ_HOST);
 	assert_int_equal(who.id, id);
@@ -158,7 +158,7 @@ static void test_beating_backend_of_other_kernel_blocks(void **state)
 	assert_int_equal(who.type, CBDT_OBJ_BACKEND);
 	assert_int_equal(who.id, 3);
 	assert_int_equal(cbdt_format(f->t, 0, CBDT_FORMAT_FORCE, NULL), -EBUSY);
-	__atomic_store_n(&b.stop, 1, __ATOMIC_RELEASE);
+	smp_store_release(&b.stop, 1);
 	pthread_join(th, NULL);
 }
 

@@ -397,15 +397,24 @@ static void test_clear_refuses_alive_and_ignores_free(void **state)
 {
 	struct world *w = *state;
 	struct cbdt *t = w->f->t;
+	struct cbdt_blocker by;
 
 	jf_run(w->f, w->obs, JF_TICK_MS);
-	assert_int_equal(cbdt_host_clear(t, w->chost, w->obs), -EBUSY);
-	assert_int_equal(cbdt_backend_clear(t, w->be, w->obs), -EBUSY);
-	assert_int_equal(cbdt_blkdev_clear(t, w->b->id, w->obs), -EBUSY);
-	assert_int_equal(cbdt_segment_clear(t, w->b->segs[0], w->obs), -EBUSY);
-	assert_int_equal(cbdt_host_clear(t, 30, w->obs), 0);
-	assert_int_equal(cbdt_blkdev_clear(t, 100, w->obs), 0);
-	assert_int_equal(cbdt_host_clear(t, 4000, w->obs), -ERANGE);
+
+	assert_int_equal(cbdt_host_clear(t, w->chost, w->obs, &by), -EBUSY);
+	assert_int_equal(by.why, CBDT_BLOCK_ALIVE);
+	assert_int_equal(by.type, CBDT_OBJ_HOST);
+	assert_int_equal(by.id, w->chost);
+	assert_int_equal(cbdt_backend_clear(t, w->be, w->obs, &by), -EBUSY);
+	assert_int_equal(by.type, CBDT_OBJ_BACKEND);
+	assert_int_equal(cbdt_blkdev_clear(t, w->b->id, w->obs, NULL), -EBUSY);
+	assert_int_equal(cbdt_segment_clear(t, w->b->segs[0], w->obs, &by), -EBUSY);
+	assert_int_equal(by.why, CBDT_BLOCK_BELONGS);
+	assert_int_equal(by.type, CBDT_OBJ_BLKDEV);
+	assert_int_equal(by.id, w->b->id);
+	assert_int_equal(cbdt_host_clear(t, 30, w->obs, NULL), 0);
+	assert_int_equal(cbdt_blkdev_clear(t, 100, w->obs, NULL), 0);
+	assert_int_equal(cbdt_host_clear(t, 4000, w->obs, NULL), -ERANGE);
 	/* Refusals had no side effect on the channels. */
 	for (unsigned q = 0; q < w->b->queues; q++)
 		assert_int_equal(jf_ctrl(w->f, w->b->segs[q])->client_state,

@@ -605,7 +605,7 @@ static void *rw_reader(void *p)
 	uint8_t got[CBDT_REC_PAYLOAD], want[CBDT_REC_PAYLOAD];
 	uint32_t last = 0, n;
 
-	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+	while (!smp_load_acquire(&r->stop)) {
 		int ret = cbdt_record_read(r->t, CBDT_OBJ_BLKDEV, 9, got,
 					   sizeof(got), NULL);
 
@@ -641,7 +641,7 @@ static void test_record_concurrent_readers(void **state)
 		assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 9, buf,
 						   sizeof(buf)), 0);
 	}
-	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	smp_store_release(&r.stop, 1);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	print_message("%llu concurrent reads, %d errors, %d torn, %d older\n",

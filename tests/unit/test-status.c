@@ -147,7 +147,7 @@ static void *bumper_main(void *arg)
 	struct bumper *b = arg;
 	struct timespec ts = { 0, 5 * 1000000L };
 
-	while (!__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) {
+	while (!smp_load_acquire(&b->stop)) {
 		for (unsigned i = 0; i < b->n; i++)
 			cbdt_slot_heartbeat(b->t, b->obj[i].type, b->obj[i].id);
 		nanosleep(&ts, NULL);
@@ -170,7 +170,7 @@ static void bumper_start(struct bumper *b, struct cbdt *t)
 
 static void bumper_stop(struct bumper *b)
 {
-	__atomic_store_n(&b->stop, 1, __ATOMIC_RELEASE);
+	smp_store_release(&b->stop, 1);
 	pthread_join(b->thr, NULL);
 }
 
@@ -181,7 +181,7 @@ static struct status_snap *collect(struct cbdt *t, uint32_t window_ms)
 	struct status_opts o = { .window_ms = window_ms, .poll_ms = 5 };
 	struct status_snap *s = NULL;
 
-	assert_int_equal(status_collect(t, &o, &s), 0);
+	assert_int_equal(status_collect(t, &o, NULL, &s), 0);
 	assert_non_null(s);
 	return s;
 }
@@ -807,7 +807,7 @@ static void test_no_liveness_and_stop(void **state)
 
 	host_add(f->t, "node-q", CBDT_ROLE_CLIENT, 9, 100);
 	/* one read, no window watched (window_ms 0 says so) */
-	assert_int_equal(status_collect(f->t, &o, &s), 0);
+	assert_int_equal(status_collect(f->t, &o, NULL, &s), 0);
 	assert_int_equal(s->window_ms, 0);
 	assert_int_equal(s->hosts_used, 1);
 	assert_false(s->hosts[0].s.alive);
@@ -818,7 +818,7 @@ static void test_no_liveness_and_stop(void **state)
 	o = (struct status_opts){ .window_ms = 2 * TFX_DEADLINE_MS,
 				  .stop = &stop };
 	t0 = cbdt_now_ms();
-	assert_int_equal(status_collect(f->t, &o, &s), -EINTR);
+	assert_int_equal(status_collect(f->t, &o, NULL, &s), -EINTR);
 	assert_true(cbdt_now_ms() - t0 < TFX_DEADLINE_MS);
 }
 

@@ -156,7 +156,7 @@ static void *sleeper_main(void *arg)
 	cbdt_wait_idle(&w, NULL);
 	while (!cbdt_wait_would_sleep(&w))
 		;
-	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
+	smp_store_release(&s->started, 1);
 	start = now_ns();
 	cbdt_wait_idle(&w, s->doorbell);
 	s->end_ns = now_ns();
@@ -200,14 +200,14 @@ static void test_futex_doorbell_wakes(void **state)
 	pthread_t th;
 
 	assert_int_equal(pthread_create(&th, NULL, sleeper_main, &s), 0);
-	while (!__atomic_load_n(&s.started, __ATOMIC_ACQUIRE))
+	while (!smp_load_acquire(&s.started))
 		usleep(1000);
 	/* Ring only once it sleeps in the futex, however long that takes. */
 	assert_true(tfx_wait_other_thread_sleeping());
 	smp_mb();
 	rung = now_ns();
 	cbdt_doorbell_ring(&doorbell);
-	assert_int_equal(READ_ONCE(&doorbell), 0);
+	assert_int_equal(READ_ONCE(doorbell), 0);
 	pthread_join(th, NULL);
 	printf("futex wake %.3f ms after the ring (sleep of %u s)\n",
 	       (double)(s.end_ns - rung) / 1e6, LONG_SLEEP_US / 1000000U);
@@ -274,9 +274,9 @@ static void *idler_main(void *arg)
 	uint64_t spins_at_first_sleep = 0;
 
 	cbdt_wait_init(&w, NULL);
-	while (!__atomic_load_n(&id->stop, __ATOMIC_ACQUIRE)) {
+	while (!smp_load_acquire(&id->stop)) {
 		if (cbdt_wait_would_sleep(&w))
-			WRITE_ONCE(&id->doorbell, 1U);
+			WRITE_ONCE(id->doorbell, 1U);
 		cbdt_wait_idle(&w, &id->doorbell);
 		if (w.sleeps == 1 && !spins_at_first_sleep)
 			spins_at_first_sleep = w.spins;
@@ -306,7 +306,7 @@ static void test_idle_waiter_cpu(void **state)
 	start = now_ns();
 	assert_int_equal(pthread_create(&th, NULL, idler_main, &id), 0);
 	sleep(2);
-	__atomic_store_n(&id.stop, 1, __ATOMIC_RELEASE);
+	smp_store_release(&id.stop, 1);
 	pthread_join(th, NULL);
 	wall = now_ns() - start;
 	pct = 100.0 * (double)id.cpu_ns / (double)wall;

@@ -20,14 +20,11 @@
 struct tc;
 struct tc_io;
 
-/* Called once per completion, in the main thread, with the request's slot
- * already free again (so it may submit). */
+/* Called once per completion, in the main thread (it may submit). */
 typedef void (*tc_done_fn)(struct tc *tc, const struct tc_io *io, int result);
 
+/* One request in flight: the cookie of its queue slot. */
 struct tc_io {
-	uint64_t req_id;	/* 0: slot free */
-	unsigned q;
-	struct cbdt_request rq;
 	void *rbuf;		/* READ: where the data goes */
 	tc_done_fn done;
 	uint64_t user[3];	/* caller's bookkeeping */
@@ -44,10 +41,9 @@ struct tc {
 	pthread_mutex_t b_lock;		/* b against the heartbeat thread */
 
 	uint32_t io_timeout_ms;		/* 0: wait for ever (backend restarts) */
-	struct tc_io ios[TC_IOS];
+	struct cbdt_queue *q[CBDT_QUEUES_MAX];	/* one per channel of b */
 	unsigned inflight;
 	unsigned next_q;
-	uint64_t next_id;
 	uint64_t last_progress_ns;
 	uint64_t max_lat_ns;
 	int fatal;			/* first broken-channel error */
@@ -67,6 +63,10 @@ extern volatile sig_atomic_t tc_stop;	/* SIGINT/SIGTERM seen */
 int tc_submit(struct tc *tc, uint16_t op, uint16_t flags, uint64_t off,
 	      uint32_t len, const void *wdata, void *rbuf, tc_done_fn done,
 	      const uint64_t user[3]);
+
+/* The queues of a freshly mapped tc->b / their end before the unmap. */
+int tc_queues_open(struct tc *tc);
+void tc_queues_close(struct tc *tc);
 
 /* Reap what is there: completions handled, or -errno. */
 int tc_poll(struct tc *tc);

@@ -48,7 +48,7 @@ static int tc_verify(const uint8_t *buf, uint64_t off, uint64_t n,
 		uint8_t want = zero ? 0 : tc_pattern_byte(off + i, seed);
 
 		if (buf[i] != want) {
-			err("read: mismatch at offset %" PRIu64
+			log_err("read: mismatch at offset %" PRIu64
 			    ": got %#04x, want %#04x (%s)",
 			    off + i, buf[i], want,
 			    zero ? "zeroes" : "pattern");
@@ -90,10 +90,7 @@ static const char *seg_handler_name(uint32_t s)
 
 static void status_segment(struct tc *tc, uint32_t id)
 {
-	const struct cbdt_info *in = cbdt_get_info(tc->t);
-	const struct cbdt_channel_ctrl *ctrl =
-		(const void *)((uint8_t *)cbdt_base(tc->t) + in->seg_data_off +
-			       (uint64_t)id * in->seg_size);
+	const struct cbdt_channel_ctrl *ctrl = cbdt_segment_ctrl(tc->t, id);
 	struct cbdt_segment_rec r;
 
 	if (cbdt_segment_read(tc->t, id, &r)) {
@@ -227,11 +224,11 @@ static int bad_submit(struct tc *tc, const struct bad_kind *k, int32_t *res)
 	struct cbdt_ce ce;
 	int ret;
 
-	if (cbdt_channel_inflight(ch))
+	if (tc->inflight)
 		return -EBUSY;
 	/* Both are written by us only. */
-	head = READ_ONCE(&ctrl->sq_head);
-	tail = READ_ONCE(&ctrl->cq_tail);
+	head = READ_ONCE(ctrl->sq_head);
+	tail = READ_ONCE(ctrl->cq_tail);
 
 	memset(&se, 0, sizeof(se));
 	se.op = k->op;
@@ -261,16 +258,18 @@ static int bad_submit(struct tc *tc, const struct bad_kind *k, int32_t *res)
 	/* Pairs with the handler's load-acquire of cq_tail in complete. */
 	smp_store_release(&ctrl->cq_tail, tail + 1);
 	if ((uint32_t)ce.seq != head) {
-		err("badentry %s: completion carries seq %llu, want %u",
+		log_err("badentry %s: completion carries seq %llu, want %u",
 		    k->name, (unsigned long long)ce.seq, head);
 		return -EBADMSG;
 	}
 	*res = ce.result;
 
+	tc_queues_close(tc);
 	cbdt_channel_close(ch);
 	tc->b->ch[0] = NULL;
-	return cbdt_channel_open(tc->t, tc->b->segs[0], CBDT_CHANNEL_CLIENT, 0,
-				 &tc->b->ch[0]);
+	ret = cbdt_channel_open(tc->t, tc->b->segs[0], CBDT_CHANNEL_CLIENT, 0,
+				&tc->b->ch[0]);
+	return ret ? ret : tc_queues_open(tc);
 }
 
 /* Exit status: 0 if every entry of @kind ("all" for every kind) was

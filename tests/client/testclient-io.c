@@ -1,18 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cbd-testclient's request engine: spreads requests over the blkdev's
- * channels, reaps their completions, and checks that every completion
- * answers exactly one request in flight.  Main thread only.
+ * channels (one libcbdt queue each), reaps their completions, and fails
+ * loudly on any completion that answers no request in flight.  Main
+ * thread only.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "testclient.h"
-
-/* req_id = counter << 16 | slot: a stale or repeated completion cannot
- * match a slot that was reused since. */
-#define TC_ID_SHIFT	16
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -50,68 +48,71 @@ void tc_pattern_fill(void *buf, uint64_t off, uint64_t len, uint64_t seed)
 		p[i] = tc_pattern_byte(off + i, seed);
 }
 
-static struct cbdt_channel *tc_ch(const struct tc *tc, unsigned q)
+/* The queues' callback: one request answered, its slot given back. */
+static void tc_done(void *arg, const struct cbdt_queue_done *d)
 {
-	return tc->b->ch[q];
-}
-
-/* One completion from queue @q. */
-static void tc_complete(struct tc *tc, unsigned q,
-			const struct cbdt_completion *c)
-{
-	uint64_t idx = c->req_id & ((1U << TC_ID_SHIFT) - 1);
-	struct tc_io io;
+	struct tc *tc = arg;
+	struct tc_io *io = d->cookie;
 	uint64_t lat;
 
-	if (idx >= TC_IOS || tc->ios[idx].req_id != c->req_id ||
-	    tc->ios[idx].q != q) {
-		err("queue %u: completion of request %#llx that is not in "
-		    "flight (duplicated or stray completion)",
-		    q, (unsigned long long)c->req_id);
-		if (!tc->fatal)
-			tc->fatal = -EBADMSG;
-		return;
+	if (d->answer) {
+		if (!d->result && d->op == CBDT_OP_READ && io->rbuf)
+			memcpy(io->rbuf, d->data, d->len);
+		tc->last_progress_ns = cbdt_now_ns();
+		lat = tc->last_progress_ns - io->start_ns;
+		if (lat > tc->max_lat_ns)
+			tc->max_lat_ns = lat;
+		if (io->done)
+			io->done(tc, io, d->result);
 	}
-	io = tc->ios[idx];
-	if (c->seq != io.rq.seq) {
-		err("queue %u: request %#llx completed with seq %llu, "
-		    "submitted as %llu",
-		    q, (unsigned long long)c->req_id,
-		    (unsigned long long)c->seq, (unsigned long long)io.rq.seq);
-		if (!tc->fatal)
-			tc->fatal = -EBADMSG;
+	if (d->last) {
+		tc->inflight--;
+		free(io);
 	}
-	if (!c->result && io.rq.op == CBDT_OP_READ && io.rbuf)
-		memcpy(io.rbuf, cbdt_channel_data(tc_ch(tc, q), io.rq.data_off),
-		       io.rq.len);
-	if (io.rq.data_len)
-		cbdt_channel_data_free(tc_ch(tc, q), io.rq.data_off,
-				       io.rq.data_len);
-	tc->ios[idx].req_id = 0;
-	tc->inflight--;
-	tc->last_progress_ns = cbdt_now_ns();
-	lat = tc->last_progress_ns - io.start_ns;
-	if (lat > tc->max_lat_ns)
-		tc->max_lat_ns = lat;
-	if (io.done)
-		io.done(tc, &io, c->result);
+}
+
+int tc_queues_open(struct tc *tc)
+{
+	for (unsigned q = 0; q < tc->b->queues; q++) {
+		int ret = cbdt_queue_new(tc->b->ch[q], tc_done, tc, &tc->q[q]);
+
+		if (ret) {
+			tc_queues_close(tc);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void tc_queues_close(struct tc *tc)
+{
+	for (unsigned q = 0; q < CBDT_QUEUES_MAX; q++) {
+		cbdt_queue_free(tc->q[q]);
+		tc->q[q] = NULL;
+	}
 }
 
 int tc_poll(struct tc *tc)
 {
-	struct cbdt_completion c;
 	int n = 0, ret;
 
 	for (unsigned q = 0; q < tc->b->queues; q++) {
-		while ((ret = cbdt_channel_reap(tc_ch(tc, q), &c)) == 1) {
-			tc_complete(tc, q, &c);
-			n++;
+		uint32_t strays = 0;
+
+		ret = cbdt_queue_reap(tc->q[q], UINT32_MAX, &strays);
+		if (strays) {
+			log_err("queue %u: %u completions of requests not in flight "
+			    "(duplicated or stray)", q, strays);
+			if (!tc->fatal)
+				tc->fatal = -EBADMSG;
 		}
 		if (ret < 0) {
-			err("queue %u: bad completion entry: %s", q,
+			log_err("queue %u: bad completion entry: %s", q,
 			    strerror(-ret));
 			if (!tc->fatal)
 				tc->fatal = ret;
+		} else {
+			n += ret;
 		}
 	}
 	if (tc->fatal)
@@ -135,14 +136,14 @@ int tc_wait_some(struct tc *tc)
 		if (tc->io_timeout_ms &&
 		    cbdt_now_ns() - tc->last_progress_ns >
 			    (uint64_t)tc->io_timeout_ms * 1000000ULL) {
-			err("no completion for %u ms with %u requests in flight",
+			log_err("no completion for %u ms with %u requests in flight",
 			    tc->io_timeout_ms, tc->inflight);
 			return -ETIMEDOUT;
 		}
 		/* With one queue its doorbell can wake us; with several, the
 		 * back-off bounds the latency. */
 		if (tc->b->queues == 1)
-			cbdt_channel_client_wait(tc_ch(tc, 0), &tc->w);
+			(void)cbdt_queue_idle(tc->q[0], &tc->w);
 		else
 			cbdt_wait_idle(&tc->w, NULL);
 	}
@@ -159,49 +160,20 @@ int tc_drain(struct tc *tc)
 	return tc->fatal;
 }
 
-static int tc_slot_get(struct tc *tc)
-{
-	for (unsigned i = 0; i < TC_IOS; i++)
-		if (!tc->ios[i].req_id)
-			return (int)i;
-	return -1;
-}
-
 /* Try each queue once, round robin: 0, or -EAGAIN if none has room. */
-static int tc_try_submit(struct tc *tc, struct tc_io *io, const void *wdata)
+static int tc_try_submit(struct tc *tc, const struct cbdt_queue_req *r)
 {
 	unsigned nq = tc->b->queues;
 
 	for (unsigned i = 0; i < nq; i++) {
 		unsigned q = (tc->next_q + i) % nq;
-		struct cbdt_channel *ch = tc_ch(tc, q);
-		struct cbdt_request rq = io->rq;
-		int ret;
+		int ret = cbdt_queue_submit(tc->q[q], r);
 
-		if (rq.data_len) {
-			ret = cbdt_channel_data_alloc(ch, rq.data_len,
-						      &rq.data_off);
-			if (ret == -ENOSPC)
-				continue;
-			if (ret)
-				return ret;
-			if (wdata)
-				memcpy(cbdt_channel_data(ch, rq.data_off),
-				       wdata, rq.len);
-		}
-		ret = cbdt_channel_submit(ch, &rq);
-		if (ret) {
-			if (rq.data_len)
-				cbdt_channel_data_free(ch, rq.data_off,
-						       rq.data_len);
-			if (ret == -EAGAIN)
-				continue;
-			return ret;
-		}
-		io->rq = rq;
-		io->q = q;
-		tc->next_q = (q + 1) % nq;
-		return 0;
+		if (ret == -EAGAIN)
+			continue;
+		if (!ret)
+			tc->next_q = (q + 1) % nq;
+		return ret;
 	}
 	return -EAGAIN;
 }
@@ -210,42 +182,38 @@ int tc_submit(struct tc *tc, uint16_t op, uint16_t flags, uint64_t off,
 	      uint32_t len, const void *wdata, void *rbuf, tc_done_fn done,
 	      const uint64_t user[3])
 {
-	bool data = op == CBDT_OP_READ || op == CBDT_OP_WRITE;
+	struct cbdt_queue_req r = { .op = op, .flags = flags, .offset = off,
+				    .len = len, .wbuf = wdata };
 	struct tc_io *io;
-	int slot, ret;
+	int ret;
 
 	if (len > TC_CHUNK)
 		return -E2BIG;
-	for (;;) {
-		if (tc->fatal)
-			return tc->fatal;
-		slot = tc_slot_get(tc);
-		if (slot >= 0) {
-			io = &tc->ios[slot];
-			memset(io, 0, sizeof(*io));
-			io->rq.op = op;
-			io->rq.flags = flags;
-			io->rq.offset = off;
-			io->rq.len = len;
-			io->rq.data_len = data ? len : 0;
-			io->rq.req_id = (++tc->next_id << TC_ID_SHIFT) |
-					(uint64_t)slot;
-			ret = tc_try_submit(tc, io, wdata);
-			if (!ret)
-				break;
-			if (ret != -EAGAIN)
-				return ret;
-		}
-		ret = tc_wait_some(tc);
-		if (ret < 0)
-			return ret;
-	}
-	io->req_id = io->rq.req_id;
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
 	io->rbuf = rbuf;
 	io->done = done;
 	if (user)
 		memcpy(io->user, user, sizeof(io->user));
 	io->start_ns = cbdt_now_ns();
+	r.cookie = io;
+	for (;;) {
+		if (tc->fatal) {
+			ret = tc->fatal;
+			break;
+		}
+		ret = tc->inflight < TC_IOS ? tc_try_submit(tc, &r) : -EAGAIN;
+		if (ret != -EAGAIN)
+			break;
+		ret = tc_wait_some(tc);
+		if (ret < 0)
+			break;
+	}
+	if (ret) {
+		free(io);
+		return ret;
+	}
 	if (!tc->inflight++)
 		tc->last_progress_ns = io->start_ns;
 	return 0;

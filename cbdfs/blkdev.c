@@ -24,8 +24,6 @@ int cbdfs_state_init(struct cbdfs *fs)
 
 	pthread_mutex_init(&fs->open_lock, NULL);
 	pthread_mutex_init(&fs->lock, NULL);
-	pthread_mutex_init(&fs->hb_lock, NULL);
-	cbdfs_cond_init_mono(&fs->hb_cond);
 	/*
 	 * The observer only keeps ages: whether a backend is dead is decided
 	 * against its own host's advertised timeout (backend_alive).
@@ -40,8 +38,6 @@ void cbdfs_state_destroy(struct cbdfs *fs)
 	fs->obs = NULL;
 	pthread_mutex_destroy(&fs->open_lock);
 	pthread_mutex_destroy(&fs->lock);
-	pthread_mutex_destroy(&fs->hb_lock);
-	pthread_cond_destroy(&fs->hb_cond);
 }
 
 /* Timeout after which backends of host @host_id count as dead. */
@@ -79,7 +75,7 @@ int cbdfs_backend_info(struct cbdfs *fs, uint32_t id,
 		       struct cbdfs_backend_info *info)
 {
 	struct cbdt_backend_rec rec;
-	struct cbdfs_bdev *bd;
+	struct cbdfs_blkdev *bd;
 	int ret = 0;
 
 	if (id >= CBDT_BACKENDS_NR)
@@ -112,11 +108,11 @@ static unsigned default_queues(const struct cbdt_backend_rec *rec)
 }
 
 static int bdev_map(struct cbdfs *fs, uint32_t id, bool writable,
-		    struct cbdfs_bdev **out)
+		    struct cbdfs_blkdev **out)
 {
 	struct cbdt_backend_rec rec;
 	struct cbdt_blkdev *b;
-	struct cbdfs_bdev *bd;
+	struct cbdfs_blkdev *bd;
 	uint32_t attach_ms;
 	unsigned queues;
 	int ret;
@@ -134,7 +130,7 @@ static int bdev_map(struct cbdfs *fs, uint32_t id, bool writable,
 	ret = cbdt_blkdev_map(fs->t, fs->host_id, id, queues, !writable,
 			      attach_ms, &b);
 	if (ret) {
-		warn("backend%u: map %s: %s", id, writable ? "rw" : "ro",
+		log_warn("backend%u: map %s: %s", id, writable ? "rw" : "ro",
 		     cbdt_strerror(ret));
 		return ret;
 	}
@@ -152,7 +148,7 @@ static int bdev_map(struct cbdfs *fs, uint32_t id, bool writable,
 	ret = cbdfs_engine_start(bd);
 	if (ret)
 		goto err_free;
-	info("backend%u: mapped as blkdev %u, %u queues, %s", id, b->id,
+	log_info("backend%u: mapped as blkdev %u, %u queues, %s", id, b->id,
 	     b->queues, b->ro ? "read-only" : "writable");
 	*out = bd;
 	return 0;
@@ -164,10 +160,10 @@ err_unmap:
 	return ret;
 }
 
-int cbdfs_bdev_open(struct cbdfs *fs, uint32_t id, bool writable,
-		    struct cbdfs_bdev **out)
+int cbdfs_blkdev_open(struct cbdfs *fs, uint32_t id, bool writable,
+		    struct cbdfs_blkdev **out)
 {
-	struct cbdfs_bdev *bd;
+	struct cbdfs_blkdev *bd;
 	int ret = 0;
 
 	if (id >= CBDT_BACKENDS_NR)
@@ -200,7 +196,7 @@ int cbdfs_bdev_open(struct cbdfs *fs, uint32_t id, bool writable,
 }
 
 /* Drain (still heartbeating), then take it out of the table and unmap. */
-static void bdev_unmap(struct cbdfs *fs, struct cbdfs_bdev *bd)
+static void bdev_unmap(struct cbdfs *fs, struct cbdfs_blkdev *bd)
 {
 	uint32_t drain_ms = fs->cfg.timeout_s ? fs->cfg.timeout_s * 1000U
 					      : CBDFS_DRAIN_MS;
@@ -218,13 +214,13 @@ static void bdev_unmap(struct cbdfs *fs, struct cbdfs_bdev *bd)
 			cbdt_channel_close(bd->b->ch[i]);
 		free(bd->b);
 	} else {
-		info("backend%u: unmapping blkdev %u", bd->backend_id, bd->b->id);
+		log_info("backend%u: unmapping blkdev %u", bd->backend_id, bd->b->id);
 		cbdt_blkdev_unmap(fs->t, bd->b, CBDFS_DRAIN_MS);
 	}
 	free(bd);
 }
 
-void cbdfs_bdev_release(struct cbdfs *fs, struct cbdfs_bdev *bd)
+void cbdfs_blkdev_release(struct cbdfs *fs, struct cbdfs_blkdev *bd)
 {
 	pthread_mutex_lock(&fs->open_lock);
 	if (--bd->refs == 0)
@@ -232,7 +228,7 @@ void cbdfs_bdev_release(struct cbdfs *fs, struct cbdfs_bdev *bd)
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
-void cbdfs_bdev_release_all(struct cbdfs *fs)
+void cbdfs_blkdev_release_all(struct cbdfs *fs)
 {
 	unsigned i;
 
@@ -256,20 +252,20 @@ static void host_lost(struct cbdfs *fs)
 	if (fs->host_lost)
 		return;
 	fs->host_lost = true;
-	err("host %u (%s): cleared by a janitor while we were stalled; "
+	log_err("host %u (%s): cleared by a janitor while we were stalled; "
 	    "failing all I/O and unmounting", fs->host_id, fs->cfg.hostname);
 	pthread_kill(fs->main_thread, SIGTERM);
 }
 
 /* Our blkdev slot moved on without us: fail its I/O, never touch it again. */
-static void bdev_lost(struct cbdfs_bdev *bd)
+static void bdev_lost(struct cbdfs_blkdev *bd)
 {
 	unsigned i;
 
 	if (bd->lost)
 		return;
 	bd->lost = true;
-	err("backend%u: blkdev %u was cleared by a janitor; failing its I/O",
+	log_err("backend%u: blkdev %u was cleared by a janitor; failing its I/O",
 	    bd->backend_id, bd->b->id);
 	for (i = 0; i < bd->nq; i++)
 		cbdfs_queue_break(&bd->q[i]);
@@ -278,7 +274,7 @@ static void bdev_lost(struct cbdfs_bdev *bd)
 static void heartbeat_once(struct cbdfs *fs)
 {
 	uint32_t i, n = cbdt_slot_count(fs->t, CBDT_OBJ_BACKEND);
-	struct cbdfs_bdev *bd;
+	struct cbdfs_blkdev *bd;
 
 	if (cbdt_slot_owner(fs->t, CBDT_OBJ_HOST, fs->host_id) == fs->host_owner)
 		cbdt_slot_heartbeat(fs->t, CBDT_OBJ_HOST, fs->host_id);
@@ -307,43 +303,19 @@ static void heartbeat_once(struct cbdfs *fs)
 static void *heartbeat_thread(void *arg)
 {
 	struct cbdfs *fs = arg;
-	struct timespec ts;
-	uint64_t next;
 
-	pthread_mutex_lock(&fs->hb_lock);
-	while (!fs->hb_stop) {
-		pthread_mutex_unlock(&fs->hb_lock);
+	do
 		heartbeat_once(fs);
-		next = cbdt_now_ns() + CBDFS_HB_INTERVAL_MS * 1000000ULL;
-		ts.tv_sec = (time_t)(next / 1000000000ULL);
-		ts.tv_nsec = (long)(next % 1000000000ULL);
-		pthread_mutex_lock(&fs->hb_lock);
-		if (!fs->hb_stop)
-			pthread_cond_timedwait(&fs->hb_cond, &fs->hb_lock, &ts);
-	}
-	pthread_mutex_unlock(&fs->hb_lock);
+	while (worker_sleep(&fs->hb, CBDFS_HB_INTERVAL_MS));
 	return NULL;
 }
 
 int cbdfs_heartbeat_start(struct cbdfs *fs)
 {
-	int ret;
-
-	fs->hb_stop = false;
-	ret = -pthread_create(&fs->hb_thread, NULL, heartbeat_thread, fs);
-	if (!ret)
-		fs->hb_running = true;
-	return ret;
+	return worker_start(&fs->hb, heartbeat_thread, fs);
 }
 
 void cbdfs_heartbeat_stop(struct cbdfs *fs)
 {
-	if (!fs->hb_running)
-		return;
-	pthread_mutex_lock(&fs->hb_lock);
-	fs->hb_stop = true;
-	pthread_cond_signal(&fs->hb_cond);
-	pthread_mutex_unlock(&fs->hb_lock);
-	pthread_join(fs->hb_thread, NULL);
-	fs->hb_running = false;
+	worker_stop(&fs->hb);
 }

@@ -128,7 +128,7 @@ static int host_register(struct tc *tc, const char *hostname,
 	ret = cbdt_host_register(tc->t, &rec, false, &tc->host_id,
 				 &tc->host_owner);
 	if (ret)
-		err("register: host %s: %s", hostname, strerror(-ret));
+		log_err("register: host %s: %s", hostname, strerror(-ret));
 	else
 		tc->registered = true;
 	return ret;
@@ -166,12 +166,12 @@ static int cmd_pattern(uint64_t off, uint64_t len, uint64_t seed)
 static int arg_num(int argc, char **argv, int i, bool size, uint64_t *v)
 {
 	if (i >= argc) {
-		err("%s: missing argument", argv[0]);
+		log_err("%s: missing argument", argv[0]);
 		return -1;
 	}
 	if (size ? parse_size(argv[i], v) :
 		   parse_uint(argv[i], 0, UINT64_MAX, v)) {
-		err("%s: bad number: %s", argv[0], argv[i]);
+		log_err("%s: bad number: %s", argv[0], argv[i]);
 		return -1;
 	}
 	return 0;
@@ -208,7 +208,7 @@ static int run_cmd(struct tc *tc, int argc, char **argv, int *used)
 	if (!strcmp(c, "pattern"))
 		return cmd_pattern(a[0], a[1], a[2]);
 	if (!tc->b) {
-		err("%s: needs a mapped backend (-b ID)", c);
+		log_err("%s: needs a mapped backend (-b ID)", c);
 		return -EDOM;
 	}
 	if (!strcmp(c, "write"))
@@ -236,7 +236,7 @@ static int run_cmd(struct tc *tc, int argc, char **argv, int *used)
 	if (!strcmp(c, "verify-log")) {
 		*used = 2;
 		if (argc < 2) {
-			err("verify-log: missing FILE");
+			log_err("verify-log: missing FILE");
 			return -EDOM;
 		}
 		return tc_cmd_verify_log(tc, argv[1]);
@@ -247,7 +247,7 @@ static int run_cmd(struct tc *tc, int argc, char **argv, int *used)
 			return -EDOM;
 		return tc_cmd_badentry(tc, argv[1]);
 	}
-	err("unknown command: %s (see --help)", c);
+	log_err("unknown command: %s (see --help)", c);
 	return -EDOM;
 }
 
@@ -346,17 +346,17 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct tc *tc)
 			return -EDOM;
 		}
 		if (bad) {
-			err("%s: bad value: %s", argv[optind - 1], optarg);
+			log_err("%s: bad value: %s", argv[optind - 1], optarg);
 			return -EDOM;
 		}
 	}
 	log_init("cbd-testclient", verbose);
 	if (!o->path) {
-		err("-t TRANSPORT is required");
+		log_err("-t TRANSPORT is required");
 		return -EDOM;
 	}
 	if (optind >= argc) {
-		err("no command given (see --help)");
+		log_err("no command given (see --help)");
 		return -EDOM;
 	}
 	return 0;
@@ -369,14 +369,19 @@ static int map_backend(struct tc *tc, const struct opts *o)
 				  o->queues, o->ro, o->attach_ms, &b);
 
 	if (ret) {
-		err("map: backend %" PRId64 ": %s", o->backend, strerror(-ret));
+		log_err("map: backend %" PRId64 ": %s", o->backend, strerror(-ret));
 		return ret;
 	}
 	/* Not held across the map: the host heartbeat must go on. */
 	pthread_mutex_lock(&tc->b_lock);
 	tc->b = b;
 	pthread_mutex_unlock(&tc->b_lock);
-	dbg("map: backend %" PRId64 ": blkdev %u, %u queue(s), %" PRIu64
+	ret = tc_queues_open(tc);
+	if (ret) {
+		log_err("map: backend %" PRId64 ": %s", o->backend, strerror(-ret));
+		return ret;
+	}
+	log_dbg("map: backend %" PRId64 ": blkdev %u, %u queue(s), %" PRIu64
 	    " bytes%s",
 	    o->backend, tc->b->id, tc->b->queues, tc->b->size,
 	    o->ro ? ", read-only" : "");
@@ -384,7 +389,7 @@ static int map_backend(struct tc *tc, const struct opts *o)
 		int fd = open(o->ready, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
 		if (fd < 0)
-			warn("ready file %s: %m", o->ready);
+			log_warn("ready file %s: %m", o->ready);
 		else
 			close(fd);
 	}
@@ -415,7 +420,7 @@ int main(int argc, char **argv)
 	tc.path = o.path;
 	ret = cbdt_open(o.path, 0, &tc.t);
 	if (ret) {
-		err("%s: %s", o.path, cbdt_strerror(ret));
+		log_err("%s: %s", o.path, cbdt_strerror(ret));
 		return exit_code(ret);
 	}
 	if (o.backend >= 0) {
@@ -440,7 +445,7 @@ int main(int argc, char **argv)
 
 		ret = run_cmd(&tc, argc - i, argv + i, &used);
 		if (ret && ret != -EDOM && ret != -EILSEQ)
-			err("%s: %s", argv[i], strerror(-ret));
+			log_err("%s: %s", argv[i], strerror(-ret));
 		i += used;
 	}
 
@@ -449,6 +454,7 @@ int main(int argc, char **argv)
 		 * channels go away. */
 		if (tc.inflight && !tc.fatal)
 			(void)tc_drain(&tc);
+		tc_queues_close(&tc);
 		struct cbdt_blkdev *b = tc.b;
 
 		pthread_mutex_lock(&tc.b_lock);

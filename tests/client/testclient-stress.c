@@ -60,7 +60,7 @@ static void stress_write_done(struct tc *tc, const struct tc_io *io,
 	s->busy = false;
 	st->busy--;
 	if (result) {
-		err("stress: write %" PRIu64 "+%" PRIu64 " failed: %s", s->off,
+		log_err("stress: write %" PRIu64 "+%" PRIu64 " failed: %s", s->off,
 		    s->len, strerror(-result));
 		if (!st->err)
 			st->err = result;
@@ -80,7 +80,7 @@ static void stress_flush_done(struct tc *tc, const struct tc_io *io,
 	struct stress *st = (struct stress *)(uintptr_t)io->user[0];
 
 	if (result && !st->err) {
-		err("stress: flush failed: %s", strerror(-result));
+		log_err("stress: flush failed: %s", strerror(-result));
 		st->err = result;
 	}
 	st->flushes++;
@@ -219,14 +219,14 @@ static int stress_parse(struct stress *st, int argc, char **argv,
 			return -EINVAL;
 		}
 		if (bad) {
-			err("stress: %s: bad value: %s", argv[optind - 1],
+			log_err("stress: %s: bad value: %s", argv[optind - 1],
 			    optarg);
 			return -EINVAL;
 		}
 	}
 	*used = optind;
 	if (!*logf) {
-		err("stress: --log FILE is required");
+		log_err("stress: --log FILE is required");
 		return -EINVAL;
 	}
 	return 0;
@@ -260,7 +260,7 @@ int tc_cmd_stress(struct tc *tc, int argc, char **argv, int *used)
 	st->log = fopen(logf, "a");
 	if (!st->log) {
 		ret = -errno;
-		err("stress: %s: %m", logf);
+		log_err("stress: %s: %m", logf);
 		goto err_free;
 	}
 	for (i = 0; i < st->qd; i++) {
@@ -343,11 +343,11 @@ int tc_cmd_verify_log(struct tc *tc, const char *file)
 
 	ret = verify_load(file, &e, &n, &end);
 	if (ret) {
-		err("verify-log: %s: %s", file, strerror(-ret));
+		log_err("verify-log: %s: %s", file, strerror(-ret));
 		return ret;
 	}
 	if (end > VERIFY_RANGE_MAX || end > tc->b->size) {
-		err("verify-log: %s: writes up to %" PRIu64 " exceed what can be "
+		log_err("verify-log: %s: writes up to %" PRIu64 " exceed what can be "
 		    "verified (%" PRIu64 ")",
 		    file, end, (uint64_t)VERIFY_RANGE_MAX);
 		ret = -EFBIG;
@@ -364,7 +364,7 @@ int tc_cmd_verify_log(struct tc *tc, const char *file)
 		left[b] = (uint16_t)MIN(VERIFY_BLOCK, end - b * VERIFY_BLOCK);
 	ret = end ? tc_sync(tc, CBDT_OP_READ, 0, 0, end, NULL, buf) : 0;
 	if (ret) {
-		err("verify-log: read: %s", strerror(-ret));
+		log_err("verify-log: read: %s", strerror(-ret));
 		goto out;
 	}
 
@@ -389,7 +389,7 @@ int tc_cmd_verify_log(struct tc *tc, const char *file)
 				if (buf[p] == tc_pattern_byte(p, e[i].seed))
 					continue;
 				if (bad++ < 10)
-					err("verify-log: offset %" PRIu64
+					log_err("verify-log: offset %" PRIu64
 					    ": got %#04x, want %#04x from "
 					    "line %zu (write %" PRIu64 "+%" PRIu64
 					    ")",
