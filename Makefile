@@ -31,6 +31,9 @@ deps.all := build
 deps.install := build
 deps.demo := build run
 deps.uninstall := none
+deps.man := build
+deps.install-man := build
+deps.uninstall-man := none
 deps.clean := none
 deps.format := none
 deps.check-vm := build run test vm
@@ -146,15 +149,38 @@ check-asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 CFLAGS='-O1 -g' fuzz-smoke
 
 # ---- install --------------------------------------------------------
-.PHONY: install
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
-	install -m 0755 $(BUILD)/cbdfs $(BUILD)/cbd-status $(BUILD)/cbd-admin \
-		$(BUILD)/cbd-bench $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(BUILD)/cbd-backend $(DESTDIR)$(PREFIX)/sbin/
-	install -d $(DESTDIR)/etc/cbd $(DESTDIR)/lib/systemd/system
+# Everything under $(PREFIX) (systemd reads $(PREFIX)/lib/systemd/system
+# for /usr/local and /usr), the example config under /etc/cbd; the units
+# name the programs where this very install put them.  uninstall removes
+# exactly what install wrote (never /etc/cbd/cbd.ini itself).
+BINDIR = $(PREFIX)/bin
+SBINDIR = $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := cbd-backend.service cbdfs@.service
+BIN_PROGS := cbdfs cbd-status cbd-admin cbd-bench
+SBIN_PROGS := cbd-backend
+
+$(BUILD)/etc/%: etc/%.in
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' $< >$@
+
+.PHONY: install uninstall
+install: all man $(addprefix $(BUILD)/etc/,$(UNITS))
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/cbd
+	install -m 0755 $(addprefix $(BUILD)/,$(BIN_PROGS)) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(addprefix $(BUILD)/,$(SBIN_PROGS)) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(addprefix $(BUILD)/etc/,$(UNITS)) $(DESTDIR)$(UNITDIR)/
 	install -m 0644 cbd.ini.example $(DESTDIR)/etc/cbd/cbd.ini.example
-	install -m 0644 etc/cbd-backend.service $(DESTDIR)/lib/systemd/system/
+	$(MAKE) --no-print-directory install-man
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(BIN_PROGS)) \
+		$(addprefix $(DESTDIR)$(SBINDIR)/,$(SBIN_PROGS)) \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+		$(DESTDIR)/etc/cbd/cbd.ini.example
+	$(MAKE) --no-print-directory uninstall-man
 
 .PHONY: demo bench clean format check-fresh
 check-fresh:

@@ -9,4 +9,4 @@ cbd_backend_SRCS := \
 	backend/main.c \
 	backend/service.c \
 	backend/store.c
-cbd_backend_LIBS := $(call pc_libs,inih)
+cbd_backend_LIBS := $(call pc_libs,inih libsystemd)

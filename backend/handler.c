@@ -94,12 +94,18 @@ static int handler_do(struct store *s, const struct cbdt_request *rq,
 	case CBDT_OP_FLUSH:
 		return store_flush(s);
 	case CBDT_OP_DISCARD:
-		return store_discard(s, rq->offset, rq->len);
+		ret = store_discard(s, rq->offset, rq->len);
+		break;
 	case CBDT_OP_WRITE_ZEROES:
-		return store_write_zeroes(s, rq->offset, rq->len);
+		ret = store_write_zeroes(s, rq->offset, rq->len);
+		break;
 	default:
 		return -EINVAL;
 	}
+	/* FUA on a discard or zeroing: durable before it completes. */
+	if (!ret && (rq->flags & CBDT_SE_FUA))
+		ret = store_flush(s);
+	return ret;
 }
 
 /* ops->exec: the backing store does the work. */

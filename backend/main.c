@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "backend.h"
 #include "log.h"
 
@@ -25,7 +27,7 @@
 #define DEFAULT_CONFIG "/etc/cbd/cbd.ini"
 #define EXIT_USAGE 2
 
-enum { OPT_FORMAT = 256, OPT_FORCE };
+enum { OPT_FORMAT = 256, OPT_FORCE, OPT_CHECK_CONFIG, OPT_LOG_FILE };
 
 struct options {
 	const char *config;
@@ -34,30 +36,39 @@ struct options {
 	bool foreground;
 	bool format;
 	bool force;
+	bool check_config;
+	const char *log_file;
 	int verbose;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG " [-c FILE] [--foreground | --daemon] [--pidfile FILE] [-v]\n"
-		"                   [--format [--force]]\n"
+		"Usage: " PROG " [-c FILE] [--foreground | --daemon] [--pidfile FILE]\n"
+		"                   [--log-file FILE] [-v] [--format [--force]]\n"
+		"       " PROG " -c FILE --check-config\n"
 		"       " PROG " --help | --version\n"
 		"\n"
 		"Serve the backends of a cbd.ini through a cbd transport.\n"
 		"\n"
 		"  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground    stay in the foreground, log to stderr (default)\n"
-		"  -d, --daemon        detach and log to syslog once ready\n"
+		"  -d, --daemon        detach once ready; then log to syslog (or, without\n"
+		"                      /dev/log, to stderr) unless --log-file is given\n"
 		"  -p, --pidfile FILE  write the pid to FILE once every backend is served\n"
-		"  -v, --verbose       debug messages (repeat for more)\n"
+		"  -l, --log-file FILE append log lines (with time stamps) to FILE\n"
+		"      --check-config  check the configuration and the files it names,\n"
+		"                      touch nothing, and exit (0: good)\n"
+		"  -v, --verbose       debug messages\n"
 		"      --format        format the transport before starting; refuses a\n"
 		"                      valid transport unless --force is given too\n"
 		"      --force         with --format: format even a valid transport\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n"
 		"\n"
-		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the backends.\n");
+		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the backends.\n"
+		"Under systemd (Type=notify) it reports READY=1 once every backend is\n"
+		"served.\n");
 }
 
 static char *path_absolute(const char *path)
@@ -83,6 +94,8 @@ static int options_parse(int argc, char **argv, struct options *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "format", no_argument, NULL, OPT_FORMAT },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "log-file", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -90,7 +103,7 @@ static int options_parse(int argc, char **argv, struct options *o)
 	int c;
 
 	o->config = DEFAULT_CONFIG;
-	while ((c = getopt_long(argc, argv, "c:fdp:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:fdp:l:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -118,6 +131,12 @@ static int options_parse(int argc, char **argv, struct options *o)
 		case OPT_FORCE:
 			o->force = true;
 			break;
+		case OPT_CHECK_CONFIG:
+			o->check_config = true;
+			break;
+		case 'l':
+			o->log_file = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_SUCCESS);
@@ -139,6 +158,10 @@ static int options_parse(int argc, char **argv, struct options *o)
 	}
 	if (o->force && !o->format) {
 		log_err("--force only goes with --format");
+		return EXIT_USAGE;
+	}
+	if (o->check_config && (o->format || o->daemon || o->pidfile)) {
+		log_err("--check-config touches nothing: it goes with -c only");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -187,15 +210,24 @@ static int daemon_start(int *ready_fd)
 	return 0;
 }
 
-/* Ready: tell the waiting parent, and from now on log to syslog. */
-static void daemon_ready(int ready_fd)
+/*
+ * Ready: tell the waiting parent, and from now on log to syslog, unless
+ * a log file was asked for, or there is no syslog to take it: then the
+ * lines keep going where they went (a file, or the inherited stderr).
+ */
+static void daemon_ready(int ready_fd, bool log_file)
 {
 	int null;
 
 	if (write(ready_fd, "R", 1) < 0)
 		log_warn("daemon: cannot signal readiness: %m");
 	close(ready_fd);
-	log_to_syslog();
+	if (log_file)
+		return;
+	if (log_to_syslog()) {
+		log_warn("no syslog (/dev/log): logging to stderr; give --log-file to keep the log");
+		return;
+	}
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
 		dup2(null, STDERR_FILENO);
@@ -278,7 +310,9 @@ static int main_loop(struct service *svc, int sfd)
 			switch (si.ssi_signo) {
 			case SIGHUP:
 				log_info("SIGHUP: reloading %s", svc->cfg->file);
+				sd_notify(0, "RELOADING=1");
 				service_reload(svc);
+				sd_notify(0, "READY=1");
 				break;
 			default:
 				log_info("SIG%s: stopping",
@@ -309,12 +343,23 @@ int main(int argc, char **argv)
 	if (ret)
 		goto out_free;
 	log_init(PROG, o.verbose);
+	ret = EXIT_FAILURE;
+	if (o.log_file && log_to_file(o.log_file)) {
+		log_err("log file: %s: %m", o.log_file);
+		goto out_free;
+	}
 
 	/* Every check of the config happens before the transport is touched. */
-	ret = EXIT_FAILURE;
 	if (config_load(o.config, CONFIG_CHECK_FILES, &cfg, msg, sizeof(msg))) {
 		log_err("%s", msg);
 		goto out_free;
+	}
+	if (o.check_config) {
+		printf("%s: configuration OK: transport %s, %u backend%s\n",
+		       cfg->file, cfg->path, cfg->nr_backends,
+		       cfg->nr_backends == 1 ? "" : "s");
+		ret = EXIT_SUCCESS;
+		goto out_config;
 	}
 	if (o.daemon) {
 		int e = daemon_start(&ready_fd);
@@ -339,11 +384,14 @@ int main(int argc, char **argv)
 	log_info("ready: host%u, %u backends served", svc.host_id,
 	     svc.cfg->nr_backends);
 	if (o.daemon)
-		daemon_ready(ready_fd);
+		daemon_ready(ready_fd, o.log_file);
+	sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=serving %u backends",
+		   (int)getpid(), svc.cfg->nr_backends);
 
 	ret = main_loop(&svc, sfd);
 
 out_stop:
+	sd_notify(0, "STOPPING=1");
 	service_stop(&svc);
 	/* Last: no pidfile means every slot is released. */
 	if (o.pidfile)

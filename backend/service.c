@@ -261,6 +261,7 @@ void service_stop(struct service *svc)
 void service_reload(struct service *svc)
 {
 	struct config *old = svc->cfg, *cfg;
+	unsigned stopped = 0, started = 0, failed = 0, served = 0;
 	char msg[512];
 	int ret;
 
@@ -285,7 +286,6 @@ void service_reload(struct service *svc)
 	for (struct backend *b = svc->backends, *next; b; b = next) {
 		const struct config_backend *nb =
 			config_backend_find(cfg, b->conf.name);
-
 		bool lost;
 
 		next = b->next;
@@ -297,6 +297,7 @@ void service_reload(struct service *svc)
 		log_info("reload: backend %s: %s", b->conf.name,
 		     nb ? "changed, restarting it" : "removed, stopping it");
 		backend_stop(svc, b);
+		stopped++;
 	}
 	/* The backends read svc->cfg->hostname: switch before starting. */
 	pthread_mutex_lock(&svc->lock);
@@ -312,9 +313,18 @@ void service_reload(struct service *svc)
 			continue;
 		log_info("reload: backend %s: starting it", cfg->backends[i].name);
 		ret = backend_start(svc, &cfg->backends[i]);
-		if (ret)
+		if (ret) {
 			log_err("reload: backend %s: not started", cfg->backends[i].name);
+			failed++;
+		} else {
+			started++;
+		}
 	}
+	for (struct backend *b = svc->backends; b; b = b->next)
+		served++;
+	log_info("reload: %s: done: %u backend%s served (%u started, %u stopped, %u failed to start)",
+		 cfg->file, served, served == 1 ? "" : "s", started, stopped,
+		 failed);
 }
 
 /* ---- janitor ---- */

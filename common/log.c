@@ -4,10 +4,14 @@
  * that lines of concurrent threads never interleave.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -15,6 +19,8 @@
 static const char *log_prog = "cbd";
 static int log_level;
 static bool log_syslog;
+static int log_fd = STDERR_FILENO;
+static bool log_stamps;		/* a file: lines get the local time */
 
 void log_init(const char *prog, int verbosity)
 {
@@ -22,10 +28,38 @@ void log_init(const char *prog, int verbosity)
 	log_level = verbosity;
 }
 
-void log_to_syslog(void)
+/* Is anybody listening on /dev/log?  Without it syslog(3) drops lines. */
+static bool syslog_there(void)
 {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+int log_to_syslog(void)
+{
+	if (!syslog_there())
+		return -ENOENT;
 	openlog(log_prog, LOG_PID, LOG_DAEMON);
 	log_syslog = true;
+	return 0;
+}
+
+int log_to_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -errno;
+	log_fd = fd;
+	log_stamps = true;
+	return 0;
 }
 
 int log_verbosity(void)
@@ -45,13 +79,24 @@ static void log_line(int prio, const char *fmt, va_list ap)
 		errno = saved;
 		return;
 	}
-	n = snprintf(buf, sizeof(buf), "%s: ", log_prog);
+	n = 0;
+	if (log_stamps) {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		n = (int)strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+		n += snprintf(buf + n, sizeof(buf) - n, ".%03ld ",
+			      ts.tv_nsec / 1000000);
+	}
+	n += snprintf(buf + n, sizeof(buf) - n, "%s: ", log_prog);
 	errno = saved;
 	n += vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
 	if (n > (int)sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (write(STDERR_FILENO, buf, n) < 0) {
+	if (write(log_fd, buf, n) < 0) {
 		/* nowhere left to report it */
 	}
 	errno = saved;

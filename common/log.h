@@ -13,7 +13,11 @@
 
 /* Program name used as the prefix; set once at startup. */
 void log_init(const char *prog, int verbosity);
-void log_to_syslog(void);
+/* From now on to syslog: 0, or -ENOENT (nothing listens on /dev/log:
+ * the lines keep going where they went). */
+int log_to_syslog(void);
+/* From now on append to @path, each line with the local time: 0/-errno. */
+int log_to_file(const char *path);
 int log_verbosity(void);
 
 void log_err(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */

@@ -12,7 +12,7 @@ set -euo pipefail
 declare -A GROUP=(
 	[build]="build-essential pkg-config libfuse3-dev libpmem2-dev
 		libdaxctl-dev libinih-dev libjansson-dev libcmocka-dev
-		liburing-dev libsystemd-dev"
+		liburing-dev libsystemd-dev perl"
 	[run]="fuse3 util-linux mount e2fsprogs procps kmod"
 	[test]="fio nbdkit libnbd-bin clang jq python3 psmisc"
 	[vm]="qemu-system-x86 busybox-static ndctl daxctl cpio kmod"
