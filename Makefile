@@ -35,7 +35,8 @@ deps.man := build
 deps.install-man := build
 deps.uninstall-man := none
 deps.clean := none
-deps.format := none
+deps.format := test
+deps.format-check := test
 deps.check-vm := build run test vm
 deps.check-fresh := fresh
 deps.deps := build run test vm fresh
@@ -131,7 +132,7 @@ $(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $$(call objs,$$($$*_
 
 # ---- tests ----------------------------------------------------------
 .PHONY: check check-unit check-e2e check-vm check-asan fuzz
-check: check-unit check-e2e
+check: format-check check-unit check-e2e
 
 check-unit: all $(UNIT_BINS)
 	@BUILD=$(BUILD) tests/run-unit.sh $(UNIT_TESTS)
@@ -182,7 +183,7 @@ uninstall:
 		$(DESTDIR)/etc/cbd/cbd.ini.example
 	$(MAKE) --no-print-directory uninstall-man
 
-.PHONY: demo bench clean format check-fresh
+.PHONY: demo bench clean format format-check check-fresh
 check-fresh:
 	@tests/fresh/run.sh
 
@@ -195,8 +196,20 @@ bench: all
 clean:
 	rm -rf build build-asan build-fuzz
 
+# The tree's own sources: what git tracks, or every C file when there is
+# no git (a tarball).
+C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || \
+	find . -path ./build -prune -o -name '*.[ch]' -print)
+
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $(C_SOURCES)
+
+# .clang-format describes the code as it is: make check keeps it so.
+format-check:
+	$(call msg,FORMAT,check)
+	$(Q)clang-format --dry-run -Werror $(C_SOURCES) 2>&1 | head -n 20; \
+		clang-format --dry-run -Werror $(C_SOURCES) >/dev/null 2>&1 || \
+		{ echo "format-check: run make format" >&2; exit 1; }
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 endif

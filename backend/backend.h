@@ -29,10 +29,10 @@ struct handler {
 	struct backend *b;
 	struct cbdt_channel *ch;
 	uint32_t seg_id;
-	uint64_t seg_owner;	/* segment owner word when attached */
+	uint64_t seg_owner; /* segment owner word when attached */
 	pthread_t thread;
-	uint32_t stop;		/* service -> thread: finish and detach */
-	uint32_t done;		/* thread -> service: exited, join me */
+	uint32_t stop; /* service -> thread: finish and detach */
+	uint32_t done; /* thread -> service: exited, join me */
 	uint64_t nr_requests;
 	uint64_t nr_errors;
 	struct handler *next;
@@ -42,14 +42,14 @@ struct handler {
 struct backend {
 	struct config_backend conf;
 	struct store store;
-	uint32_t id;		/* backend slot */
-	uint64_t owner;		/* our owner word of that slot */
+	uint32_t id;	/* backend slot */
+	uint64_t owner; /* our owner word of that slot */
 	uint64_t ident;
-	bool lost;		/* slot taken from us: serve nothing more.
+	bool lost;	 /* slot taken from us: serve nothing more.
 				 * Written by the heartbeat thread, read by
 				 * anyone, all under svc->lock (or once b is
 				 * unlinked from svc->backends) */
-	bool cap_warned;	/* "all handlers busy" logged */
+	bool cap_warned; /* "all handlers busy" logged */
 	unsigned nr_handlers;
 	struct handler *handlers;
 	struct backend *next;
@@ -58,30 +58,30 @@ struct backend {
 /* What discovery remembers of a segment it decided not to serve. */
 struct seg_seen {
 	uint64_t owner;
-	uint64_t seq[2];	/* record copies' seq when judged */
-	bool skip;		/* nothing to do until one of the above moves */
+	uint64_t seq[2]; /* record copies' seq when judged */
+	bool skip;	 /* nothing to do until one of the above moves */
 };
 
 struct service {
 	struct config *cfg;
 	struct cbdt *t;
-	uint8_t boot_id[16];		/* this kernel's, as in our host record */
+	uint8_t boot_id[16]; /* this kernel's, as in our host record */
 	uint32_t host_id;
 	uint64_t host_owner;
-	struct cbdt_observer *obs;	/* main thread (janitor) only */
-	uint32_t hb_interval_ms;	/* immutable (a reload keeps it) */
+	struct cbdt_observer *obs; /* main thread (janitor) only */
+	uint32_t hb_interval_ms;   /* immutable (a reload keeps it) */
 
 	pthread_mutex_t lock;
 	struct backend *backends;
-	struct handler **served;	/* [segment] -> handler serving it */
-	struct seg_seen *seen;		/* [segment]: discovery's verdicts,
+	struct handler **served; /* [segment] -> handler serving it */
+	struct seg_seen *seen;	 /* [segment]: discovery's verdicts,
 					 * reset when the set of backends
 					 * changes; under lock */
 	uint32_t nr_segs;
 
-	uint32_t lost;			/* host slot taken from us; atomic */
-	struct worker hb;		/* heartbeat thread (service.c) */
-	struct worker disc;		/* discovery thread (discover.c) */
+	uint32_t lost;	    /* host slot taken from us; atomic */
+	struct worker hb;   /* heartbeat thread (service.c) */
+	struct worker disc; /* discovery thread (discover.c) */
 };
 
 /* service.c */
@@ -96,10 +96,10 @@ bool service_lost(const struct service *svc);
 int backend_start(struct service *svc, const struct config_backend *conf);
 /* Unlinked from svc->backends already: drain, release, free. */
 void backend_stop(struct service *svc, struct backend *b);
-void backends_heartbeat(struct service *svc);	/* caller holds lock */
+void backends_heartbeat(struct service *svc); /* caller holds lock */
 
 /* discover.c */
-void discover_scan(struct service *svc);	/* caller holds lock */
+void discover_scan(struct service *svc); /* caller holds lock */
 int discover_start(struct service *svc);
 void discover_stop(struct service *svc);
 

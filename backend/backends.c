@@ -20,8 +20,7 @@ struct claim {
 };
 
 /* An id pinned in the config: ours if FREE or held by our dead self. */
-static int claim_pinned(struct service *svc, struct backend *b,
-			struct claim *c)
+static int claim_pinned(struct service *svc, struct backend *b, struct claim *c)
 {
 	struct cbdt *t = svc->t;
 	uint32_t id = (uint32_t)b->conf.id;
@@ -31,7 +30,7 @@ static int claim_pinned(struct service *svc, struct backend *b,
 
 	if (id >= cbdt_slot_count(t, CBDT_OBJ_BACKEND)) {
 		log_err("backend %s: id %u: the transport has only %u backend slots",
-		    b->conf.name, id, cbdt_slot_count(t, CBDT_OBJ_BACKEND));
+			b->conf.name, id, cbdt_slot_count(t, CBDT_OBJ_BACKEND));
 		return -ERANGE;
 	}
 	o = cbdt_slot_owner(t, CBDT_OBJ_BACKEND, id);
@@ -44,15 +43,15 @@ static int claim_pinned(struct service *svc, struct backend *b,
 			if (!ret)
 				goto adopted;
 		}
-		log_err("backend %s: id %u is in use by host %u", b->conf.name, id,
-		    CBDT_OWNER_HOST(o));
+		log_err("backend %s: id %u is in use by host %u", b->conf.name,
+			id, CBDT_OWNER_HOST(o));
 		return -EBUSY;
 	}
 	ret = cbdt_slot_claim(t, CBDT_OBJ_BACKEND, (int)id,
 			      (uint16_t)svc->host_id, &c->owner);
 	if (ret < 0) {
-		log_err("backend %s: id %u: cannot claim it: %s", b->conf.name, id,
-		    strerror(-ret));
+		log_err("backend %s: id %u: cannot claim it: %s", b->conf.name,
+			id, strerror(-ret));
 		return ret;
 	}
 	c->id = id;
@@ -66,8 +65,7 @@ adopted:
 
 /* The slot our previous run used: same ident, FREE or ACTIVE under our
  * host id (a crash left it).  -ENOENT if there is none. */
-static int claim_adopt(struct service *svc, struct backend *b,
-		       struct claim *c)
+static int claim_adopt(struct service *svc, struct backend *b, struct claim *c)
 {
 	struct cbdt *t = svc->t;
 	uint32_t count = cbdt_slot_count(t, CBDT_OBJ_BACKEND);
@@ -91,7 +89,7 @@ static int claim_adopt(struct service *svc, struct backend *b,
 					      &c->owner);
 		}
 		if (ret < 0)
-			continue;	/* lost a race for it */
+			continue; /* lost a race for it */
 		c->id = id;
 		log_info("backend %s: re-adopted backend%u", b->conf.name, id);
 		return 0;
@@ -101,8 +99,7 @@ static int claim_adopt(struct service *svc, struct backend *b,
 
 /* The lowest free id, preferring slots that never held a backend so that
  * a stopped backend of another host finds its old id again. */
-static int claim_fresh(struct service *svc, struct backend *b,
-		       struct claim *c)
+static int claim_fresh(struct service *svc, struct backend *b, struct claim *c)
 {
 	struct cbdt *t = svc->t;
 	uint32_t count = cbdt_slot_count(t, CBDT_OBJ_BACKEND);
@@ -126,7 +123,7 @@ static int claim_fresh(struct service *svc, struct backend *b,
 			      &c->owner);
 	if (ret < 0) {
 		log_err("backend %s: no free backend slot: %s", b->conf.name,
-		    strerror(-ret));
+			strerror(-ret));
 		return ret;
 	}
 	c->id = (uint32_t)ret;
@@ -169,22 +166,24 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 	b->conf = *conf;
 	ret = store_open(&b->store, conf->path,
 			 (conf->readonly ? STORE_RO : 0) |
-			 (conf->writeback ? STORE_WRITEBACK : 0));
+				 (conf->writeback ? STORE_WRITEBACK : 0));
 	if (ret == -EBUSY)
 		log_err("backend %s: %s: in use: another backend or process holds it (a lock or an exclusive open)",
-		    conf->name, conf->path);
+			conf->name, conf->path);
 	else if (ret == -EFBIG)
 		log_err("backend %s: %s: smaller than %u bytes: too small to serve",
-		    conf->name, conf->path, CBDT_BACKEND_MIN_SIZE);
+			conf->name, conf->path, CBDT_BACKEND_MIN_SIZE);
 	else if (ret)
-		log_err("backend %s: %s: %s", conf->name, conf->path, strerror(-ret));
+		log_err("backend %s: %s: %s", conf->name, conf->path,
+			strerror(-ret));
 	if (ret)
 		goto err_free;
 	if (b->store.tail)
-		log_warn("backend %s: %s: its last %u bytes are not served: the size is rounded down to whole 512-byte sectors",
-		     conf->name, conf->path, b->store.tail);
-	b->ident = cbdt_backend_ident(svc->cfg->hostname, conf->name,
-				      conf->path);
+		log_warn(
+			"backend %s: %s: its last %u bytes are not served: the size is rounded down to whole 512-byte sectors",
+			conf->name, conf->path, b->store.tail);
+	b->ident =
+		cbdt_backend_ident(svc->cfg->hostname, conf->name, conf->path);
 	if (conf->id >= 0)
 		ret = claim_pinned(svc, b, &c);
 	else if ((ret = claim_adopt(svc, b, &c)) == -ENOENT)
@@ -196,7 +195,7 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 	ret = backend_record(svc, b);
 	if (ret) {
 		log_err("backend %s: backend%u: cannot write its record: %s",
-		    conf->name, b->id, strerror(-ret));
+			conf->name, b->id, strerror(-ret));
 		goto err_release;
 	}
 	cbdt_slot_heartbeat(svc->t, CBDT_OBJ_BACKEND, b->id);
@@ -206,12 +205,16 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 	svc->backends = b;
 	seen_reset(svc);
 	pthread_mutex_unlock(&svc->lock);
-	log_info("backend %s: serving %s (%s%s, %s) as backend%u, up to %u channels",
-	     conf->name, conf->path, format_size(b->store.size, sz, sizeof(sz)),
-	     conf->readonly ? ", read-only" : "",
-	     conf->writeback ? "writeback: acknowledged writes may be lost if this host crashes" :
-	     b->store.direct ? "sync, direct I/O" : "sync, O_DSYNC",
-	     b->id, conf->handlers);
+	log_info(
+		"backend %s: serving %s (%s%s, %s) as backend%u, up to %u channels",
+		conf->name, conf->path,
+		format_size(b->store.size, sz, sizeof(sz)),
+		conf->readonly ? ", read-only" : "",
+		conf->writeback ?
+			"writeback: acknowledged writes may be lost if this host crashes" :
+		b->store.direct ? "sync, direct I/O" :
+				  "sync, O_DSYNC",
+		b->id, conf->handlers);
 	return 0;
 
 err_release:
@@ -248,9 +251,10 @@ void backend_stop(struct service *svc, struct backend *b)
 					b->owner);
 		if (ret)
 			log_warn("backend %s: backend%u: cannot release it: %s",
-			     b->conf.name, b->id, strerror(-ret));
+				 b->conf.name, b->id, strerror(-ret));
 	}
-	log_info("backend %s: stopped, backend%u released", b->conf.name, b->id);
+	log_info("backend %s: stopped, backend%u released", b->conf.name,
+		 b->id);
 	store_close(&b->store);
 	free(b);
 }
@@ -266,8 +270,8 @@ void backends_heartbeat(struct service *svc)
 		}
 		if (!b->lost)
 			log_err("backend %s: backend%u was taken from us (owner %#" PRIx64
-			    ", ours %#" PRIx64 "); no longer serving it",
-			    b->conf.name, b->id, o, b->owner);
+				", ours %#" PRIx64 "); no longer serving it",
+				b->conf.name, b->id, o, b->owner);
 		b->lost = true;
 	}
 }

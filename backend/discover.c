@@ -14,7 +14,7 @@
 #include "log.h"
 
 /* Between 50 and 100 ms: a mapping client waits for us this long. */
-#define DISCOVER_INTERVAL_MS	50U
+#define DISCOVER_INTERVAL_MS 50U
 
 static struct backend *backend_by_rec(struct service *svc,
 				      const struct cbdt_segment_rec *rec)
@@ -26,8 +26,8 @@ static struct backend *backend_by_rec(struct service *svc,
 }
 
 enum verdict {
-	V_SKIP,		/* not ours (or never servable): until the slot moves */
-	V_LATER,	/* ours, but not ready or no handler free: look again */
+	V_SKIP,	 /* not ours (or never servable): until the slot moves */
+	V_LATER, /* ours, but not ready or no handler free: look again */
 	V_SERVE,
 };
 
@@ -44,7 +44,7 @@ static enum verdict discover_judge(struct service *svc, uint32_t seg,
 
 	ret = cbdt_segment_read(t, seg, &rec);
 	if (ret == -EBADMSG)
-		return V_LATER;	/* being rewritten: torn right now */
+		return V_LATER; /* being rewritten: torn right now */
 	if (ret || rec.type != CBDT_SEG_CHANNEL)
 		return V_SKIP;
 	b = backend_by_rec(svc, &rec);
@@ -60,14 +60,15 @@ static enum verdict discover_judge(struct service *svc, uint32_t seg,
 	 * the control words below were written before it. */
 	if (smp_load_acquire(&ctrl->magic) != CBDT_CHANNEL_MAGIC ||
 	    READ_ONCE(ctrl->blkdev_owner) != rec.blkdev_owner)
-		return V_LATER;	/* the client is still initialising it */
+		return V_LATER; /* the client is still initialising it */
 	/* Pairs with the store-release of client_state in client_close(). */
 	if (smp_load_acquire(&ctrl->client_state) != CBDT_CLIENT_OPEN)
 		return V_SKIP;
 	if (b->nr_handlers >= b->conf.handlers) {
 		if (!b->cap_warned)
-			log_warn("backend %s: segment %u: all %u handlers busy; the channel waits",
-			     b->conf.name, seg, b->conf.handlers);
+			log_warn(
+				"backend %s: segment %u: all %u handlers busy; the channel waits",
+				b->conf.name, seg, b->conf.handlers);
 		b->cap_warned = true;
 		return V_LATER;
 	}
@@ -84,8 +85,8 @@ static void discover_attach(struct service *svc, struct backend *b,
 	ret = cbdt_channel_open(svc->t, seg, CBDT_CHANNEL_HANDLER, b->owner,
 				&ch);
 	if (ret) {
-		log_warn("backend %s: segment %u: cannot attach: %s", b->conf.name,
-		     seg, strerror(-ret));
+		log_warn("backend %s: segment %u: cannot attach: %s",
+			 b->conf.name, seg, strerror(-ret));
 		seen->skip = true;
 		return;
 	}
@@ -96,14 +97,14 @@ static void discover_attach(struct service *svc, struct backend *b,
 	 */
 	if (cbdt_slot_owner(svc->t, CBDT_OBJ_SEGMENT, seg) != o) {
 		log_dbg("backend %s: segment %u: moved on while attaching",
-		    b->conf.name, seg);
+			b->conf.name, seg);
 		cbdt_channel_close(ch);
 		return;
 	}
 	ret = handler_start(svc, b, seg, o, ch);
 	if (ret) {
 		log_err("backend %s: segment %u: cannot start a handler: %s",
-		    b->conf.name, seg, strerror(-ret));
+			b->conf.name, seg, strerror(-ret));
 		cbdt_channel_close(ch);
 	}
 }

@@ -21,19 +21,19 @@
  * through cbdfs, 3 us beat 20 us at every job (QD1 4k read p50 67 -> 50
  * us, 4k randwrite QD32 +5%, ~10% less daemon CPU).
  */
-#define HANDLER_SPIN_NS		3000U
+#define HANDLER_SPIN_NS 3000U
 /* Idle sleep cap when the client shares our kernel (futex doorbell works):
  * 20 wake-ups a second per idle handler instead of 200. */
-#define HANDLER_DOORBELL_MAX_US	50000U
+#define HANDLER_DOORBELL_MAX_US 50000U
 /* Per-handler error lines before going quiet (counted, summed at exit). */
-#define HANDLER_ERR_LOG_MAX	8U
+#define HANDLER_ERR_LOG_MAX 8U
 
 /* Why a handler stopped: cbdt_serve's reasons and our own. */
 enum handler_exit {
 	HANDLER_CLOSING = CBDT_SERVE_CLOSING,	/* client asked us to detach */
-	HANDLER_SEG_GONE = CBDT_SERVE_SEG_GONE,	/* not ours to touch */
-	HANDLER_STOP = CBDT_SERVE_USER,		/* service stop, backend removed */
-	HANDLER_LOST,				/* our backend slot was taken over */
+	HANDLER_SEG_GONE = CBDT_SERVE_SEG_GONE, /* not ours to touch */
+	HANDLER_STOP = CBDT_SERVE_USER, /* service stop, backend removed */
+	HANDLER_LOST,			/* our backend slot was taken over */
 };
 
 static const char *exit_why(int why)
@@ -73,7 +73,8 @@ static int handler_check(void *arg)
 	/* Private flag written by the service thread under svc->lock. */
 	if (READ_ONCE(h->stop))
 		return HANDLER_STOP;
-	if (cbdt_slot_owner(h->svc->t, CBDT_OBJ_BACKEND, h->b->id) != h->b->owner)
+	if (cbdt_slot_owner(h->svc->t, CBDT_OBJ_BACKEND, h->b->id) !=
+	    h->b->owner)
 		return HANDLER_LOST;
 	return 0;
 }
@@ -117,7 +118,8 @@ static int handler_exec(void *arg, const struct cbdt_request *rq, void *data)
 	/* Writeback: what changed may be in our page cache only, until a
 	 * flush (or FUA) through this channel made all of it durable. */
 	if (!ret && h->b->store.writeback && rq->op != CBDT_OP_READ)
-		cbdt_channel_handler_unflushed(h->ch,
+		cbdt_channel_handler_unflushed(
+			h->ch,
 			rq->op != CBDT_OP_FLUSH && !(rq->flags & CBDT_SE_FUA));
 	return ret;
 }
@@ -135,16 +137,19 @@ static void handler_done(void *arg, const struct cbdt_request *rq, int ret)
 		return;
 	/* Bad entries and read-only refusals are the client's doing. */
 	if (ret == -EINVAL || ret == -EBADMSG || ret == -EROFS)
-		log_dbg("backend %s: segment %u: request %" PRIu64 ": %s %u@%" PRIu64
-		    ": %s", h->b->conf.name, h->seg_id, rq->req_id,
-		    op_name(rq->op), rq->len, rq->offset, strerror(-ret));
+		log_dbg("backend %s: segment %u: request %" PRIu64
+			": %s %u@%" PRIu64 ": %s",
+			h->b->conf.name, h->seg_id, rq->req_id, op_name(rq->op),
+			rq->len, rq->offset, strerror(-ret));
 	else
-		log_warn("backend %s: segment %u: request %" PRIu64 ": %s %u@%" PRIu64
-		     ": %s", h->b->conf.name, h->seg_id, rq->req_id,
-		     op_name(rq->op), rq->len, rq->offset, strerror(-ret));
+		log_warn("backend %s: segment %u: request %" PRIu64
+			 ": %s %u@%" PRIu64 ": %s",
+			 h->b->conf.name, h->seg_id, rq->req_id,
+			 op_name(rq->op), rq->len, rq->offset, strerror(-ret));
 	if (h->nr_errors == HANDLER_ERR_LOG_MAX)
-		log_warn("backend %s: segment %u: further errors are only counted",
-		     h->b->conf.name, h->seg_id);
+		log_warn(
+			"backend %s: segment %u: further errors are only counted",
+			h->b->conf.name, h->seg_id);
 }
 
 static const struct cbdt_handler_ops handler_ops = {
@@ -175,7 +180,7 @@ static int handler_serve(struct handler *h)
 	struct cbdt_serve_cfg cfg = {
 		.dev_size = h->b->store.size,
 		.seg_owner = h->seg_owner,
-		.wait = { .spin_ns = HANDLER_SPIN_NS },
+		.wait = {.spin_ns = HANDLER_SPIN_NS},
 	};
 
 	if (handler_client_local(h))
@@ -196,10 +201,11 @@ static void *handler_main(void *arg)
 	h->ch = NULL;
 	if (why == HANDLER_LOST || why == HANDLER_SEG_GONE)
 		log_warn("backend %s: segment %u: stopped serving: %s",
-		     h->b->conf.name, h->seg_id, exit_why(why));
-	log_info("backend %s: segment %u: detached (%s; %" PRIu64 " requests, %"
-	     PRIu64 " errors)", h->b->conf.name, h->seg_id, exit_why(why),
-	     h->nr_requests, h->nr_errors);
+			 h->b->conf.name, h->seg_id, exit_why(why));
+	log_info("backend %s: segment %u: detached (%s; %" PRIu64
+		 " requests, %" PRIu64 " errors)",
+		 h->b->conf.name, h->seg_id, exit_why(why), h->nr_requests,
+		 h->nr_errors);
 	/* Private flag; pairs with the load-acquire in handlers_reap(). */
 	smp_store_release(&h->done, 1U);
 	return NULL;
@@ -220,8 +226,9 @@ int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
 	h->seg_id = seg_id;
 	h->seg_owner = seg_owner;
 	if (cbdt_channel_handler_adopt(ch, svc->boot_id))
-		log_warn("backend %s: segment %u: lost: writes acknowledged in writeback mode by a host that crashed were never flushed; failing its I/O with EIO until the client unmaps it",
-		     b->conf.name, seg_id);
+		log_warn(
+			"backend %s: segment %u: lost: writes acknowledged in writeback mode by a host that crashed were never flushed; failing its I/O with EIO until the client unmaps it",
+			b->conf.name, seg_id);
 	ret = pthread_create(&h->thread, NULL, handler_main, h);
 	if (ret) {
 		free(h);
@@ -232,7 +239,7 @@ int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
 	b->nr_handlers++;
 	svc->served[seg_id] = h;
 	log_info("backend %s: segment %u: attached (handler %u of %u)",
-	     b->conf.name, seg_id, b->nr_handlers, b->conf.handlers);
+		 b->conf.name, seg_id, b->nr_handlers, b->conf.handlers);
 	return 0;
 }
 

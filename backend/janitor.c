@@ -34,11 +34,11 @@ static unsigned long long age_ms(const struct janitor *j, enum cbdt_obj type,
 static void janitor_clear_failed(enum cbdt_obj type, uint32_t id, int ret)
 {
 	if (ret == -EBUSY || ret == -EAGAIN || ret == -ESTALE)
-		log_dbg("janitor: %s %u: not cleared yet: %s", cbdt_obj_name(type),
-		    id, strerror(-ret));
+		log_dbg("janitor: %s %u: not cleared yet: %s",
+			cbdt_obj_name(type), id, strerror(-ret));
 	else
-		log_warn("janitor: %s %u: cannot clear: %s", cbdt_obj_name(type), id,
-		     strerror(-ret));
+		log_warn("janitor: %s %u: cannot clear: %s",
+			 cbdt_obj_name(type), id, strerror(-ret));
 }
 
 struct seg_seen {
@@ -65,7 +65,7 @@ static unsigned blkdev_segments(const struct cbdt *t, uint32_t id,
 		    rec.type != CBDT_SEG_CHANNEL || rec.blkdev_id != id ||
 		    rec.blkdev_owner != owner)
 			continue;
-		out[found++] = (struct seg_seen){ s, so, rec.queue };
+		out[found++] = (struct seg_seen){s, so, rec.queue};
 	}
 	return found;
 }
@@ -78,7 +78,7 @@ static void janitor_blkdev(struct janitor *j, uint32_t id, uint64_t owner)
 	int ret;
 
 	if (cbdt_blkdev_read(j->t, id, &rec))
-		rec.backend_id = 0xffff;	/* died before writing it */
+		rec.backend_id = 0xffff; /* died before writing it */
 	nsegs = blkdev_segments(j->t, id, owner, segs, CBDT_QUEUES_MAX);
 	ret = cbdt_blkdev_clear(j->t, id, j->obs, NULL);
 
@@ -86,8 +86,9 @@ static void janitor_blkdev(struct janitor *j, uint32_t id, uint64_t owner)
 		if (cbdt_slot_owner(j->t, CBDT_OBJ_SEGMENT, segs[i].id) ==
 		    segs[i].owner)
 			continue;
-		log_info("janitor: segment %u: cleared: channel %u of dead blkdev %u",
-		     segs[i].id, segs[i].queue, id);
+		log_info(
+			"janitor: segment %u: cleared: channel %u of dead blkdev %u",
+			segs[i].id, segs[i].queue, id);
 		j->cleared++;
 	}
 	if (ret) {
@@ -95,9 +96,9 @@ static void janitor_blkdev(struct janitor *j, uint32_t id, uint64_t owner)
 		return;
 	}
 	log_info("janitor: blkdev %u: cleared: heartbeat stopped %llu ms ago "
-	     "(host %u, backend %d)",
-	     id, age_ms(j, CBDT_OBJ_BLKDEV, id), CBDT_OWNER_HOST(owner),
-	     rec.backend_id == 0xffff ? -1 : (int)rec.backend_id);
+		 "(host %u, backend %d)",
+		 id, age_ms(j, CBDT_OBJ_BLKDEV, id), CBDT_OWNER_HOST(owner),
+		 rec.backend_id == 0xffff ? -1 : (int)rec.backend_id);
 	j->cleared++;
 }
 
@@ -126,13 +127,13 @@ static void janitor_segments(struct janitor *j)
 			continue;
 		ret = cbdt_segment_clear(j->t, id, j->obs, NULL);
 		if (ret == -EBUSY || ret == -EOPNOTSUPP)
-			continue;	/* in use, or a type we do not know */
+			continue; /* in use, or a type we do not know */
 		if (ret) {
 			janitor_clear_failed(CBDT_OBJ_SEGMENT, id, ret);
 			continue;
 		}
 		log_info("janitor: segment %u: cleared: orphaned (host %u)", id,
-		     CBDT_OWNER_HOST(owner));
+			 CBDT_OWNER_HOST(owner));
 		j->cleared++;
 	}
 }
@@ -154,8 +155,8 @@ static void janitor_backends(struct janitor *j)
 		ret = cbdt_backend_clear(j->t, id, j->obs, NULL);
 		if (ret == -EBUSY) {
 			log_dbg("janitor: backend %u (%s): dead but kept: a live "
-			    "blkdev maps it",
-			    id, rec.name);
+				"blkdev maps it",
+				id, rec.name);
 			continue;
 		}
 		if (ret) {
@@ -163,9 +164,9 @@ static void janitor_backends(struct janitor *j)
 			continue;
 		}
 		log_info("janitor: backend %u (%s): cleared: heartbeat stopped "
-		     "%llu ms ago (host %u)",
-		     id, rec.name, age_ms(j, CBDT_OBJ_BACKEND, id),
-		     CBDT_OWNER_HOST(owner));
+			 "%llu ms ago (host %u)",
+			 id, rec.name, age_ms(j, CBDT_OBJ_BACKEND, id),
+			 CBDT_OWNER_HOST(owner));
 		j->cleared++;
 	}
 }
@@ -189,16 +190,17 @@ static void janitor_hosts(struct janitor *j)
 			janitor_clear_failed(CBDT_OBJ_HOST, id, ret);
 			continue;
 		}
-		log_info("janitor: host %u (%s): cleared: heartbeat stopped %llu ms "
-		     "ago",
-		     id, rec.hostname, age_ms(j, CBDT_OBJ_HOST, id));
+		log_info(
+			"janitor: host %u (%s): cleared: heartbeat stopped %llu ms "
+			"ago",
+			id, rec.hostname, age_ms(j, CBDT_OBJ_HOST, id));
 		j->cleared++;
 	}
 }
 
 int janitor_pass(struct cbdt *t, struct cbdt_observer *obs, uint32_t host_id)
 {
-	struct janitor j = { .t = t, .obs = obs };
+	struct janitor j = {.t = t, .obs = obs};
 	int ret;
 
 	if (!t || !obs)
@@ -206,7 +208,7 @@ int janitor_pass(struct cbdt *t, struct cbdt_observer *obs, uint32_t host_id)
 	cbdt_observer_sample(obs);
 	ret = cbdt_janitor_lease_acquire(t, host_id, obs);
 	if (ret == -EBUSY)
-		return 0;	/* another host's janitor is at work */
+		return 0; /* another host's janitor is at work */
 	if (ret)
 		return ret;
 

@@ -23,15 +23,20 @@
 #include "backend.h"
 #include "log.h"
 
-#define PROG "cbd-backend"
+#define PROG	       "cbd-backend"
 #define DEFAULT_CONFIG "/etc/cbd/cbd.ini"
-#define EXIT_USAGE 2
+#define EXIT_USAGE     2
 
-enum { OPT_FORMAT = 256, OPT_FORCE, OPT_CHECK_CONFIG, OPT_LOG_FILE };
+enum {
+	OPT_FORMAT = 256,
+	OPT_FORCE,
+	OPT_CHECK_CONFIG,
+	OPT_LOG_FILE
+};
 
 struct options {
 	const char *config;
-	char *pidfile;		/* absolute */
+	char *pidfile; /* absolute */
 	bool daemon;
 	bool foreground;
 	bool format;
@@ -44,14 +49,16 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " PROG " [-c FILE] [--foreground | --daemon] [--pidfile FILE]\n"
+		"Usage: " PROG
+		" [-c FILE] [--foreground | --daemon] [--pidfile FILE]\n"
 		"                   [--log-file FILE] [-v] [--format [--force]]\n"
 		"       " PROG " -c FILE --check-config\n"
 		"       " PROG " --help | --version\n"
 		"\n"
 		"Serve the backends of a cbd.ini through a cbd transport.\n"
 		"\n"
-		"  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
+		"  -c, --config FILE   configuration (default " DEFAULT_CONFIG
+		")\n"
 		"  -f, --foreground    stay in the foreground, log to stderr (default)\n"
 		"  -d, --daemon        detach once ready; then log to syslog (or, without\n"
 		"                      /dev/log, to stderr) unless --log-file is given\n"
@@ -87,23 +94,24 @@ static char *path_absolute(const char *path)
 static int options_parse(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "daemon", no_argument, NULL, 'd' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "format", no_argument, NULL, OPT_FORMAT },
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
-		{ "log-file", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"daemon", no_argument, NULL, 'd'},
+		{"pidfile", required_argument, NULL, 'p'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"format", no_argument, NULL, OPT_FORMAT},
+		{"force", no_argument, NULL, OPT_FORCE},
+		{"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+		{"log-file", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	int c;
 
 	o->config = DEFAULT_CONFIG;
-	while ((c = getopt_long(argc, argv, "c:fdp:l:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:fdp:l:vhV", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -225,7 +233,8 @@ static void daemon_ready(int ready_fd, bool log_file)
 	if (log_file)
 		return;
 	if (log_to_syslog()) {
-		log_warn("no syslog (/dev/log): logging to stderr; give --log-file to keep the log");
+		log_warn(
+			"no syslog (/dev/log): logging to stderr; give --log-file to keep the log");
 		return;
 	}
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -294,9 +303,10 @@ static int signals_setup(void)
 /* Run until SIGTERM/SIGINT (0) or until we lost our host slot (1). */
 static int main_loop(struct service *svc, int sfd)
 {
-	uint64_t interval = svc->hb_interval_ms, next = cbdt_now_ms() + interval;
+	uint64_t interval = svc->hb_interval_ms,
+		 next = cbdt_now_ms() + interval;
 	struct signalfd_siginfo si;
-	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+	struct pollfd pfd = {.fd = sfd, .events = POLLIN};
 
 	for (;;) {
 		uint64_t now = cbdt_now_ms();
@@ -309,14 +319,15 @@ static int main_loop(struct service *svc, int sfd)
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			switch (si.ssi_signo) {
 			case SIGHUP:
-				log_info("SIGHUP: reloading %s", svc->cfg->file);
+				log_info("SIGHUP: reloading %s",
+					 svc->cfg->file);
 				sd_notify(0, "RELOADING=1");
 				service_reload(svc);
 				sd_notify(0, "READY=1");
 				break;
 			default:
 				log_info("SIG%s: stopping",
-				     sigabbrev_np((int)si.ssi_signo));
+					 sigabbrev_np((int)si.ssi_signo));
 				return EXIT_SUCCESS;
 			}
 		}
@@ -332,7 +343,7 @@ static int main_loop(struct service *svc, int sfd)
 
 int main(int argc, char **argv)
 {
-	struct options o = { 0 };
+	struct options o = {0};
 	struct service svc;
 	struct config *cfg;
 	char msg[1024];
@@ -382,7 +393,7 @@ int main(int argc, char **argv)
 		goto out_stop;
 	}
 	log_info("ready: host%u, %u backends served", svc.host_id,
-	     svc.cfg->nr_backends);
+		 svc.cfg->nr_backends);
 	if (o.daemon)
 		daemon_ready(ready_fd, o.log_file);
 	sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=serving %u backends",

@@ -29,8 +29,8 @@ bool service_lost(const struct service *svc)
  * Map and format: --format, or format = if-empty on a blank transport.
  * cbdt_format applies the rules (nothing alive is ever formatted).
  */
-static int transport_open_format(struct service *svc, bool explicit,
-				 bool force, struct cbdt **out)
+static int transport_open_format(struct service *svc, bool explicit, bool force,
+				 struct cbdt **out)
 {
 	const struct config *cfg = svc->cfg;
 	struct cbdt_inuse busy;
@@ -47,12 +47,13 @@ static int transport_open_format(struct service *svc, bool explicit,
 	switch (ret) {
 	case 0:
 		log_info("transport: %s: formatted (%u segments)", cfg->path,
-		     cbdt_slot_count(t, CBDT_OBJ_SEGMENT));
+			 cbdt_slot_count(t, CBDT_OBJ_SEGMENT));
 		break;
 	case -EBUSY:
 		log_err("transport: %s: %s is alive; refusing to format a transport in use",
-		    cfg->path,
-		    cbdt_obj_describe(t, busy.type, busy.id, what, sizeof(what)));
+			cfg->path,
+			cbdt_obj_describe(t, busy.type, busy.id, what,
+					  sizeof(what)));
 		break;
 	case -EEXIST:
 		if (!explicit) {
@@ -61,16 +62,17 @@ static int transport_open_format(struct service *svc, bool explicit,
 			break;
 		}
 		log_err("transport: %s: already formatted; --format --force formats it again, destroying what it holds",
-		    cfg->path);
+			cfg->path);
 		break;
 	case -ENOTEMPTY:
 		log_err("transport: %s: not formatted, and not blank either: refusing to format it (%s)",
-		    cfg->path,
-		    explicit ? "--format --force overwrites it" : "format = if-empty");
+			cfg->path,
+			explicit ? "--format --force overwrites it" :
+				   "format = if-empty");
 		break;
 	default:
 		log_err("transport: %s: cannot format: %s", cfg->path,
-		    cbdt_strerror(ret));
+			cbdt_strerror(ret));
 		break;
 	}
 	if (ret) {
@@ -91,13 +93,13 @@ static int transport_open(struct service *svc, bool format, bool force)
 	if (stat(cfg->path, &st) < 0 && errno == ENOENT) {
 		ret = cbdt_file_create(cfg->path, cfg->size);
 		if (ret && ret != -EEXIST) {
-			log_err("transport: %s: cannot create it: %s", cfg->path,
-			    strerror(-ret));
+			log_err("transport: %s: cannot create it: %s",
+				cfg->path, strerror(-ret));
 			return ret;
 		}
 		if (!ret)
 			log_info("transport: %s: created (%s)", cfg->path,
-			     format_size(cfg->size, sz, sizeof(sz)));
+				 format_size(cfg->size, sz, sizeof(sz)));
 	}
 	if (format)
 		return transport_open_format(svc, true, force, &svc->t);
@@ -106,7 +108,7 @@ static int transport_open(struct service *svc, bool format, bool force)
 		return transport_open_format(svc, false, false, &svc->t);
 	if (ret == -ENODATA) {
 		log_err("transport: %s: not formatted; set format = if-empty in %s, or run cbd-backend --format or cbd-admin format",
-		    cfg->path, cfg->file);
+			cfg->path, cfg->file);
 		return ret;
 	}
 	if (ret)
@@ -136,12 +138,12 @@ static int host_register(struct service *svc)
 				 &svc->host_owner);
 	if (ret == -EEXIST) {
 		log_err("host %s: another cbd-backend with this host name is running on %s",
-		    cfg->hostname, cfg->path);
+			cfg->hostname, cfg->path);
 		return ret;
 	}
 	if (ret) {
 		log_err("host %s: cannot register: %s", cfg->hostname,
-		    strerror(-ret));
+			strerror(-ret));
 		return ret;
 	}
 	log_info("host %s: registered as host%u", cfg->hostname, svc->host_id);
@@ -162,7 +164,7 @@ static void *heartbeat_main(void *arg)
 			cbdt_slot_heartbeat(t, CBDT_OBJ_HOST, svc->host_id);
 		} else if (!service_lost(svc)) {
 			log_err("host %s: host%u was taken from us (were we stalled for longer than the timeout?)",
-			    svc->cfg->hostname, svc->host_id);
+				svc->cfg->hostname, svc->host_id);
 			/* Pairs with the load-acquire in service_lost(). */
 			smp_store_release(&svc->lost, 1U);
 		}
@@ -194,8 +196,8 @@ int service_start(struct service *svc, struct config *cfg, bool format,
 		return ret;
 	transport_note(svc->t);
 	svc->nr_segs = cbdt_slot_count(svc->t, CBDT_OBJ_SEGMENT);
-	svc->served = calloc(svc->nr_segs ? svc->nr_segs : 1,
-			     sizeof(*svc->served));
+	svc->served =
+		calloc(svc->nr_segs ? svc->nr_segs : 1, sizeof(*svc->served));
 	svc->seen = calloc(svc->nr_segs ? svc->nr_segs : 1, sizeof(*svc->seen));
 	if (!svc->served || !svc->seen) {
 		ret = -ENOMEM;
@@ -242,7 +244,7 @@ void service_stop(struct service *svc)
 	if (svc->host_owner) {
 		cbdt_host_unregister(svc->t, svc->host_id, svc->host_owner);
 		log_info("host %s: host%u released", svc->cfg->hostname,
-		     svc->host_id);
+			 svc->host_id);
 		svc->host_owner = 0;
 	}
 	cbdt_observer_free(svc->obs);
@@ -265,14 +267,16 @@ void service_reload(struct service *svc)
 	char msg[512];
 	int ret;
 
-	ret = config_load(old->file, CONFIG_CHECK_FILES, &cfg, msg, sizeof(msg));
+	ret = config_load(old->file, CONFIG_CHECK_FILES, &cfg, msg,
+			  sizeof(msg));
 	if (ret) {
 		log_err("reload: %s; keeping the running configuration", msg);
 		return;
 	}
 	if (!config_transport_same(old, cfg))
-		log_warn("reload: %s: changes to [transport] need a restart; ignored",
-		     old->file);
+		log_warn(
+			"reload: %s: changes to [transport] need a restart; ignored",
+			old->file);
 	/* The running transport settings stay in force. */
 	memcpy(cfg->path, old->path, sizeof(cfg->path));
 	cfg->size = old->size;
@@ -295,7 +299,8 @@ void service_reload(struct service *svc)
 		if (nb && config_backend_same(&b->conf, nb) && !lost)
 			continue;
 		log_info("reload: backend %s: %s", b->conf.name,
-		     nb ? "changed, restarting it" : "removed, stopping it");
+			 nb ? "changed, restarting it" :
+			      "removed, stopping it");
 		backend_stop(svc, b);
 		stopped++;
 	}
@@ -311,10 +316,12 @@ void service_reload(struct service *svc)
 			running |= !strcmp(b->conf.name, cfg->backends[i].name);
 		if (running)
 			continue;
-		log_info("reload: backend %s: starting it", cfg->backends[i].name);
+		log_info("reload: backend %s: starting it",
+			 cfg->backends[i].name);
 		ret = backend_start(svc, &cfg->backends[i]);
 		if (ret) {
-			log_err("reload: backend %s: not started", cfg->backends[i].name);
+			log_err("reload: backend %s: not started",
+				cfg->backends[i].name);
 			failed++;
 		} else {
 			started++;
@@ -322,9 +329,10 @@ void service_reload(struct service *svc)
 	}
 	for (struct backend *b = svc->backends; b; b = b->next)
 		served++;
-	log_info("reload: %s: done: %u backend%s served (%u started, %u stopped, %u failed to start)",
-		 cfg->file, served, served == 1 ? "" : "s", started, stopped,
-		 failed);
+	log_info(
+		"reload: %s: done: %u backend%s served (%u started, %u stopped, %u failed to start)",
+		cfg->file, served, served == 1 ? "" : "s", started, stopped,
+		failed);
 }
 
 /* ---- janitor ---- */

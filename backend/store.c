@@ -25,7 +25,7 @@
 #include "util.h"
 
 /* Source of the zeroes written where the kernel cannot zero a range. */
-#define ZERO_BUF_SIZE	(1U << 20)
+#define ZERO_BUF_SIZE (1U << 20)
 static char zero_buf[ZERO_BUF_SIZE] __attribute__((aligned(4096)));
 
 /*
@@ -37,8 +37,8 @@ static char zero_buf[ZERO_BUF_SIZE] __attribute__((aligned(4096)));
  */
 static int file_lock(int fd, bool ro)
 {
-	struct flock fl = { .l_type = ro ? F_RDLCK : F_WRLCK,
-			    .l_whence = SEEK_SET };
+	struct flock fl = {.l_type = ro ? F_RDLCK : F_WRLCK,
+			   .l_whence = SEEK_SET};
 
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
@@ -55,7 +55,8 @@ static uint32_t dio_align_of(int fd, bool blk, uint32_t block_size)
 {
 	struct statx sx;
 
-	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) ==
+		    0 &&
 	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align)
 		return sx.stx_dio_offset_align;
 	return blk ? block_size : 4096;
@@ -80,7 +81,7 @@ static int store_open_fds(struct store *s, const char *path, int flags,
 	}
 	s->fd = open(path, flags | O_DIRECT | (blk ? 0 : rw));
 	if (s->fd < 0 && errno == EINVAL)
-		s->fd = open(path, flags | rw);	/* no O_DIRECT here */
+		s->fd = open(path, flags | rw); /* no O_DIRECT here */
 	else if (s->fd >= 0)
 		s->direct = true;
 	if (s->fd < 0)
@@ -136,7 +137,7 @@ int store_open(struct store *s, const char *path, unsigned flags)
 	if (ret)
 		goto err_close;
 	if (s->size < CBDT_BACKEND_MIN_SIZE) {
-		ret = -EFBIG;	/* too small: the caller says so */
+		ret = -EFBIG; /* too small: the caller says so */
 		goto err_close;
 	}
 	s->blk = S_ISBLK(st.st_mode);
@@ -193,8 +194,8 @@ static int store_fd(struct store *s, const void *buf, uint64_t off,
 {
 	uint64_t a = s->dio_align;
 
-	if (!s->direct || !store_can(s, STORE_CAN_DIRECT) || !a ||
-	    off % a || len % a || (uintptr_t)buf % a)
+	if (!s->direct || !store_can(s, STORE_CAN_DIRECT) || !a || off % a ||
+	    len % a || (uintptr_t)buf % a)
 		return s->fd_buf;
 	return s->fd;
 }
@@ -297,8 +298,8 @@ static int write_zero_buf(struct store *s, uint64_t off, uint64_t len)
 }
 
 /* fallocate @mode over the range: 0, -EOPNOTSUPP (cap cleared) or -errno. */
-static int file_fallocate(struct store *s, unsigned cap, int mode,
-			  uint64_t off, uint64_t len)
+static int file_fallocate(struct store *s, unsigned cap, int mode, uint64_t off,
+			  uint64_t len)
 {
 	if (!store_can(s, cap))
 		return -EOPNOTSUPP;
@@ -320,7 +321,7 @@ static int file_fallocate(struct store *s, unsigned cap, int mode,
 static int blk_ioctl(struct store *s, unsigned cap, unsigned long req,
 		     uint64_t off, uint64_t len)
 {
-	uint64_t range[2] = { off, len };
+	uint64_t range[2] = {off, len};
 
 	if (!store_can(s, cap))
 		return -EOPNOTSUPP;
@@ -358,7 +359,8 @@ static int file_zero(struct store *s, uint64_t off, uint64_t len)
 	if (ret != -EOPNOTSUPP)
 		return ret;
 	/* tmpfs, for one, punches but cannot zero a range. */
-	ret = file_fallocate(s, STORE_CAN_PUNCH, FALLOC_FL_PUNCH_HOLE, off, len);
+	ret = file_fallocate(s, STORE_CAN_PUNCH, FALLOC_FL_PUNCH_HOLE, off,
+			     len);
 	if (ret != -EOPNOTSUPP)
 		return ret;
 	return write_zero_buf(s, off, len);

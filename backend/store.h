@@ -14,28 +14,27 @@
 #include "layout.h"
 
 /* Capabilities tried first; cleared once the kernel says EOPNOTSUPP. */
-#define STORE_CAN_PUNCH		(1U << 0)	/* PUNCH_HOLE / BLKDISCARD */
-#define STORE_CAN_ZERO		(1U << 1)	/* ZERO_RANGE / BLKZEROOUT */
-#define STORE_CAN_DIRECT	(1U << 2)	/* direct I/O takes our buffers */
-#define STORE_CAN_ALL		(STORE_CAN_PUNCH | STORE_CAN_ZERO | \
-				 STORE_CAN_DIRECT)
+#define STORE_CAN_PUNCH	 (1U << 0) /* PUNCH_HOLE / BLKDISCARD */
+#define STORE_CAN_ZERO	 (1U << 1) /* ZERO_RANGE / BLKZEROOUT */
+#define STORE_CAN_DIRECT (1U << 2) /* direct I/O takes our buffers */
+#define STORE_CAN_ALL	 (STORE_CAN_PUNCH | STORE_CAN_ZERO | STORE_CAN_DIRECT)
 
 /* store_open flags */
-#define STORE_RO		(1U << 0)	/* read-only backend */
-#define STORE_WRITEBACK		(1U << 1)	/* durability = writeback */
+#define STORE_RO	(1U << 0) /* read-only backend */
+#define STORE_WRITEBACK (1U << 1) /* durability = writeback */
 
 struct store {
-	int fd;			/* direct (sync mode), or the only one */
-	int fd_buf;		/* buffered (O_DSYNC in sync mode); may == fd */
+	int fd;	    /* direct (sync mode), or the only one */
+	int fd_buf; /* buffered (O_DSYNC in sync mode); may == fd */
 	bool ro;
-	bool writeback;		/* acknowledged writes may sit in page cache */
-	bool direct;		/* fd is O_DIRECT */
-	uint32_t dio_align;	/* offset/length/memory alignment of fd */
-	bool blk;		/* block device, not a regular file */
-	uint64_t size;		/* bytes served: at open, rounded down to 512 */
-	uint32_t tail;		/* bytes past size that are not served */
-	uint32_t block_size;	/* logical block size (512 for files) */
-	unsigned caps;		/* STORE_CAN_*; READ_ONCE/WRITE_ONCE */
+	bool writeback;	     /* acknowledged writes may sit in page cache */
+	bool direct;	     /* fd is O_DIRECT */
+	uint32_t dio_align;  /* offset/length/memory alignment of fd */
+	bool blk;	     /* block device, not a regular file */
+	uint64_t size;	     /* bytes served: at open, rounded down to 512 */
+	uint32_t tail;	     /* bytes past size that are not served */
+	uint32_t block_size; /* logical block size (512 for files) */
+	unsigned caps;	     /* STORE_CAN_*; READ_ONCE/WRITE_ONCE */
 	char path[CBDT_PATH_LEN];
 };
 

@@ -125,13 +125,13 @@ static int bdev_map(struct cbdfs *fs, uint32_t id, bool writable,
 	if (writable && (rec.flags & CBDT_BACKEND_RO))
 		return -EROFS;
 	queues = fs->cfg.queues ? fs->cfg.queues : default_queues(&rec);
-	attach_ms = fs->cfg.timeout_s ? fs->cfg.timeout_s * 1000U
-				      : CBDFS_ATTACH_MS;
+	attach_ms = fs->cfg.timeout_s ? fs->cfg.timeout_s * 1000U :
+					CBDFS_ATTACH_MS;
 	ret = cbdt_blkdev_map(fs->t, fs->host_id, id, queues, !writable,
 			      attach_ms, &b);
 	if (ret) {
 		log_warn("backend%u: map %s: %s", id, writable ? "rw" : "ro",
-		     cbdt_strerror(ret));
+			 cbdt_strerror(ret));
 		return ret;
 	}
 	bd = calloc(1, sizeof(*bd));
@@ -149,7 +149,7 @@ static int bdev_map(struct cbdfs *fs, uint32_t id, bool writable,
 	if (ret)
 		goto err_free;
 	log_info("backend%u: mapped as blkdev %u, %u queues, %s", id, b->id,
-	     b->queues, b->ro ? "read-only" : "writable");
+		 b->queues, b->ro ? "read-only" : "writable");
 	*out = bd;
 	return 0;
 
@@ -161,7 +161,7 @@ err_unmap:
 }
 
 int cbdfs_blkdev_open(struct cbdfs *fs, uint32_t id, bool writable,
-		    struct cbdfs_blkdev **out)
+		      struct cbdfs_blkdev **out)
 {
 	struct cbdfs_blkdev *bd;
 	int ret = 0;
@@ -198,11 +198,11 @@ int cbdfs_blkdev_open(struct cbdfs *fs, uint32_t id, bool writable,
 /* Drain (still heartbeating), then take it out of the table and unmap. */
 static void bdev_unmap(struct cbdfs *fs, struct cbdfs_blkdev *bd)
 {
-	uint32_t drain_ms = fs->cfg.timeout_s ? fs->cfg.timeout_s * 1000U
-					      : CBDFS_DRAIN_MS;
+	uint32_t drain_ms = fs->cfg.timeout_s ? fs->cfg.timeout_s * 1000U :
+						CBDFS_DRAIN_MS;
 
 	pthread_mutex_lock(&fs->lock);
-	bd->unmapping = true;	/* its queues go away: no bdev_lost() now */
+	bd->unmapping = true; /* its queues go away: no bdev_lost() now */
 	pthread_mutex_unlock(&fs->lock);
 	cbdfs_engine_stop(bd, drain_ms);
 	pthread_mutex_lock(&fs->lock);
@@ -214,7 +214,8 @@ static void bdev_unmap(struct cbdfs *fs, struct cbdfs_blkdev *bd)
 			cbdt_channel_close(bd->b->ch[i]);
 		free(bd->b);
 	} else {
-		log_info("backend%u: unmapping blkdev %u", bd->backend_id, bd->b->id);
+		log_info("backend%u: unmapping blkdev %u", bd->backend_id,
+			 bd->b->id);
 		cbdt_blkdev_unmap(fs->t, bd->b, CBDFS_DRAIN_MS);
 	}
 	free(bd);
@@ -253,7 +254,8 @@ static void host_lost(struct cbdfs *fs)
 		return;
 	fs->host_lost = true;
 	log_err("host %u (%s): cleared by a janitor while we were stalled; "
-	    "failing all I/O and unmounting", fs->host_id, fs->cfg.hostname);
+		"failing all I/O and unmounting",
+		fs->host_id, fs->cfg.hostname);
 	pthread_kill(fs->main_thread, SIGTERM);
 }
 
@@ -266,7 +268,7 @@ static void bdev_lost(struct cbdfs_blkdev *bd)
 		return;
 	bd->lost = true;
 	log_err("backend%u: blkdev %u was cleared by a janitor; failing its I/O",
-	    bd->backend_id, bd->b->id);
+		bd->backend_id, bd->b->id);
 	for (i = 0; i < bd->nq; i++)
 		cbdfs_queue_break(&bd->q[i]);
 }
@@ -276,7 +278,8 @@ static void heartbeat_once(struct cbdfs *fs)
 	uint32_t i, n = cbdt_slot_count(fs->t, CBDT_OBJ_BACKEND);
 	struct cbdfs_blkdev *bd;
 
-	if (cbdt_slot_owner(fs->t, CBDT_OBJ_HOST, fs->host_id) == fs->host_owner)
+	if (cbdt_slot_owner(fs->t, CBDT_OBJ_HOST, fs->host_id) ==
+	    fs->host_owner)
 		cbdt_slot_heartbeat(fs->t, CBDT_OBJ_HOST, fs->host_id);
 	else
 		host_lost(fs);

@@ -18,27 +18,27 @@
 #include "cbdt.h"
 #include "worker.h"
 
-#define CBDFS_ROOT_INO		FUSE_ROOT_ID
-#define CBDFS_INO(backend_id)	((fuse_ino_t)(backend_id) + 2)
-#define CBDFS_BACKEND_ID(ino)	((uint32_t)((ino) - 2))
+#define CBDFS_ROOT_INO	      FUSE_ROOT_ID
+#define CBDFS_INO(backend_id) ((fuse_ino_t)(backend_id) + 2)
+#define CBDFS_BACKEND_ID(ino) ((uint32_t)((ino)-2))
 
-#define CBDFS_MAX_IO		(1U << 20)	/* max_write / max_read */
-#define CBDFS_HB_INTERVAL_MS	100U	/* host + blkdev heartbeats */
-#define CBDFS_HB_TIMEOUT_MS	10000U	/* advertised in the host record */
-#define CBDFS_ATTACH_MS		15000U	/* wait for handlers (no timeout=) */
-#define CBDFS_DRAIN_MS		5000U	/* bounded drain of orphans */
+#define CBDFS_MAX_IO	     (1U << 20) /* max_write / max_read */
+#define CBDFS_HB_INTERVAL_MS 100U	/* host + blkdev heartbeats */
+#define CBDFS_HB_TIMEOUT_MS  10000U	/* advertised in the host record */
+#define CBDFS_ATTACH_MS	     15000U	/* wait for handlers (no timeout=) */
+#define CBDFS_DRAIN_MS	     5000U	/* bounded drain of orphans */
 
 /* ------------------------------------------------------------------ */
 /* main.c: options and the whole-process state                         */
 /* ------------------------------------------------------------------ */
 
 struct cbdfs_cfg {
-	char *transport;	/* -o transport= */
-	char *hostname;		/* -o hostname=, default: system host name */
-	unsigned queues;	/* -o queues=, 0: min(handlers, CPUs) */
-	unsigned timeout_s;	/* -o timeout=, 0: I/O waits for ever */
-	bool ro;		/* -o ro: every mapping read-only */
-	uint32_t chunk;		/* -o chunk=: split READ/WRITE above it */
+	char *transport;    /* -o transport= */
+	char *hostname;	    /* -o hostname=, default: system host name */
+	unsigned queues;    /* -o queues=, 0: min(handlers, CPUs) */
+	unsigned timeout_s; /* -o timeout=, 0: I/O waits for ever */
+	bool ro;	    /* -o ro: every mapping read-only */
+	uint32_t chunk;	    /* -o chunk=: split READ/WRITE above it */
 };
 
 struct cbdfs_blkdev;
@@ -64,10 +64,10 @@ struct cbdfs {
 	struct cbdfs_blkdev *bdevs[CBDT_BACKENDS_NR];
 	struct cbdt_observer *obs;
 
-	pthread_t main_thread;	/* runs the session loop: signalled to stop */
-	bool host_lost;		/* a janitor cleared our host: heartbeat thread */
+	pthread_t main_thread; /* runs the session loop: signalled to stop */
+	bool host_lost; /* a janitor cleared our host: heartbeat thread */
 
-	struct worker hb;	/* heartbeat thread (blkdev.c) */
+	struct worker hb; /* heartbeat thread (blkdev.c) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -98,7 +98,7 @@ int cbdfs_backend_info(struct cbdfs *fs, uint32_t id,
  * -ENOENT, -ETIMEDOUT, -ENOSPC, -EIO.
  */
 int cbdfs_blkdev_open(struct cbdfs *fs, uint32_t id, bool writable,
-		    struct cbdfs_blkdev **out);
+		      struct cbdfs_blkdev **out);
 
 /* Last release drains and unmaps. */
 void cbdfs_blkdev_release(struct cbdfs *fs, struct cbdfs_blkdev *bd);
@@ -134,21 +134,21 @@ struct cbdfs_blkdev {
 	struct cbdt_blkdev *b;
 	uint32_t backend_id;
 	uint64_t size;
-	bool ro;		/* mapped read-only */
-	bool backend_ro;	/* the backend itself is read-only */
-	bool lost;		/* a janitor cleared the blkdev (fs->lock) */
-	bool unmapping;		/* engine stopping (fs->lock) */
+	bool ro;	 /* mapped read-only */
+	bool backend_ro; /* the backend itself is read-only */
+	bool lost;	 /* a janitor cleared the blkdev (fs->lock) */
+	bool unmapping;	 /* engine stopping (fs->lock) */
 	unsigned refs;
 	unsigned nq;
 	struct cbdfs_queue *q;
-	unsigned rr;		/* round-robin queue choice (atomic) */
-	uint32_t max_chunk;	/* largest READ/WRITE per command */
+	unsigned rr;	    /* round-robin queue choice (atomic) */
+	uint32_t max_chunk; /* largest READ/WRITE per command */
 
-	pthread_mutex_t flush_lock;	/* one fsync drains at a time */
+	pthread_mutex_t flush_lock; /* one fsync drains at a time */
 	pthread_mutex_t wlock;
 	pthread_cond_t wdone;
 	uint64_t wepoch;
-	uint64_t wcount[2];	/* writes in flight per epoch parity */
+	uint64_t wcount[2]; /* writes in flight per epoch parity */
 };
 
 /* What a command is to do; @io or @req says whom to answer. */
@@ -156,7 +156,7 @@ struct cbdfs_cmd_desc {
 	uint16_t op;
 	uint64_t offset;
 	uint32_t len;
-	const char *wbuf;	/* WRITE data */
+	const char *wbuf; /* WRITE data */
 	struct cbdfs_io *io;
 	fuse_req_t req;
 };
@@ -212,12 +212,11 @@ void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
 uint8_t cbdfs_wepoch_get(struct cbdfs_blkdev *bd);
 void cbdfs_wepoch_put(struct cbdfs_blkdev *bd, uint8_t parity);
 
-
 /* Each answers @req itself, now or when the backend completes. */
 void cbdfs_engine_read(struct cbdfs_blkdev *bd, fuse_req_t req, uint64_t off,
 		       size_t len);
-void cbdfs_engine_write(struct cbdfs_blkdev *bd, fuse_req_t req, const char *buf,
-			uint64_t off, size_t len);
+void cbdfs_engine_write(struct cbdfs_blkdev *bd, fuse_req_t req,
+			const char *buf, uint64_t off, size_t len);
 void cbdfs_engine_flush(struct cbdfs_blkdev *bd, fuse_req_t req);
 void cbdfs_engine_trim(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 		       uint64_t off, uint64_t len);

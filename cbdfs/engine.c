@@ -19,23 +19,23 @@
 #include "log.h"
 #include "util.h"
 
-#define TRIM_CHUNK	(1U << 30)	/* DISCARD/WRITE_ZEROES per command */
-#define REAP_BATCH	32
+#define TRIM_CHUNK (1U << 30) /* DISCARD/WRITE_ZEROES per command */
+#define REAP_BATCH 32
 /* Reaper spin before sleeping; see HANDLER_SPIN_NS in backend/handler.c
  * for why it is short (measured, 2 cores). */
-#define REAPER_SPIN_NS	3000U
-#define SCAN_NS		100000000ULL	/* timeout scan period */
-#define WAIT_SLICE_NS	1000000000ULL	/* unbounded waits re-check exit */
+#define REAPER_SPIN_NS 3000U
+#define SCAN_NS	       100000000ULL  /* timeout scan period */
+#define WAIT_SLICE_NS  1000000000ULL /* unbounded waits re-check exit */
 
 /* A request split into several commands (larger than max_chunk). */
 struct cbdfs_io {
 	fuse_req_t req;
 	uint16_t op;
-	int remaining;		/* commands + the submitter's bias; atomic */
-	int error;		/* first errno; atomic */
+	int remaining; /* commands + the submitter's bias; atomic */
+	int error;     /* first errno; atomic */
 	uint64_t offset;
 	size_t len;
-	char *buf;		/* READ: the data, assembled */
+	char *buf; /* READ: the data, assembled */
 };
 
 static int errno_of(int result)
@@ -44,7 +44,7 @@ static int errno_of(int result)
 }
 
 int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
-			   pthread_mutex_t *m, uint64_t deadline_ns)
+			  pthread_mutex_t *m, uint64_t deadline_ns)
 {
 	int ret = cbdt_cond_wait_until(c, m, deadline_ns);
 
@@ -90,7 +90,8 @@ static bool bdev_any_broken(struct cbdfs_blkdev *bd)
 static int wepoch_drain(struct cbdfs_blkdev *bd)
 {
 	uint64_t deadline = bd->fs->cfg.timeout_s ?
-				    cbdt_now_ns() + cbdfs_timeout_ns(bd->fs) : 0;
+				    cbdt_now_ns() + cbdfs_timeout_ns(bd->fs) :
+				    0;
 	int ret = 0;
 	uint8_t p;
 
@@ -99,9 +100,10 @@ static int wepoch_drain(struct cbdfs_blkdev *bd)
 	/* A broken queue's writes never come back to lower the count: the
 	 * fsync fails (within a wait slice) instead of waiting forever. */
 	while (bd->wcount[p] && !ret)
-		ret = bdev_any_broken(bd) ? -EIO :
-		      cbdfs_cond_wait_until(bd->fs, &bd->wdone, &bd->wlock,
-					    deadline);
+		ret = bdev_any_broken(bd) ?
+			      -EIO :
+			      cbdfs_cond_wait_until(bd->fs, &bd->wdone,
+						    &bd->wlock, deadline);
 	pthread_mutex_unlock(&bd->wlock);
 	return ret ? -EIO : 0;
 }
@@ -147,9 +149,9 @@ void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
 
 	if (result == -EBADMSG)
 		log_warn("backend%u: queue %u: %s at %llu: data crc mismatch",
-		     q->bd->backend_id, q->idx,
-		     d->op == CBDT_OP_READ ? "READ" : "request",
-		     (unsigned long long)d->offset);
+			 q->bd->backend_id, q->idx,
+			 d->op == CBDT_OP_READ ? "READ" : "request",
+			 (unsigned long long)d->offset);
 	if (is_io) {
 		if (result < 0)
 			io_set_error(io, errno_of(result));
@@ -193,7 +195,7 @@ static void engine_submit(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 	bool has_data = op == CBDT_OP_READ || op == CBDT_OP_WRITE;
 	uint64_t chunk = has_data ? bd->max_chunk : TRIM_CHUNK, done;
 	struct cbdfs_queue *q = queue_pick(bd);
-	struct cbdfs_cmd_desc d = { .op = op, .offset = off, .wbuf = wbuf };
+	struct cbdfs_cmd_desc d = {.op = op, .offset = off, .wbuf = wbuf};
 	struct cbdfs_io *io;
 	int ret, n;
 
@@ -245,8 +247,8 @@ void cbdfs_engine_read(struct cbdfs_blkdev *bd, fuse_req_t req, uint64_t off,
 		      NULL);
 }
 
-void cbdfs_engine_write(struct cbdfs_blkdev *bd, fuse_req_t req, const char *buf,
-			uint64_t off, size_t len)
+void cbdfs_engine_write(struct cbdfs_blkdev *bd, fuse_req_t req,
+			const char *buf, uint64_t off, size_t len)
 {
 	if (bd->ro) {
 		fuse_reply_err(req, EROFS);
@@ -304,9 +306,9 @@ void cbdfs_engine_trim(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
  * and for a WRITE the parity of the write epoch it counts in (tag 2).
  * Both are malloc'd by libfuse or us: the low bits are free.
  */
-#define COOKIE_IO	1U
-#define COOKIE_EPOCH	2U
-#define COOKIE_TAGS	3U
+#define COOKIE_IO    1U
+#define COOKIE_EPOCH 2U
+#define COOKIE_TAGS  3U
 
 int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d)
 {
@@ -331,10 +333,11 @@ int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d)
 	 * a worker behind a dead backend. */
 	for (;;) {
 		slice = cbdt_now_ns() + WAIT_SLICE_NS;
-		ret = cbdt_queue_submit_wait(q->q, &r,
-					     deadline && deadline < slice ?
-						     deadline : slice);
-		if (ret != -ETIMEDOUT || (deadline && cbdt_now_ns() >= deadline))
+		ret = cbdt_queue_submit_wait(
+			q->q, &r,
+			deadline && deadline < slice ? deadline : slice);
+		if (ret != -ETIMEDOUT ||
+		    (deadline && cbdt_now_ns() >= deadline))
 			break;
 		if (fuse_session_exited(fs->se)) {
 			ret = -ESHUTDOWN;
@@ -386,14 +389,14 @@ static void *queue_reaper(void *arg)
 	uint32_t strays;
 	int n;
 
-	cbdt_wait_init(&w,
-		       &(struct cbdt_wait_cfg){ .spin_ns = REAPER_SPIN_NS });
+	cbdt_wait_init(&w, &(struct cbdt_wait_cfg){.spin_ns = REAPER_SPIN_NS});
 	for (;;) {
 		strays = 0;
 		n = cbdt_queue_reap(q->q, REAP_BATCH, &strays);
 		if (strays)
-			log_warn("backend%u: queue %u: %u completions for no request in flight",
-			     bd->backend_id, q->idx, strays);
+			log_warn(
+				"backend%u: queue %u: %u completions for no request in flight",
+				bd->backend_id, q->idx, strays);
 		if (n > 0) {
 			cbdt_wait_reset(&w);
 			continue;
@@ -402,17 +405,21 @@ static void *queue_reaper(void *arg)
 			told = true;
 			if (n == -EBADMSG)
 				log_err("backend%u: queue %u: completion ring: %s",
-				    bd->backend_id, q->idx, cbdt_strerror(n));
-			log_warn("backend%u: queue %u: channel unusable: requests in flight fail with EIO",
-			     bd->backend_id, q->idx);
+					bd->backend_id, q->idx,
+					cbdt_strerror(n));
+			log_warn(
+				"backend%u: queue %u: channel unusable: requests in flight fail with EIO",
+				bd->backend_id, q->idx);
 		}
 		if (n == 0 && bd->fs->cfg.timeout_s) {
 			now = cbdt_now_ns();
 			if (now >= next_scan) {
-				n = cbdt_queue_expire(q->q, cbdfs_timeout_ns(bd->fs));
+				n = cbdt_queue_expire(q->q,
+						      cbdfs_timeout_ns(bd->fs));
 				if (n > 0)
-					log_warn("backend%u: queue %u: failing %d requests with EIO (timeout)",
-					     bd->backend_id, q->idx, n);
+					log_warn(
+						"backend%u: queue %u: failing %d requests with EIO (timeout)",
+						bd->backend_id, q->idx, n);
 				next_scan = now + SCAN_NS;
 			}
 		}
@@ -447,7 +454,8 @@ int cbdfs_engine_start(struct cbdfs_blkdev *bd)
 		data = MIN(data, cbdt_channel_geom(bd->b->ch[i])->data_size);
 	}
 	/* a quarter of the data area, so that big requests interleave */
-	bd->max_chunk = MIN(CBDFS_MAX_IO, data / 4 / CBDT_DATA_UNIT * CBDT_DATA_UNIT);
+	bd->max_chunk =
+		MIN(CBDFS_MAX_IO, data / 4 / CBDT_DATA_UNIT * CBDT_DATA_UNIT);
 	if (bd->fs->cfg.chunk)
 		bd->max_chunk = MIN(bd->max_chunk, bd->fs->cfg.chunk);
 	if (bd->max_chunk < CBDT_DATA_UNIT)
@@ -482,8 +490,9 @@ void cbdfs_engine_stop(struct cbdfs_blkdev *bd, uint32_t drain_ms)
 		cbdt_queue_drain(q->q, deadline);
 		busy = cbdt_queue_busy(q->q);
 		if (busy)
-			log_warn("backend%u: queue %u: %u requests still in flight at unmap",
-			     bd->backend_id, i, busy);
+			log_warn(
+				"backend%u: queue %u: %u requests still in flight at unmap",
+				bd->backend_id, i, busy);
 		cbdt_queue_stop(q->q);
 		if (q->reaper_started)
 			pthread_join(q->reaper, NULL);

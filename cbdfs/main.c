@@ -34,10 +34,13 @@ struct cbdfs_optstr {
 	char *timeout;
 	char *chunk;
 	int ro;
-	int max_threads;	/* -o max_threads= given (libfuse parses it) */
+	int max_threads; /* -o max_threads= given (libfuse parses it) */
 };
 
-enum { KEY_RO, KEY_MAX_THREADS };
+enum {
+	KEY_RO,
+	KEY_MAX_THREADS
+};
 
 /*
  * FUSE worker threads unless -o max_threads= says otherwise (libfuse's
@@ -45,9 +48,12 @@ enum { KEY_RO, KEY_MAX_THREADS };
  * cores 4 of them gave 10-40% more 4k IOPS at QD32 than 10 (fewer threads
  * contending for /dev/fuse and the CPU), and no loss at 1 MiB.
  */
-#define CBDFS_MAX_THREADS	4U
+#define CBDFS_MAX_THREADS 4U
 
-#define CBDFS_OPT(t, f) { t, offsetof(struct cbdfs_optstr, f), 0 }
+#define CBDFS_OPT(t, f)                                \
+	{                                              \
+		t, offsetof(struct cbdfs_optstr, f), 0 \
+	}
 static const struct fuse_opt cbdfs_opt_spec[] = {
 	CBDFS_OPT("transport=%s", transport),
 	CBDFS_OPT("hostname=%s", hostname),
@@ -56,8 +62,7 @@ static const struct fuse_opt cbdfs_opt_spec[] = {
 	CBDFS_OPT("chunk=%s", chunk),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
-	FUSE_OPT_END
-};
+	FUSE_OPT_END};
 
 static void usage(const char *prog)
 {
@@ -105,7 +110,7 @@ static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
 	const char *p = line;
 
 	if (level > FUSE_LOG_NOTICE) {
-		vfprintf(stderr, fmt, ap);	/* -d protocol trace */
+		vfprintf(stderr, fmt, ap); /* -d protocol trace */
 		return;
 	}
 	pthread_mutex_lock(&lock);
@@ -138,7 +143,7 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	if (o->queues) {
 		if (parse_uint(o->queues, 1, CBDT_QUEUES_MAX, &v)) {
 			log_err("queues=%s: expected a number from 1 to %u",
-			    o->queues, CBDT_QUEUES_MAX);
+				o->queues, CBDT_QUEUES_MAX);
 			return -EINVAL;
 		}
 		cfg->queues = (unsigned)v;
@@ -146,7 +151,7 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	if (o->timeout) {
 		if (parse_uint(o->timeout, 1, 86400, &v)) {
 			log_err("timeout=%s: expected seconds from 1 to 86400",
-			    o->timeout);
+				o->timeout);
 			return -EINVAL;
 		}
 		cfg->timeout_s = (unsigned)v;
@@ -155,7 +160,7 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 		if (parse_size(o->chunk, &v) || v < CBDT_DATA_UNIT ||
 		    v > CBDFS_MAX_IO || v % CBDT_DATA_UNIT) {
 			log_err("chunk=%s: expected a multiple of 4K from 4K to 1M",
-			    o->chunk);
+				o->chunk);
 			return -EINVAL;
 		}
 		cfg->chunk = (uint32_t)v;
@@ -173,8 +178,8 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	if (!cfg->hostname)
 		return -ENOMEM;
 	if (!*cfg->hostname || strlen(cfg->hostname) >= CBDT_HOSTNAME_LEN) {
-		log_err("hostname=%s: must be 1 to %u characters", cfg->hostname,
-		    CBDT_HOSTNAME_LEN - 1);
+		log_err("hostname=%s: must be 1 to %u characters",
+			cfg->hostname, CBDT_HOSTNAME_LEN - 1);
 		return -EINVAL;
 	}
 	cfg->ro = o->ro;
@@ -197,7 +202,7 @@ static int host_register(struct cbdfs *fs)
 				 &fs->host_owner);
 	if (ret)
 		log_err("host: register %s: %s", fs->cfg.hostname,
-		    cbdt_strerror(ret));
+			cbdt_strerror(ret));
 	return ret;
 }
 
@@ -214,7 +219,8 @@ static void host_update_pid(struct cbdfs *fs)
 	ret = cbdt_record_write(fs->t, CBDT_OBJ_HOST, fs->host_id, &rec,
 				sizeof(rec));
 	if (ret)
-		log_warn("host %u: update pid: %s", fs->host_id, cbdt_strerror(ret));
+		log_warn("host %u: update pid: %s", fs->host_id,
+			 cbdt_strerror(ret));
 }
 
 static int session_loop(struct cbdfs *fs, const struct fuse_cmdline_opts *fo)
@@ -245,7 +251,8 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 
 	ret = cbdt_open(fs->cfg.transport, 0, &fs->t);
 	if (ret) {
-		log_err("transport: %s: %s", fs->cfg.transport, cbdt_strerror(ret));
+		log_err("transport: %s: %s", fs->cfg.transport,
+			cbdt_strerror(ret));
 		return ret;
 	}
 	if (stat(fo->mountpoint, &st) < 0) {
@@ -265,7 +272,7 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	}
 	fs->se = fuse_session_new(args, &cbdfs_ops, sizeof(cbdfs_ops), fs);
 	if (!fs->se) {
-		ret = -EINVAL;	/* libfuse said why */
+		ret = -EINVAL; /* libfuse said why */
 		goto out_state;
 	}
 	/*
@@ -274,8 +281,9 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	 * they all inherit it.
 	 */
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
-		log_warn("prctl(PR_SET_IO_FLUSHER): %m (needs CAP_SYS_RESOURCE): "
-		     "a loop device on cbdfs may deadlock under memory pressure");
+		log_warn(
+			"prctl(PR_SET_IO_FLUSHER): %m (needs CAP_SYS_RESOURCE): "
+			"a loop device on cbdfs may deadlock under memory pressure");
 	/* the first write to the transport: everything was checked before */
 	ret = host_register(fs);
 	if (ret)
@@ -298,7 +306,7 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	}
 	transport_note(fs->t);
 	log_info("%s: host %u (%s) on %s", fo->mountpoint, fs->host_id,
-	     fs->cfg.hostname, fs->cfg.transport);
+		 fs->cfg.hostname, fs->cfg.transport);
 	ret = session_loop(fs, fo);
 	if (ret > 0) {
 		/* libfuse returns the signal that ended the loop: a clean stop */
@@ -335,8 +343,8 @@ out_close:
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cbdfs_optstr o = { 0 };
-	struct fuse_cmdline_opts fo = { 0 };
+	struct cbdfs_optstr o = {0};
+	struct fuse_cmdline_opts fo = {0};
 	static struct cbdfs fs;
 	int ret = 1;
 

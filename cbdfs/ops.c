@@ -21,9 +21,9 @@
 #include "log.h"
 #include "util.h"
 
-#define ATTR_TIMEOUT	1.0	/* seconds the kernel may cache attributes */
-#define ENTRY_TIMEOUT	1.0	/* ... and names: backends come and go */
-#define BLKSIZE		4096
+#define ATTR_TIMEOUT  1.0 /* seconds the kernel may cache attributes */
+#define ENTRY_TIMEOUT 1.0 /* ... and names: backends come and go */
+#define BLKSIZE	      4096
 
 static struct cbdfs *req_fs(fuse_req_t req)
 {
@@ -90,8 +90,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_SPLICE_MOVE | FUSE_CAP_WRITEBACK_CACHE |
 			FUSE_CAP_ATOMIC_O_TRUNC);
 	log_dbg("init: protocol %u.%u, max_write %u, max_background %u",
-	    conn->proto_major, conn->proto_minor, conn->max_write,
-	    conn->max_background);
+		conn->proto_major, conn->proto_minor, conn->max_write,
+		conn->max_background);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -165,7 +165,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = 0;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0)
-		cbdfs_blkdev_release(fs, bd);	/* the opener is gone */
+		cbdfs_blkdev_release(fs, bd); /* the opener is gone */
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -230,7 +230,7 @@ struct dirbuf {
 static int dirbuf_add(fuse_req_t req, struct dirbuf *db, const char *name,
 		      fuse_ino_t ino, mode_t mode)
 {
-	struct stat st = { .st_ino = ino, .st_mode = mode };
+	struct stat st = {.st_ino = ino, .st_mode = mode};
 	size_t len = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
 	char *p = realloc(db->p, db->size + len);
 
@@ -292,7 +292,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (off < 0 || (size_t)off >= db->size)
 		fuse_reply_buf(req, NULL, 0);
 	else
-		fuse_reply_buf(req, db->p + off, MIN(size, db->size - (size_t)off));
+		fuse_reply_buf(req, db->p + off,
+			       MIN(size, db->size - (size_t)off));
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -320,7 +321,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		files++;
 	}
 	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = BLKSIZE;	/* loop takes its discard granularity here */
+	sv.f_bsize = BLKSIZE; /* loop takes its discard granularity here */
 	sv.f_frsize = BLKSIZE;
 	sv.f_blocks = blocks;
 	sv.f_files = files;

@@ -24,8 +24,15 @@
 #include "config.h"
 #include "util.h"
 
-enum tkey { T_PATH, T_SIZE, T_FORMAT, T_HOSTNAME, T_HB_INTERVAL, T_HB_TIMEOUT,
-	    T_NR };
+enum tkey {
+	T_PATH,
+	T_SIZE,
+	T_FORMAT,
+	T_HOSTNAME,
+	T_HB_INTERVAL,
+	T_HB_TIMEOUT,
+	T_NR
+};
 static const char *const tkeys[T_NR] = {
 	[T_PATH] = "path",
 	[T_SIZE] = "size",
@@ -35,7 +42,14 @@ static const char *const tkeys[T_NR] = {
 	[T_HB_TIMEOUT] = "heartbeat_timeout_ms",
 };
 
-enum bkey { B_PATH, B_ID, B_HANDLERS, B_READONLY, B_DURABILITY, B_NR };
+enum bkey {
+	B_PATH,
+	B_ID,
+	B_HANDLERS,
+	B_READONLY,
+	B_DURABILITY,
+	B_NR
+};
 static const char *const bkeys[B_NR] = {
 	[B_PATH] = "path",
 	[B_ID] = "id",
@@ -44,18 +58,23 @@ static const char *const bkeys[B_NR] = {
 	[B_DURABILITY] = "durability",
 };
 
-enum section { SEC_NONE, SEC_TRANSPORT, SEC_BACKEND, SEC_BAD };
+enum section {
+	SEC_NONE,
+	SEC_TRANSPORT,
+	SEC_BACKEND,
+	SEC_BAD
+};
 
 struct parse {
 	FILE *f;
-	const char *file;		/* as the user named it, for messages */
-	char dir[PATH_MAX];		/* relative paths are relative to it */
+	const char *file;   /* as the user named it, for messages */
+	char dir[PATH_MAX]; /* relative paths are relative to it */
 	struct config *cfg;
 	unsigned line;
 	enum section sec;
-	char sec_name[64];		/* the header as inih will report it */
-	unsigned transport_line;	/* 0: no [transport] section */
-	unsigned tlines[T_NR];		/* line of each key, 0 = not given */
+	char sec_name[64];	 /* the header as inih will report it */
+	unsigned transport_line; /* 0: no [transport] section */
+	unsigned tlines[T_NR];	 /* line of each key, 0 = not given */
 	unsigned blines[CBDT_BACKENDS_NR][B_NR];
 	int err;
 	unsigned err_line;
@@ -63,9 +82,10 @@ struct parse {
 	size_t errlen;
 };
 
-__attribute__((format(printf, 5, 6)))
-static void perr(struct parse *p, unsigned line, const char *key, int err,
-		 const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void perr(struct parse *p,
+						       unsigned line,
+						       const char *key, int err,
+						       const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -109,7 +129,7 @@ static void section_begin(struct parse *p, const char *hdr)
 	p->sec = SEC_BAD;
 	p->sec_name[0] = '\0';
 	if (!end)
-		return;	/* inih reports the syntax error */
+		return; /* inih reports the syntax error */
 	n = (size_t)(end - hdr - 1);
 	if (n >= sizeof(p->sec_name)) {
 		perr(p, p->line, "[section]", -EINVAL, "name too long");
@@ -152,7 +172,8 @@ static void section_begin(struct parse *p, const char *hdr)
 		}
 		if (cfg->nr_backends >= CBDT_BACKENDS_NR) {
 			perr(p, p->line, p->sec_name, -EINVAL,
-			     "too many backends (at most %u)", CBDT_BACKENDS_NR);
+			     "too many backends (at most %u)",
+			     CBDT_BACKENDS_NR);
 			return;
 		}
 		b = &cfg->backends[cfg->nr_backends++];
@@ -180,8 +201,8 @@ static char *config_reader(char *str, int num, void *stream)
 	p->line++;
 	len = strlen(str);
 	if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(p->f)) {
-		perr(p, p->line, "line", -EINVAL, "too long (at most %d characters)",
-		     num - 3);
+		perr(p, p->line, "line", -EINVAL,
+		     "too long (at most %d characters)", num - 3);
 		while ((c = getc(p->f)) != EOF && c != '\n')
 			;
 		str[0] = '\0';
@@ -249,7 +270,8 @@ static void transport_key(struct parse *p, enum tkey k, const char *value)
 		ret = parse_size(value, &v);
 		if (ret) {
 			perr(p, p->line, key, ret,
-			     "not a size: '%s' (expected e.g. 512M, 1G)", value);
+			     "not a size: '%s' (expected e.g. 512M, 1G)",
+			     value);
 		} else if (v < cbdt_min_size()) {
 			perr(p, p->line, key, -ENOSPC,
 			     "transport too small: %s (at least %s)",
@@ -323,7 +345,8 @@ static void backend_key(struct parse *p, enum bkey k, const char *value)
 			b->writeback = true;
 		else
 			perr(p, p->line, key, -EINVAL,
-			     "bad value '%s' (expected sync or writeback)", value);
+			     "bad value '%s' (expected sync or writeback)",
+			     value);
 		break;
 	case B_NR:
 		break;
@@ -347,7 +370,8 @@ static int config_handler(void *user, const char *section, const char *name,
 
 	if (strcmp(section, p->sec_name)) {
 		/* Our header scan and inih disagree: be strict. */
-		perr(p, p->line, section, -EINVAL, "cannot parse section header");
+		perr(p, p->line, section, -EINVAL,
+		     "cannot parse section header");
 		return 1;
 	}
 	switch (p->sec) {
@@ -355,7 +379,7 @@ static int config_handler(void *user, const char *section, const char *name,
 		perr(p, p->line, name, -EINVAL, "key outside of any section");
 		return 1;
 	case SEC_BAD:
-		return 1;	/* the header was reported */
+		return 1; /* the header was reported */
 	case SEC_TRANSPORT:
 		k = key_index(tkeys, T_NR, name);
 		lines = p->tlines;
@@ -372,8 +396,8 @@ static int config_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	if (lines[k]) {
-		perr(p, p->line, name, -EINVAL, "given twice (first at line %u)",
-		     lines[k]);
+		perr(p, p->line, name, -EINVAL,
+		     "given twice (first at line %u)", lines[k]);
 		return 1;
 	}
 	lines[k] = p->line;
@@ -397,11 +421,13 @@ static void config_check_keys(struct parse *p)
 		perr(p, p->transport_line, "path", -EINVAL,
 		     "missing in [transport]");
 	if (cfg->hb_timeout_ms < 2 * cfg->hb_interval_ms)
-		perr(p, p->tlines[T_HB_TIMEOUT] ? p->tlines[T_HB_TIMEOUT] :
-			p->tlines[T_HB_INTERVAL] ? p->tlines[T_HB_INTERVAL] :
-			p->transport_line,
+		perr(p,
+		     p->tlines[T_HB_TIMEOUT]  ? p->tlines[T_HB_TIMEOUT] :
+		     p->tlines[T_HB_INTERVAL] ? p->tlines[T_HB_INTERVAL] :
+						p->transport_line,
 		     p->tlines[T_HB_TIMEOUT] ? "heartbeat_timeout_ms" :
-		     "heartbeat_interval_ms", -EINVAL,
+					       "heartbeat_interval_ms",
+		     -EINVAL,
 		     "heartbeat_timeout_ms (%u) must be at least twice heartbeat_interval_ms (%u)",
 		     cfg->hb_timeout_ms, cfg->hb_interval_ms);
 	for (unsigned i = 0; i < cfg->nr_backends; i++) {
@@ -443,7 +469,8 @@ static void config_check_backend(struct parse *p, unsigned i, struct stat *seen)
 		     strerror(errno));
 		return;
 	}
-	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
+	if (fstat(fd, &st) < 0 ||
+	    (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
 		perr(p, line, "path", -EINVAL,
 		     "%s: not a regular file or a block device", b->path);
 		goto out_close;
@@ -454,11 +481,13 @@ static void config_check_backend(struct parse *p, unsigned i, struct stat *seen)
 		     b->path, strerror(-ret));
 	else if (size < CBDT_BACKEND_MIN_SIZE)
 		perr(p, line, "path", -EINVAL,
-		     "%s: %" PRIu64 " bytes: smaller than %u bytes, too small to serve",
+		     "%s: %" PRIu64
+		     " bytes: smaller than %u bytes, too small to serve",
 		     b->path, size, CBDT_BACKEND_MIN_SIZE);
 	/* Two names for one file (a link, a symlink) would be two writers. */
 	for (unsigned j = 0; j < i; j++)
-		if (seen[j].st_dev == st.st_dev && seen[j].st_ino == st.st_ino &&
+		if (seen[j].st_dev == st.st_dev &&
+		    seen[j].st_ino == st.st_ino &&
 		    seen[j].st_mode == st.st_mode)
 			perr(p, line, "path", -EINVAL,
 			     "%s: the same file as backend %s", b->path,
@@ -591,8 +620,9 @@ int config_load(const char *file, unsigned flags, struct config **out,
 	/* Only a config that parsed cleanly is worth checking further. */
 	if (!p->err)
 		config_check_keys(p);
-	for (unsigned i = 0; (flags & CONFIG_CHECK_FILES) && !p->err &&
-			     i < p->cfg->nr_backends; i++)
+	for (unsigned i = 0;
+	     (flags & CONFIG_CHECK_FILES) && !p->err && i < p->cfg->nr_backends;
+	     i++)
 		config_check_backend(p, i, seen);
 	if ((flags & CONFIG_CHECK_FILES) && !p->err)
 		config_check_transport(p);
@@ -641,9 +671,9 @@ bool config_transport_same(const struct config *a, const struct config *b)
 	       a->hb_timeout_ms == b->hb_timeout_ms;
 }
 
-int config_transport_locate(const char *transport, const char *file,
-			    char *path, size_t len, uint64_t *size,
-			    char *errbuf, size_t errlen)
+int config_transport_locate(const char *transport, const char *file, char *path,
+			    size_t len, uint64_t *size, char *errbuf,
+			    size_t errlen)
 {
 	struct config *cfg;
 	int ret;

@@ -14,37 +14,37 @@
 
 #include "layout.h"
 
-#define CONFIG_DEFAULT_FILE	"/etc/cbd/cbd.ini"
+#define CONFIG_DEFAULT_FILE "/etc/cbd/cbd.ini"
 
 #define CONFIG_HANDLERS_MIN	1U
 #define CONFIG_HANDLERS_MAX	128U
-#define CONFIG_HANDLERS_DEFAULT	4U
+#define CONFIG_HANDLERS_DEFAULT 4U
 
-#define CONFIG_HB_INTERVAL_DEFAULT	1000U
-#define CONFIG_HB_TIMEOUT_DEFAULT	10000U
+#define CONFIG_HB_INTERVAL_DEFAULT 1000U
+#define CONFIG_HB_TIMEOUT_DEFAULT  10000U
 
 /* inih keeps at most 49 characters of a section name: "backend " + 41. */
-#define CONFIG_NAME_MAX		41U
+#define CONFIG_NAME_MAX 41U
 
 enum config_format {
-	CONFIG_FORMAT_NEVER = 0,	/* refuse a blank transport */
-	CONFIG_FORMAT_IF_EMPTY = 1,	/* format a blank (all-zero) one */
+	CONFIG_FORMAT_NEVER = 0,    /* refuse a blank transport */
+	CONFIG_FORMAT_IF_EMPTY = 1, /* format a blank (all-zero) one */
 };
 
 struct config_backend {
-	char name[CBDT_NAME_LEN];	/* [backend NAME] */
-	char path[CBDT_PATH_LEN];	/* absolute */
-	int id;				/* pinned slot id, -1 = any */
-	unsigned handlers;		/* max channels served at once */
+	char name[CBDT_NAME_LEN]; /* [backend NAME] */
+	char path[CBDT_PATH_LEN]; /* absolute */
+	int id;			  /* pinned slot id, -1 = any */
+	unsigned handlers;	  /* max channels served at once */
 	bool readonly;
-	bool writeback;			/* durability = writeback */
-	unsigned line;			/* of the section header */
+	bool writeback; /* durability = writeback */
+	unsigned line;	/* of the section header */
 };
 
 struct config {
-	char file[CBDT_PATH_LEN];	/* the config file, absolute */
-	char path[CBDT_PATH_LEN];	/* transport, absolute */
-	uint64_t size;			/* to create a missing file; 0 = unset */
+	char file[CBDT_PATH_LEN]; /* the config file, absolute */
+	char path[CBDT_PATH_LEN]; /* transport, absolute */
+	uint64_t size;		  /* to create a missing file; 0 = unset */
 	enum config_format format;
 	char hostname[CBDT_HOSTNAME_LEN];
 	uint32_t hb_interval_ms;
@@ -54,7 +54,7 @@ struct config {
 };
 
 /* config_load flags */
-#define CONFIG_CHECK_FILES	(1U << 0)	/* cbd-backend: check the files too */
+#define CONFIG_CHECK_FILES (1U << 0) /* cbd-backend: check the files too */
 
 /*
  * Parse @file: syntax, every key and value, the checks across keys; paths
@@ -72,9 +72,9 @@ int config_load(const char *file, unsigned flags, struct config **out,
  * [transport] path (and size) of @file (-c; NULL = CONFIG_DEFAULT_FILE),
  * read by config_load.  0, or -errno with @errbuf set.
  */
-int config_transport_locate(const char *transport, const char *file,
-			    char *path, size_t len, uint64_t *size,
-			    char *errbuf, size_t errlen);
+int config_transport_locate(const char *transport, const char *file, char *path,
+			    size_t len, uint64_t *size, char *errbuf,
+			    size_t errlen);
 void config_free(struct config *cfg);
 
 /* The backend named @name, NULL if none. */

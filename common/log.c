@@ -20,7 +20,7 @@ static const char *log_prog = "cbd";
 static int log_level;
 static bool log_syslog;
 static int log_fd = STDERR_FILENO;
-static bool log_stamps;		/* a file: lines get the local time */
+static bool log_stamps; /* a file: lines get the local time */
 
 void log_init(const char *prog, int verbosity)
 {
@@ -31,7 +31,7 @@ void log_init(const char *prog, int verbosity)
 /* Is anybody listening on /dev/log?  Without it syslog(3) drops lines. */
 static bool syslog_there(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	bool ok;
 
@@ -102,15 +102,15 @@ static void log_line(int prio, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-#define LOG_FN(name, prio, cond)                                               \
-	void name(const char *fmt, ...)                                        \
-	{                                                                      \
-		va_list ap;                                                    \
-		if (!(cond))                                                   \
-			return;                                                \
-		va_start(ap, fmt);                                             \
-		log_line(prio, fmt, ap);                                       \
-		va_end(ap);                                                    \
+#define LOG_FN(name, prio, cond)         \
+	void name(const char *fmt, ...)  \
+	{                                \
+		va_list ap;              \
+		if (!(cond))             \
+			return;          \
+		va_start(ap, fmt);       \
+		log_line(prio, fmt, ap); \
+		va_end(ap);              \
 	}
 
 LOG_FN(log_err, LOG_ERR, true)

@@ -20,9 +20,9 @@ int log_to_syslog(void);
 int log_to_file(const char *path);
 int log_verbosity(void);
 
-void log_err(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
-void log_warn(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
-void log_info(const char *fmt, ...) PRINTF_FMT(1, 2);	/* always */
-void log_dbg(const char *fmt, ...) PRINTF_FMT(1, 2);	/* with -v */
+void log_err(const char *fmt, ...) PRINTF_FMT(1, 2);  /* always */
+void log_warn(const char *fmt, ...) PRINTF_FMT(1, 2); /* always */
+void log_info(const char *fmt, ...) PRINTF_FMT(1, 2); /* always */
+void log_dbg(const char *fmt, ...) PRINTF_FMT(1, 2);  /* with -v */
 
 #endif /* CBD_COMMON_LOG_H */

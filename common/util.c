@@ -50,11 +50,24 @@ int parse_size(const char *s, uint64_t *out)
 	if (errno == ERANGE)
 		return -ERANGE;
 	switch (toupper((unsigned char)*end)) {
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	default: break;
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (shift && (!strcasecmp(end, "iB") || !strcasecmp(end, "B")))
 		end += strlen(end);
@@ -70,8 +83,8 @@ int parse_size(const char *s, uint64_t *out)
 
 int parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
 		if (!strcasecmp(s, yes[i])) {
@@ -88,7 +101,8 @@ int parse_bool(const char *s, bool *out)
 
 const char *format_size(uint64_t bytes, char *buf, size_t len)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	static const char *const unit[] = {"B",	  "KiB", "MiB",
+					   "GiB", "TiB", "PiB"};
 	double v = (double)bytes;
 	unsigned u = 0;
 
@@ -142,9 +156,11 @@ bool pid_alive(int pid)
 void transport_note(const struct cbdt *t)
 {
 	if (!cbdt_is_dax(t))
-		log_info("transport: %s: a regular file: shared by the processes of this kernel only (across hosts use a dax device)",
-		     cbdt_path(t));
+		log_info(
+			"transport: %s: a regular file: shared by the processes of this kernel only (across hosts use a dax device)",
+			cbdt_path(t));
 	else if (cbdt_dax_pagemap_on_device(t))
-		log_warn("transport: %s: its namespace keeps the page map on the device (ndctl --map=dev): each kernel writes its page structs into it, so it must not be shared by two hosts; recreate it with --map=mem",
-		     cbdt_path(t));
+		log_warn(
+			"transport: %s: its namespace keeps the page map on the device (ndctl --map=dev): each kernel writes its page structs into it, so it must not be shared by two hosts; recreate it with --map=mem",
+			cbdt_path(t));
 }

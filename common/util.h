@@ -7,10 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define ALIGN_UP(x, a) (((x) + (a) - 1) / (a) * (a))
+#define ARRAY_SIZE(a)  (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b)      ((a) < (b) ? (a) : (b))
+#define MAX(a, b)      ((a) > (b) ? (a) : (b))
+#define ALIGN_UP(x, a) (((x) + (a)-1) / (a) * (a))
 
 /*
  * Parse a size: a decimal number with an optional K, M, G or T suffix
@@ -36,7 +36,6 @@ void transport_note(const struct cbdt *t);
 
 /* Human-readable size: "512 B", "4.0 KiB", "1.5 GiB". */
 const char *format_size(uint64_t bytes, char *buf, size_t len);
-
 
 /* Copy a string into a fixed field, NUL-terminated, truncating. */
 void strlcpy_field(char *dst, const char *src, size_t size);

@@ -16,7 +16,7 @@ struct worker {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool stop;		/* under lock */
+	bool stop; /* under lock */
 	bool started;
 };
 

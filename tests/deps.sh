@@ -14,7 +14,7 @@ declare -A GROUP=(
 		libdaxctl-dev libinih-dev libjansson-dev libcmocka-dev
 		liburing-dev libsystemd-dev perl"
 	[run]="fuse3 util-linux mount e2fsprogs procps kmod"
-	[test]="fio nbdkit libnbd-bin clang jq python3 psmisc"
+	[test]="fio nbdkit libnbd-bin clang clang-format jq python3 psmisc"
 	[vm]="qemu-system-x86 busybox-static ndctl daxctl cpio kmod"
 	[fresh]="debootstrap git"
 )

@@ -16,8 +16,8 @@
 #include "util.h"
 
 /* How long a clear waits for live handlers to detach from channels. */
-#define CLEAR_RETRY_MS		10000U
-#define CLEAR_RETRY_STEP_MS	100U
+#define CLEAR_RETRY_MS	    10000U
+#define CLEAR_RETRY_STEP_MS 100U
 
 const struct status_slot *admin_slot(const struct status_snap *s,
 				     enum cbdt_obj type, uint32_t id)
@@ -35,37 +35,39 @@ const struct status_slot *admin_slot(const struct status_snap *s,
 }
 
 /* Why the library refused: one line naming the live object. */
-static void blocker_say(const struct cbdt *t, const char *path,
-			const char *cmd, const char *what,
-			const struct cbdt_blocker *by, uint32_t window_ms)
+static void blocker_say(const struct cbdt *t, const char *path, const char *cmd,
+			const char *what, const struct cbdt_blocker *by,
+			uint32_t window_ms)
 {
 	char live[512], via[512];
 
 	cbdt_obj_describe(t, by->type, by->id, live, sizeof(live));
 	if (by->via_type != CBDT_OBJ_NR)
-		cbdt_obj_describe(t, by->via_type, by->via_id, via, sizeof(via));
+		cbdt_obj_describe(t, by->via_type, by->via_id, via,
+				  sizeof(via));
 	switch (by->why) {
 	case CBDT_BLOCK_ALIVE:
 		if (by->via_type == CBDT_OBJ_NR && !strcmp(live, what))
 			log_err("%s: %s: %s is alive (its heartbeat moved within %u ms)",
-			    path, cmd, what, window_ms);
+				path, cmd, what, window_ms);
 		else
-			log_err("%s: %s: %s owns live %s", path, cmd, what, live);
+			log_err("%s: %s: %s owns live %s", path, cmd, what,
+				live);
 		break;
 	case CBDT_BLOCK_MAPPED:
 		if (by->via_type != CBDT_OBJ_NR)
 			log_err("%s: %s: %s serves %s, mapped by live %s", path,
-			    cmd, what, via, live);
+				cmd, what, via, live);
 		else
-			log_err("%s: %s: %s is mapped by live %s", path, cmd, what,
-			    live);
+			log_err("%s: %s: %s is mapped by live %s", path, cmd,
+				what, live);
 		break;
 	case CBDT_BLOCK_BELONGS:
 		log_err("%s: %s: %s belongs to live %s", path, cmd, what, live);
 		break;
 	case CBDT_BLOCK_DETACHING:
 		log_err("%s: %s: %s: live handlers of %s did not detach within %u s",
-		    path, cmd, what, live, CLEAR_RETRY_MS / 1000);
+			path, cmd, what, live, CLEAR_RETRY_MS / 1000);
 		break;
 	}
 }
@@ -89,11 +91,11 @@ static int clear_call(struct cbdt *t, enum cbdt_obj type, uint32_t id,
 static void clear_report(const struct cbdt *t, const struct status_snap *before,
 			 const struct status_snap *after, bool done)
 {
-	static const enum cbdt_obj types[] = { CBDT_OBJ_HOST, CBDT_OBJ_BACKEND,
-					       CBDT_OBJ_BLKDEV,
-					       CBDT_OBJ_SEGMENT };
-	const uint32_t nr[] = { before->nr_hosts, before->nr_backends,
-				before->nr_blkdevs, before->nr_segments };
+	static const enum cbdt_obj types[] = {CBDT_OBJ_HOST, CBDT_OBJ_BACKEND,
+					      CBDT_OBJ_BLKDEV,
+					      CBDT_OBJ_SEGMENT};
+	const uint32_t nr[] = {before->nr_hosts, before->nr_backends,
+			       before->nr_blkdevs, before->nr_segments};
 	char what[512];
 	unsigned n = 0;
 
@@ -114,8 +116,8 @@ static void clear_report(const struct cbdt *t, const struct status_snap *before,
 int admin_clear(const char *path, enum cbdt_obj type, const char *cmd,
 		const char *arg, uint32_t window_ms)
 {
-	struct status_opts so = { .window_ms = window_ms };
-	struct status_opts quick = { .no_liveness = true };
+	struct status_opts so = {.window_ms = window_ms};
+	struct status_opts quick = {.no_liveness = true};
 	struct status_snap *before = NULL, *after = NULL;
 	struct cbdt_observer *obs = NULL;
 	struct cbdt_blocker by;
@@ -133,8 +135,8 @@ int admin_clear(const char *path, enum cbdt_obj type, const char *cmd,
 	if (cbdt_slot_count(t, type) == 0 ||
 	    parse_uint(arg, 0, cbdt_slot_count(t, type) - 1, &id)) {
 		log_err("%s: %s: no %s %s in this transport (ids 0..%u)", path,
-		    cmd, cbdt_obj_name(type), arg,
-		    cbdt_slot_count(t, type) - 1);
+			cmd, cbdt_obj_name(type), arg,
+			cbdt_slot_count(t, type) - 1);
 		goto out_close;
 	}
 	if (!so.window_ms)
@@ -162,7 +164,8 @@ int admin_clear(const char *path, enum cbdt_obj type, const char *cmd,
 	while ((ret = clear_call(t, type, (uint32_t)id, obs, &by)) == -EAGAIN &&
 	       cbdt_now_ms() < deadline) {
 		if (!waited)
-			log_info("%s: waiting for live handlers to detach", what);
+			log_info("%s: waiting for live handlers to detach",
+				 what);
 		waited = true;
 		cbdt_sleep_ms(CLEAR_RETRY_STEP_MS);
 	}
@@ -175,7 +178,7 @@ int admin_clear(const char *path, enum cbdt_obj type, const char *cmd,
 		blocker_say(t, path, cmd, what, &by, before->window_ms);
 	else if (ret == -EOPNOTSUPP)
 		log_err("%s: %s: %s: a segment type this version does not know",
-		    path, cmd, what);
+			path, cmd, what);
 	else if (ret)
 		log_err("%s: %s: %s: %s", path, cmd, what, strerror(-ret));
 	else
@@ -188,4 +191,3 @@ out_close:
 	cbdt_close(t);
 	return rc;
 }
-

@@ -31,8 +31,8 @@ struct opts {
 	uint32_t window_ms;
 	uint64_t size;
 	bool force;
-	uint16_t flags;		/* CBDT_F_* for format */
-	bool format_opts;	/* any of the format-only options given */
+	uint16_t flags;	  /* CBDT_F_* for format */
+	bool format_opts; /* any of the format-only options given */
 	const char *cmd;
 	const char *arg;
 };
@@ -40,38 +40,39 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: " PROG " [-t PATH | -c FILE] [--window MS] COMMAND [ARG]\n"
-"Format a cbd transport and clear what dead processes left in it.\n"
-"\n"
-"Commands:\n"
-"  format [--size N] [--force] [--entry-crc] [--data-crc]\n"
-"        format the transport; a missing file is created with --size (or\n"
-"        [transport] size of the config).  A valid transport (or one that\n"
-"        is neither blank nor ours) is only overwritten with --force, and\n"
-"        never while a host using it is alive.\n"
-"  clear-host ID      a dead host, with its backends and blkdevs\n"
-"  clear-backend ID   a dead backend that no live blkdev maps\n"
-"  clear-blkdev ID    a dead blkdev, its channels and its writer lock\n"
-"  clear-segment ID   a channel segment whose blkdev is gone or dead\n"
-"        Anything alive (its heartbeat moves) or still used is refused with\n"
-"        the reason.\n"
-"\n"
-"Options:\n"
-"  -t, --transport PATH  transport file or /dev/daxX.Y\n"
-"  -c, --config FILE     take [transport] path and size from FILE\n"
-"                        (default " CONFIG_DEFAULT_FILE ")\n"
-"      --window MS       watch heartbeats for MS ms before deciding what is\n"
-"                        dead (default: 1.5 x the largest heartbeat interval\n"
-"                        of the active hosts, %u..%u ms, %u ms if none)\n"
-"  -s, --size N          size of a file to create (K, M, G, T suffixes)\n"
-"  -f, --force           format over a valid transport\n"
-"      --entry-crc       format with a crc32c on every ring entry\n"
-"      --data-crc        format with a crc32c on all data moved\n"
-"  -h, --help            this text\n"
-"  -V, --version         print the version\n"
-"\n"
-"Exit status: 0 done (or nothing to do); 1 refused or failed (one line on\n"
-"stderr says why); 2 bad usage.\n",
+		"Usage: " PROG
+		" [-t PATH | -c FILE] [--window MS] COMMAND [ARG]\n"
+		"Format a cbd transport and clear what dead processes left in it.\n"
+		"\n"
+		"Commands:\n"
+		"  format [--size N] [--force] [--entry-crc] [--data-crc]\n"
+		"        format the transport; a missing file is created with --size (or\n"
+		"        [transport] size of the config).  A valid transport (or one that\n"
+		"        is neither blank nor ours) is only overwritten with --force, and\n"
+		"        never while a host using it is alive.\n"
+		"  clear-host ID      a dead host, with its backends and blkdevs\n"
+		"  clear-backend ID   a dead backend that no live blkdev maps\n"
+		"  clear-blkdev ID    a dead blkdev, its channels and its writer lock\n"
+		"  clear-segment ID   a channel segment whose blkdev is gone or dead\n"
+		"        Anything alive (its heartbeat moves) or still used is refused with\n"
+		"        the reason.\n"
+		"\n"
+		"Options:\n"
+		"  -t, --transport PATH  transport file or /dev/daxX.Y\n"
+		"  -c, --config FILE     take [transport] path and size from FILE\n"
+		"                        (default " CONFIG_DEFAULT_FILE ")\n"
+		"      --window MS       watch heartbeats for MS ms before deciding what is\n"
+		"                        dead (default: 1.5 x the largest heartbeat interval\n"
+		"                        of the active hosts, %u..%u ms, %u ms if none)\n"
+		"  -s, --size N          size of a file to create (K, M, G, T suffixes)\n"
+		"  -f, --force           format over a valid transport\n"
+		"      --entry-crc       format with a crc32c on every ring entry\n"
+		"      --data-crc        format with a crc32c on all data moved\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         print the version\n"
+		"\n"
+		"Exit status: 0 done (or nothing to do); 1 refused or failed (one line on\n"
+		"stderr says why); 2 bad usage.\n",
 		STATUS_WINDOW_MIN_MS, STATUS_WINDOW_MAX_MS,
 		STATUS_WINDOW_DEFAULT_MS);
 }
@@ -93,18 +94,22 @@ static void usage_error(const char *fmt, ...)
 
 static void opts_parse(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_WINDOW = 256, OPT_ENTRY_CRC, OPT_DATA_CRC };
+	enum {
+		OPT_WINDOW = 256,
+		OPT_ENTRY_CRC,
+		OPT_DATA_CRC
+	};
 	static const struct option lopts[] = {
-		{ "transport", required_argument, NULL, 't' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "window", required_argument, NULL, OPT_WINDOW },
-		{ "size", required_argument, NULL, 's' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "entry-crc", no_argument, NULL, OPT_ENTRY_CRC },
-		{ "data-crc", no_argument, NULL, OPT_DATA_CRC },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"transport", required_argument, NULL, 't'},
+		{"config", required_argument, NULL, 'c'},
+		{"window", required_argument, NULL, OPT_WINDOW},
+		{"size", required_argument, NULL, 's'},
+		{"force", no_argument, NULL, 'f'},
+		{"entry-crc", no_argument, NULL, OPT_ENTRY_CRC},
+		{"data-crc", no_argument, NULL, OPT_DATA_CRC},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;
@@ -121,7 +126,8 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_WINDOW:
 			if (parse_uint(optarg, 1, 60000, &v))
-				usage_error("--window: milliseconds between 1 and 60000 expected");
+				usage_error(
+					"--window: milliseconds between 1 and 60000 expected");
 			o->window_ms = (uint32_t)v;
 			break;
 		case 's':
@@ -149,8 +155,9 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			exit(0);
 		default:
 			if (optopt && optopt < 256)
-				usage_error("bad option or missing argument: -%c",
-					    optopt);
+				usage_error(
+					"bad option or missing argument: -%c",
+					optopt);
 			usage_error("bad option or missing argument: %s",
 				    argv[optind - 1]);
 		}
@@ -169,7 +176,8 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			usage_error("format takes no argument");
 	} else if (!strncmp(o->cmd, "clear-", 6)) {
 		if (o->format_opts)
-			usage_error("--size, --force, --entry-crc and --data-crc are for format");
+			usage_error(
+				"--size, --force, --entry-crc and --data-crc are for format");
 		if (!o->arg)
 			usage_error("%s needs an id", o->cmd);
 	} else {
@@ -210,13 +218,15 @@ static int cmd_format(const char *path, const struct opts *o)
 			return 1;
 		}
 		if (!o->size) {
-			log_err("%s: does not exist; give --size to create it", path);
+			log_err("%s: does not exist; give --size to create it",
+				path);
 			return 1;
 		}
 		if (o->size < cbdt_min_size()) {
-			log_err("%s: --size %s is below the minimum of %s", path,
-			    format_size(o->size, size, sizeof(size)),
-			    format_size(cbdt_min_size(), segsz, sizeof(segsz)));
+			log_err("%s: --size %s is below the minimum of %s",
+				path, format_size(o->size, size, sizeof(size)),
+				format_size(cbdt_min_size(), segsz,
+					    sizeof(segsz)));
 			return 1;
 		}
 		ret = cbdt_file_create(path, o->size);
@@ -228,7 +238,7 @@ static int cmd_format(const char *path, const struct opts *o)
 	} else if (o->size && S_ISREG(st.st_mode) &&
 		   (uint64_t)st.st_size != o->size) {
 		log_info("%s: exists; keeping its size, not %s", path,
-		     format_size(o->size, size, sizeof(size)));
+			 format_size(o->size, size, sizeof(size)));
 	}
 
 	ret = cbdt_map(path, 0, &t);
@@ -244,25 +254,28 @@ static int cmd_format(const char *path, const struct opts *o)
 		break;
 	case -EBUSY:
 		log_err("%s: %s is alive; stop it before formatting", path,
-		    cbdt_obj_describe(t, busy.type, busy.id, what, sizeof(what)));
+			cbdt_obj_describe(t, busy.type, busy.id, what,
+					  sizeof(what)));
 		goto err_close;
 	case -EEXIST:
-		log_err("%s: already formatted; use --force to format it again", path);
+		log_err("%s: already formatted; use --force to format it again",
+			path);
 		goto err_close;
 	case -ENOTEMPTY:
-		log_err("%s: %s; not blank either: use --force to overwrite it", path,
-		    cbdt_strerror(cbdt_validate(t)));
+		log_err("%s: %s; not blank either: use --force to overwrite it",
+			path, cbdt_strerror(cbdt_validate(t)));
 		goto err_close;
 	default:
 		log_err("%s: format: %s", path, cbdt_strerror(ret));
 		goto err_close;
 	}
 	if (cbdt_dax_pagemap_on_device(t))
-		transport_note(t);	/* the one thing to warn about here */
+		transport_note(t); /* the one thing to warn about here */
 	in = cbdt_get_info(t);
 	printf("formatted %s: %s, %u segments of %s, entry crc %s, data crc %s\n",
 	       path, format_size(in->size, size, sizeof(size)),
-	       in->segments.count, format_size(in->seg_size, segsz, sizeof(segsz)),
+	       in->segments.count,
+	       format_size(in->seg_size, segsz, sizeof(segsz)),
 	       in->flags & CBDT_F_ENTRY_CRC ? "on" : "off",
 	       in->flags & CBDT_F_DATA_CRC ? "on" : "off");
 	cbdt_close(t);
@@ -282,10 +295,10 @@ int main(int argc, char **argv)
 		const char *cmd;
 		enum cbdt_obj type;
 	} clears[] = {
-		{ "clear-host", CBDT_OBJ_HOST },
-		{ "clear-backend", CBDT_OBJ_BACKEND },
-		{ "clear-blkdev", CBDT_OBJ_BLKDEV },
-		{ "clear-segment", CBDT_OBJ_SEGMENT },
+		{"clear-host", CBDT_OBJ_HOST},
+		{"clear-backend", CBDT_OBJ_BACKEND},
+		{"clear-blkdev", CBDT_OBJ_BLKDEV},
+		{"clear-segment", CBDT_OBJ_SEGMENT},
 	};
 	struct opts o;
 	char path[CBDT_PATH_LEN];

@@ -23,13 +23,13 @@
 #include "log.h"
 #include "util.h"
 
-#define PROG "cbd-bench"
-#define BENCH_FILE_SIZE (32ULL << 20)
-#define SMALL (4U << 10)
-#define BIG (128U << 10)
-#define HIST_NS 10		/* latency histogram resolution */
-#define HIST_BUCKETS 100000	/* up to 1 ms */
-#define HOT_SKEW 2048		/* hot buffer offset within its page */
+#define PROG		  "cbd-bench"
+#define BENCH_FILE_SIZE	  (32ULL << 20)
+#define SMALL		  (4U << 10)
+#define BIG		  (128U << 10)
+#define HIST_NS		  10	 /* latency histogram resolution */
+#define HIST_BUCKETS	  100000 /* up to 1 ms */
+#define HOT_SKEW	  2048	 /* hot buffer offset within its page */
 #define ATTACH_TIMEOUT_NS (10ULL * 1000000000ULL)
 
 struct opts {
@@ -45,7 +45,7 @@ struct results {
 	uint64_t qd1_ops;
 	double qd_iops;
 	double wr_gbs, rd_gbs, memcpy_wr_gbs, memcpy_rd_gbs;
-	double ratio_wr, ratio_rd;	/* medians of per-round ratios */
+	double ratio_wr, ratio_rd; /* medians of per-round ratios */
 	double idle_pct;
 };
 
@@ -59,58 +59,67 @@ struct bench {
 	uint32_t seg;
 	pid_t child;
 	char path[256];
-	bool created;		/* we created the file: remove it */
+	bool created; /* we created the file: remove it */
 	uint32_t *hist;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: " PROG " [OPTIONS]\n"
-"Ring micro-benchmark: a client process and a null handler process move\n"
-"requests through one channel of a file transport, and the client's\n"
-"copies into and out of the data area are compared with memcpy.\n"
-"\n"
-"  -t, --transport PATH  where to make the transport (default: a temp\n"
-"                        file on /dev/shm, removed at start-up once both\n"
-"                        sides mapped it).  A new PATH is created and\n"
-"                        removed; an existing blank file or dax device is\n"
-"                        formatted; a valid transport only with --force.\n"
-"  -f, --force           format over a valid transport\n"
-"  -s, --seconds N       duration of each test (default 2)\n"
-"  -q, --qd N            queue depth of the small-request test (default 32)\n"
-"      --copy-qd N       queue depth of the 128 KiB copy tests (default 8)\n"
-"      --spin-ns N       spin before sleeping, both sides (default 20000)\n"
-"      --idle SEC        measure the idle handler's CPU for SEC s (default 3,\n"
-"                        0 skips)\n"
-"      --crc             format with entry and data crc32c\n"
-"      --json            print one JSON object instead of the table\n"
-"  -h, --help            this text\n"
-"  -V, --version         print the version\n");
+		"Usage: " PROG " [OPTIONS]\n"
+		"Ring micro-benchmark: a client process and a null handler process move\n"
+		"requests through one channel of a file transport, and the client's\n"
+		"copies into and out of the data area are compared with memcpy.\n"
+		"\n"
+		"  -t, --transport PATH  where to make the transport (default: a temp\n"
+		"                        file on /dev/shm, removed at start-up once both\n"
+		"                        sides mapped it).  A new PATH is created and\n"
+		"                        removed; an existing blank file or dax device is\n"
+		"                        formatted; a valid transport only with --force.\n"
+		"  -f, --force           format over a valid transport\n"
+		"  -s, --seconds N       duration of each test (default 2)\n"
+		"  -q, --qd N            queue depth of the small-request test (default 32)\n"
+		"      --copy-qd N       queue depth of the 128 KiB copy tests (default 8)\n"
+		"      --spin-ns N       spin before sleeping, both sides (default 20000)\n"
+		"      --idle SEC        measure the idle handler's CPU for SEC s (default 3,\n"
+		"                        0 skips)\n"
+		"      --crc             format with entry and data crc32c\n"
+		"      --json            print one JSON object instead of the table\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         print the version\n");
 }
 
 static int opts_parse(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_COPY_QD = 256, OPT_SPIN, OPT_IDLE, OPT_CRC, OPT_JSON };
+	enum {
+		OPT_COPY_QD = 256,
+		OPT_SPIN,
+		OPT_IDLE,
+		OPT_CRC,
+		OPT_JSON
+	};
 	static const struct option lo[] = {
-		{ "transport", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "seconds", required_argument, NULL, 's' },
-		{ "qd", required_argument, NULL, 'q' },
-		{ "copy-qd", required_argument, NULL, OPT_COPY_QD },
-		{ "spin-ns", required_argument, NULL, OPT_SPIN },
-		{ "idle", required_argument, NULL, OPT_IDLE },
-		{ "crc", no_argument, NULL, OPT_CRC },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{"transport", required_argument, NULL, 't'},
+		{"force", no_argument, NULL, 'f'},
+		{"seconds", required_argument, NULL, 's'},
+		{"qd", required_argument, NULL, 'q'},
+		{"copy-qd", required_argument, NULL, OPT_COPY_QD},
+		{"spin-ns", required_argument, NULL, OPT_SPIN},
+		{"idle", required_argument, NULL, OPT_IDLE},
+		{"crc", no_argument, NULL, OPT_CRC},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
 	};
 	uint64_t v;
 	int c;
 
-	*o = (struct opts){ .seconds = 2, .qd = 32, .copy_qd = 8, .idle_s = 3,
-			    .spin_ns = 20000 };
+	*o = (struct opts){.seconds = 2,
+			   .qd = 32,
+			   .copy_qd = 8,
+			   .idle_s = 3,
+			   .spin_ns = 20000};
 	while ((c = getopt_long(argc, argv, "t:fs:q:hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -178,7 +187,7 @@ bad:
 /* Make, map and format the transport; claim a segment and init it. */
 static int bench_transport(struct bench *b)
 {
-	struct cbdt_channel_params p = { .se_count = 256 };
+	struct cbdt_channel_params p = {.se_count = 256};
 	uint16_t flags = b->o.crc ? CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC : 0;
 	uint64_t owner;
 	int ret, fd, id;
@@ -210,7 +219,7 @@ static int bench_transport(struct bench *b)
 	}
 	if (!b->created && !cbdt_is_blank(b->t) && !b->o.force) {
 		log_err("format: %s: not blank; use --force to overwrite it",
-		    b->path);
+			b->path);
 		return -EEXIST;
 	}
 	ret = cbdt_format(b->t, flags, CBDT_FORMAT_FORCE, NULL);
@@ -241,12 +250,12 @@ static int null_exec(void *arg, const struct cbdt_request *rq, void *data)
 	return 0;
 }
 
-static const struct cbdt_handler_ops null_ops = { .exec = null_exec };
+static const struct cbdt_handler_ops null_ops = {.exec = null_exec};
 
 static int handler_main(const char *path, uint32_t seg,
 			const struct cbdt_wait_cfg *wcfg)
 {
-	struct cbdt_serve_cfg cfg = { .dev_size = UINT64_MAX, .wait = *wcfg };
+	struct cbdt_serve_cfg cfg = {.dev_size = UINT64_MAX, .wait = *wcfg};
 	struct cbdt_channel *h;
 	struct cbdt *t;
 	int ret;
@@ -305,7 +314,7 @@ struct reaped {
 	uint64_t ids[256];
 	unsigned n;
 	int err;
-	uint8_t *rdst;		/* READ copies: where the data goes */
+	uint8_t *rdst; /* READ copies: where the data goes */
 };
 
 static void bench_done(void *arg, const struct cbdt_queue_done *d)
@@ -316,8 +325,8 @@ static void bench_done(void *arg, const struct cbdt_queue_done *d)
 	if (!d->answer)
 		return;
 	if (d->result && !r->err) {
-		log_err("request %" PRIu64 ": %s", (uint64_t)(uintptr_t)d->cookie,
-		    strerror(-d->result));
+		log_err("request %" PRIu64 ": %s",
+			(uint64_t)(uintptr_t)d->cookie, strerror(-d->result));
 		r->err = d->result;
 	}
 	if (!d->result && d->data && r->rdst)
@@ -347,7 +356,10 @@ static int submit(struct bench *b, uint16_t op, uint64_t id, uint32_t len,
 		  const void *wbuf)
 {
 	struct cbdt_queue_req rq = {
-		.op = op, .offset = id * len, .len = len, .wbuf = wbuf,
+		.op = op,
+		.offset = id * len,
+		.len = len,
+		.wbuf = wbuf,
 		.cookie = (void *)(uintptr_t)id,
 	};
 	int ret = cbdt_queue_submit(b->q, &rq);
@@ -415,7 +427,8 @@ static int bench_qd(struct bench *b, struct results *r)
 		if (ret)
 			return ret;
 		n += b->reaped->n;
-		for (unsigned i = 0; i < b->reaped->n && cbdt_now_ns() < end; i++) {
+		for (unsigned i = 0; i < b->reaped->n && cbdt_now_ns() < end;
+		     i++) {
 			ret = submit(b, CBDT_OP_READ, b->reaped->ids[i], SMALL,
 				     NULL);
 			if (ret)
@@ -514,7 +527,9 @@ static double median(double *v, unsigned n)
 static int bench_copies(struct bench *b, struct results *r, uint8_t *hot,
 			uint8_t *area, size_t area_len)
 {
-	enum { ROUNDS = 10 };
+	enum {
+		ROUNDS = 10
+	};
 	double wr[ROUNDS], rd[ROUNDS], mw[ROUNDS], mr[ROUNDS];
 	double rw[ROUNDS], rr[ROUNDS];
 	uint64_t slice = (uint64_t)(b->o.seconds * 1e9) / ROUNDS / 2;
@@ -571,8 +586,8 @@ static int proc_cpu_ns(pid_t pid, uint64_t *ns)
 		return -EIO;
 	/* fields 14 and 15 (utime, stime); p is at the end of field 2 */
 	if (sscanf(p + 2,
-		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-		   &ut, &st) != 2)
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+		   &st) != 2)
 		return -EIO;
 	*ns = (ut + st) * (1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
 	return 0;
@@ -651,11 +666,10 @@ static void print_table(const struct bench *b, const struct results *r)
 	const struct cbdt_channel_geom *g = cbdt_channel_geom(b->ch);
 
 	printf("cbd-bench %s: %s, %u-entry rings, %u KiB data area, crc %s, "
-	       "spin %u ns, %.0f s per test\n", CBD_VERSION,
-	       b->o.path ? b->o.path : "temp file on /dev/shm", g->se_count,
-	       g->data_size >> 10, b->o.crc ? "entry+data" : "off",
-	       b->o.spin_ns,
-	       b->o.seconds);
+	       "spin %u ns, %.0f s per test\n",
+	       CBD_VERSION, b->o.path ? b->o.path : "temp file on /dev/shm",
+	       g->se_count, g->data_size >> 10, b->o.crc ? "entry+data" : "off",
+	       b->o.spin_ns, b->o.seconds);
 	printf("%-36s %14s   %s\n", "test", "result", "target");
 	printf("%-36s %11.2f us   < 5 us %s\n", "QD1 4 KiB round trip p50",
 	       r->p50_us, r->p50_us < 5 ? "(met)" : "(MISSED)");
@@ -694,20 +708,19 @@ static void print_json(const struct bench *b, const struct results *r)
 	       b->o.seconds, r->p50_us, r->p99_us, r->mean_us,
 	       MIN(b->o.qd, cbdt_channel_geom(b->ch)->se_count), r->qd_iops,
 	       b->o.copy_qd, r->wr_gbs, r->rd_gbs, r->memcpy_wr_gbs,
-	       r->memcpy_rd_gbs, r->ratio_wr, r->ratio_rd,
-	       r->idle_pct);
+	       r->memcpy_rd_gbs, r->ratio_wr, r->ratio_rd, r->idle_pct);
 }
 
 int main(int argc, char **argv)
 {
-	struct bench b = { 0 };
-	struct results r = { 0 };
+	struct bench b = {0};
+	struct results r = {0};
 	int ret, status;
 
 	log_init(PROG, 0);
 	if (opts_parse(argc, argv, &b.o))
 		return 2;
-	b.wcfg = (struct cbdt_wait_cfg){ .spin_ns = b.o.spin_ns };
+	b.wcfg = (struct cbdt_wait_cfg){.spin_ns = b.o.spin_ns};
 	ret = bench_transport(&b);
 	if (!ret)
 		ret = bench_fork_handler(&b);

@@ -29,8 +29,8 @@ struct opts {
 	const char *config;
 	bool json;
 	bool all;
-	double watch_s;		/* 0: once */
-	uint32_t window_ms;	/* 0: derived */
+	double watch_s;	    /* 0: once */
+	uint32_t window_ms; /* 0: derived */
 };
 
 static volatile sig_atomic_t stop;
@@ -44,29 +44,32 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: " PROG " [-t PATH | -c FILE] [--json] [--all] [--watch SEC] [--window MS]\n"
-"Show the hosts, backends, blkdevs and segments of a cbd transport.\n"
-"Read-only: the transport is mapped read-only and never written.\n"
-"\n"
-"  -t, --transport PATH  transport file or /dev/daxX.Y\n"
-"  -c, --config FILE     take [transport] path from FILE\n"
-"                        (default " CONFIG_DEFAULT_FILE ")\n"
-"  -j, --json            print one JSON object instead of tables\n"
-"  -a, --all             list free slots too\n"
-"  -w, --watch SEC       refresh every SEC seconds until interrupted\n"
-"                        (with --json: one compact object per line)\n"
-"      --window MS       watch the heartbeats for MS milliseconds\n"
-"  -h, --help            this text\n"
-"  -V, --version         print the version\n"
-"\n"
-"Liveness is what " PROG " itself observes: an object is alive when its slot\n"
-"is active and its heartbeat counter moves while " PROG " watches it.  The\n"
-"window is 1.5 x the largest heartbeat interval recorded by the active\n"
-"hosts, at least %u ms and at most %u ms (%u ms when no host records one);\n"
-"every run takes that long.\n"
-"\n"
-"Exit status: 0 ok; 1 the transport or the config cannot be read or is not\n"
-"a valid transport (one line on stderr says why); 2 bad usage.\n",
+		"Usage: " PROG
+		" [-t PATH | -c FILE] [--json] [--all] [--watch SEC] [--window MS]\n"
+		"Show the hosts, backends, blkdevs and segments of a cbd transport.\n"
+		"Read-only: the transport is mapped read-only and never written.\n"
+		"\n"
+		"  -t, --transport PATH  transport file or /dev/daxX.Y\n"
+		"  -c, --config FILE     take [transport] path from FILE\n"
+		"                        (default " CONFIG_DEFAULT_FILE ")\n"
+		"  -j, --json            print one JSON object instead of tables\n"
+		"  -a, --all             list free slots too\n"
+		"  -w, --watch SEC       refresh every SEC seconds until interrupted\n"
+		"                        (with --json: one compact object per line)\n"
+		"      --window MS       watch the heartbeats for MS milliseconds\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         print the version\n"
+		"\n"
+		"Liveness is what " PROG
+		" itself observes: an object is alive when its slot\n"
+		"is active and its heartbeat counter moves while " PROG
+		" watches it.  The\n"
+		"window is 1.5 x the largest heartbeat interval recorded by the active\n"
+		"hosts, at least %u ms and at most %u ms (%u ms when no host records one);\n"
+		"every run takes that long.\n"
+		"\n"
+		"Exit status: 0 ok; 1 the transport or the config cannot be read or is not\n"
+		"a valid transport (one line on stderr says why); 2 bad usage.\n",
 		STATUS_WINDOW_MIN_MS, STATUS_WINDOW_MAX_MS,
 		STATUS_WINDOW_DEFAULT_MS);
 }
@@ -79,17 +82,19 @@ static void __attribute__((noreturn)) usage_error(const char *what)
 
 static void opts_parse(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_WINDOW = 256 };
+	enum {
+		OPT_WINDOW = 256
+	};
 	static const struct option lopts[] = {
-		{ "transport", required_argument, NULL, 't' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "watch", required_argument, NULL, 'w' },
-		{ "window", required_argument, NULL, OPT_WINDOW },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"transport", required_argument, NULL, 't'},
+		{"config", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"all", no_argument, NULL, 'a'},
+		{"watch", required_argument, NULL, 'w'},
+		{"window", required_argument, NULL, OPT_WINDOW},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	char *end, bad[128];
 	uint64_t v;
@@ -117,11 +122,13 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			if (errno || *end || end == optarg ||
 			    !isfinite(o->watch_s) || o->watch_s < 0.1 ||
 			    o->watch_s > 86400)
-				usage_error("--watch: seconds between 0.1 and 86400 expected");
+				usage_error(
+					"--watch: seconds between 0.1 and 86400 expected");
 			break;
 		case OPT_WINDOW:
 			if (parse_uint(optarg, 1, 60000, &v))
-				usage_error("--window: milliseconds between 1 and 60000 expected");
+				usage_error(
+					"--window: milliseconds between 1 and 60000 expected");
 			o->window_ms = (uint32_t)v;
 			break;
 		case 'h':
@@ -166,7 +173,7 @@ static void transport_path(const struct opts *o, char *path, size_t len)
  */
 static int status_once(const char *path, const struct opts *o, FILE *f)
 {
-	struct status_opts so = { .window_ms = o->window_ms, .stop = &stop };
+	struct status_opts so = {.window_ms = o->window_ms, .stop = &stop};
 	struct status_snap *s = NULL;
 	struct cbdt *t = NULL;
 	json_t *j;
@@ -189,8 +196,8 @@ static int status_once(const char *path, const struct opts *o, FILE *f)
 	if (o->json) {
 		j = status_json(s, o->all);
 		ret = j ? 0 : -ENOMEM;
-		if (j && json_dumpf(j, f, o->watch_s ? JSON_COMPACT
-					   : JSON_INDENT(2)))
+		if (j && json_dumpf(j, f,
+				    o->watch_s ? JSON_COMPACT : JSON_INDENT(2)))
 			ret = -EIO;
 		if (j)
 			fputc('\n', f);
@@ -226,7 +233,7 @@ static void sleep_until(uint64_t deadline_ns)
  */
 static int watch(const char *path, const struct opts *o)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	uint64_t period = (uint64_t)llround(o->watch_s * 1e9);
 
 	sigemptyset(&sa.sa_mask);
@@ -245,7 +252,8 @@ static int watch(const char *path, const struct opts *o)
 		}
 		if (!o->json) {
 			strftime(when, sizeof(when), "%F %T", localtime(&now));
-			fprintf(f, "\033[H\033[2JEvery %gs: " PROG " %s    %s\n\n",
+			fprintf(f,
+				"\033[H\033[2JEvery %gs: " PROG " %s    %s\n\n",
 				o->watch_s, path, when);
 		}
 		status_once(path, o, f);

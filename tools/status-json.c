@@ -118,7 +118,8 @@ static json_t *host_json(struct jb *jb, const struct status_host *h)
 	put(jb, o, "hostname", jrec_str(&h->s, h->r.hostname));
 	put(jb, o, "role", jrec_str(&h->s, status_role_name(h->r.role)));
 	put(jb, o, "pid", jrec_int(&h->s, h->r.pid));
-	put(jb, o, "heartbeat_interval_ms", jrec_int(&h->s, h->r.hb_interval_ms));
+	put(jb, o, "heartbeat_interval_ms",
+	    jrec_int(&h->s, h->r.hb_interval_ms));
 	put(jb, o, "heartbeat_timeout_ms", jrec_int(&h->s, h->r.hb_timeout_ms));
 	return o;
 }
@@ -136,7 +137,8 @@ static json_t *backend_json(struct jb *jb, const struct status_backend *b)
 	put(jb, o, "block_size", jrec_int(&b->s, b->r.block_size));
 	put(jb, o, "readonly", jrec_bool(&b->s, b->r.flags & CBDT_BACKEND_RO));
 	put(jb, o, "handlers", jrec_int(&b->s, b->r.handlers));
-	put(jb, o, "writer_blkdev", b->locked ? jint(b->lock_blkdev) : json_null());
+	put(jb, o, "writer_blkdev",
+	    b->locked ? jint(b->lock_blkdev) : json_null());
 	return o;
 }
 
@@ -175,13 +177,14 @@ static json_t *segment_json(struct jb *jb, const struct status_segment *g)
 	put(jb, o, "queue", chan ? jint(g->r.queue) : json_null());
 	put(jb, o, "handler", json_string(status_handler_name(g)));
 	put(jb, o, "client", json_string(status_client_name(g)));
-	put(jb, o, "orphaned", json_boolean(g->s.active && chan && g->orphaned));
+	put(jb, o, "orphaned",
+	    json_boolean(g->s.active && chan && g->orphaned));
 	return o;
 }
 
 json_t *status_json(const struct status_snap *s, bool all)
 {
-	struct jb jb = { false };
+	struct jb jb = {false};
 	json_t *root = json_object();
 	json_t *hosts = json_array(), *backends = json_array(),
 	       *blkdevs = json_array(), *segments = json_array();
@@ -201,13 +204,15 @@ json_t *status_json(const struct status_snap *s, bool all)
 			append(&jb, hosts, host_json(&jb, &s->hosts[i]));
 	for (uint32_t i = 0; i < s->nr_backends; i++)
 		if (all || s->backends[i].s.active)
-			append(&jb, backends, backend_json(&jb, &s->backends[i]));
+			append(&jb, backends,
+			       backend_json(&jb, &s->backends[i]));
 	for (uint32_t i = 0; i < s->nr_blkdevs; i++)
 		if (all || s->blkdevs[i].s.active)
 			append(&jb, blkdevs, blkdev_json(&jb, &s->blkdevs[i]));
 	for (uint32_t i = 0; i < s->nr_segments; i++)
 		if (all || s->segments[i].s.active)
-			append(&jb, segments, segment_json(&jb, &s->segments[i]));
+			append(&jb, segments,
+			       segment_json(&jb, &s->segments[i]));
 	put(&jb, root, "hosts", hosts);
 	put(&jb, root, "backends", backends);
 	put(&jb, root, "blkdevs", blkdevs);

@@ -20,11 +20,11 @@
 struct tbl {
 	unsigned ncols;
 	const char *head[TBL_COLS_MAX];
-	bool right[TBL_COLS_MAX];	/* right-aligned (numbers) */
-	bool hidden[TBL_COLS_MAX];	/* filled but not printed */
-	char **cell;			/* nrows x ncols */
+	bool right[TBL_COLS_MAX];  /* right-aligned (numbers) */
+	bool hidden[TBL_COLS_MAX]; /* filled but not printed */
+	char **cell;		   /* nrows x ncols */
 	unsigned nrows, cap;
-	bool failed;			/* ENOMEM while filling */
+	bool failed; /* ENOMEM while filling */
 };
 
 static void tbl_init(struct tbl *t, const char *spec)
@@ -78,7 +78,8 @@ static void PRINTF_FMT(2, 3) tbl_row(struct tbl *t, const char *fmt, ...)
 		return;
 	if (t->nrows == t->cap) {
 		unsigned cap = t->cap ? t->cap * 2 : 16;
-		char **n = realloc(t->cell, (size_t)cap * t->ncols * sizeof(*n));
+		char **n =
+			realloc(t->cell, (size_t)cap * t->ncols * sizeof(*n));
 
 		if (!n) {
 			t->failed = true;
@@ -137,8 +138,8 @@ static void tbl_print(FILE *f, const char *title, struct tbl *t)
 	for (int r = -1; r < (int)t->nrows; r++) {
 		fputs("  ", f);
 		for (unsigned c = 0; c <= lastc; c++) {
-			const char *s = r < 0 ? t->head[c]
-					      : t->cell[r * t->ncols + c];
+			const char *s = r < 0 ? t->head[c] :
+						t->cell[r * t->ncols + c];
 			int len = r < 0 ? (int)head_len(t, c) : (int)strlen(s);
 			bool last = c == lastc;
 			int pad = (int)w[c] - len;
@@ -179,8 +180,7 @@ static const char *host_label(const struct status_snap *s, uint32_t id,
 static const char *backend_label(const struct status_snap *s, uint32_t id,
 				 char *buf, size_t len)
 {
-	if (id < s->nr_backends &&
-	    s->backends[id].s.rec == STATUS_REC_VALID)
+	if (id < s->nr_backends && s->backends[id].s.rec == STATUS_REC_VALID)
 		snprintf(buf, len, "%s (%" PRIu32 ")", s->backends[id].r.name,
 			 id);
 	else
@@ -239,7 +239,8 @@ static bool backends_print(FILE *f, const struct status_snap *s, bool all)
 	char host[96], size[32], writer[32];
 	struct tbl t;
 
-	tbl_init(&t, "ID> STATE NAME HOST SIZE> RO HANDLERS> ALIVE WRITER PATH");
+	tbl_init(&t,
+		 "ID> STATE NAME HOST SIZE> RO HANDLERS> ALIVE WRITER PATH");
 	tbl_hide_state(&t, all);
 	for (uint32_t i = 0; i < s->nr_backends; i++) {
 		const struct status_backend *b = &s->backends[i];
@@ -268,8 +269,7 @@ static bool backends_print(FILE *f, const struct status_snap *s, bool all)
 	return tbl_free(&t);
 }
 
-static void channels_label(const struct status_blkdev *d, char *buf,
-			   size_t len)
+static void channels_label(const struct status_blkdev *d, char *buf, size_t len)
 {
 	size_t n = 0;
 
@@ -328,9 +328,9 @@ static bool segments_print(FILE *f, const struct status_snap *s, bool all)
 		if (!chan) {
 			tbl_row(&t, "%u\t%s\t%s\t-\t-\t-\t-\t-", i,
 				state_label(&g->s),
-				g->s.rec == STATUS_REC_VALID
-					? status_seg_type_name(g->r.type)
-					: status_rec_name(g->s.rec));
+				g->s.rec == STATUS_REC_VALID ?
+					status_seg_type_name(g->r.type) :
+					status_rec_name(g->s.rec));
 			continue;
 		}
 		tbl_row(&t, "%u\t%s\t%s\t%s\t%u%s\t%u\t%s\t%s", i,
@@ -341,8 +341,9 @@ static bool segments_print(FILE *f, const struct status_snap *s, bool all)
 			g->r.queue, status_handler_name(g),
 			status_client_name(g));
 	}
-	snprintf(title, sizeof(title), "SEGMENTS (%" PRIu32 " used, %" PRIu32
-		 " free)", s->segments_used, s->nr_segments - s->segments_used);
+	snprintf(title, sizeof(title),
+		 "SEGMENTS (%" PRIu32 " used, %" PRIu32 " free)",
+		 s->segments_used, s->nr_segments - s->segments_used);
 	tbl_print(f, title, &t);
 	return tbl_free(&t);
 }
@@ -358,17 +359,22 @@ static void header_print(FILE *f, const struct status_snap *s)
 		format_size(in->size, size, sizeof(size)), in->format_version,
 		in->flags & CBDT_F_ENTRY_CRC ? "entry-crc" : "",
 		(in->flags & CBDT_F_ALL) == CBDT_F_ALL ? "," : "",
-		in->flags & CBDT_F_DATA_CRC ? "data-crc"
-		: in->flags & CBDT_F_ENTRY_CRC ? "" : "none", uuid);
-	fprintf(f, "  used slots: hosts %u/%u, backends %u/%u, blkdevs %u/%u, "
-		"segments %u/%u of %s\n", s->hosts_used, s->nr_hosts,
-		s->backends_used, s->nr_backends, s->blkdevs_used,
-		s->nr_blkdevs, s->segments_used, s->nr_segments,
+		in->flags & CBDT_F_DATA_CRC  ? "data-crc" :
+		in->flags & CBDT_F_ENTRY_CRC ? "" :
+					       "none",
+		uuid);
+	fprintf(f,
+		"  used slots: hosts %u/%u, backends %u/%u, blkdevs %u/%u, "
+		"segments %u/%u of %s\n",
+		s->hosts_used, s->nr_hosts, s->backends_used, s->nr_backends,
+		s->blkdevs_used, s->nr_blkdevs, s->segments_used,
+		s->nr_segments,
 		format_size(in->seg_size, segsz, sizeof(segsz)));
 	if (s->janitor_held)
 		host_label(s, s->janitor_host, jan, sizeof(jan));
 	if (s->window_ms)
-		fprintf(f, "  liveness: heartbeats watched for %u ms; janitor %s%s\n",
+		fprintf(f,
+			"  liveness: heartbeats watched for %u ms; janitor %s%s\n",
 			s->window_ms, s->janitor_held ? "running on " : "idle",
 			s->janitor_held ? jan : "");
 	else

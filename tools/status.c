@@ -121,7 +121,8 @@ uint32_t status_default_window(const struct cbdt *t)
 	if (!max_iv)
 		return STATUS_WINDOW_DEFAULT_MS;
 	w = (uint64_t)max_iv * 3 / 2;
-	return (uint32_t)MIN(MAX(w, STATUS_WINDOW_MIN_MS), STATUS_WINDOW_MAX_MS);
+	return (uint32_t)MIN(MAX(w, STATUS_WINDOW_MIN_MS),
+			     STATUS_WINDOW_MAX_MS);
 }
 
 /*
@@ -185,9 +186,9 @@ static void segment_fill(const struct cbdt *t, const struct status_snap *s,
 		g->client_state = smp_load_acquire(&ctrl->client_state);
 	}
 	if (g->r.blkdev_id < s->nr_blkdevs)
-		g->orphaned = cbdt_slot_owner(t, CBDT_OBJ_BLKDEV,
-					      g->r.blkdev_id) !=
-			      g->r.blkdev_owner;
+		g->orphaned =
+			cbdt_slot_owner(t, CBDT_OBJ_BLKDEV, g->r.blkdev_id) !=
+			g->r.blkdev_owner;
 	else
 		g->orphaned = true;
 }
@@ -299,10 +300,11 @@ int status_collect(struct cbdt *t, const struct status_opts *o,
 		return -ENOMEM;
 	/* Without liveness: one look, so nothing can be seen moving. */
 	if (!o->no_liveness)
-		s->window_ms = o->window_ms ? o->window_ms
-					    : status_default_window(t);
+		s->window_ms = o->window_ms ? o->window_ms :
+					      status_default_window(t);
 	if (!obs) {
-		ret = cbdt_observer_new(t, s->window_ms ? s->window_ms : 1, &own);
+		ret = cbdt_observer_new(t, s->window_ms ? s->window_ms : 1,
+					&own);
 		if (ret)
 			goto err_free;
 		obs = own;
@@ -314,7 +316,7 @@ int status_collect(struct cbdt *t, const struct status_opts *o,
 	/* Records after the window: they are the freshest we can show. */
 	snap_fill(t, s);
 	if (o->no_liveness)
-		goto out;	/* nothing was watched: nothing reads as alive */
+		goto out; /* nothing was watched: nothing reads as alive */
 	for (uint32_t id = 0; id < s->nr_hosts; id++)
 		slot_liveness(obs, CBDT_OBJ_HOST, &s->hosts[id].s);
 	for (uint32_t id = 0; id < s->nr_backends; id++)

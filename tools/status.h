@@ -17,29 +17,29 @@
 #include "cbdt.h"
 
 /* Liveness window bounds when it is derived from the host records. */
-#define STATUS_WINDOW_MIN_MS	200U
-#define STATUS_WINDOW_MAX_MS	3000U
-#define STATUS_WINDOW_DEFAULT_MS 1500U	/* no host record says otherwise */
+#define STATUS_WINDOW_MIN_MS	 200U
+#define STATUS_WINDOW_MAX_MS	 3000U
+#define STATUS_WINDOW_DEFAULT_MS 1500U /* no host record says otherwise */
 
 /* What cbdt_record_read said about a slot's record. */
 enum status_rec {
 	STATUS_REC_VALID = 0,
-	STATUS_REC_UNWRITTEN,	/* -ENODATA: never written */
-	STATUS_REC_CORRUPT,	/* -EBADMSG or another error */
+	STATUS_REC_UNWRITTEN, /* -ENODATA: never written */
+	STATUS_REC_CORRUPT,   /* -EBADMSG or another error */
 };
 
 /* Common part of every slot. */
 struct status_slot {
 	uint32_t id;
-	bool active;		/* owner word state ACTIVE */
-	uint32_t owner_host;	/* host id in the owner word */
+	bool active;	     /* owner word state ACTIVE */
+	uint32_t owner_host; /* host id in the owner word */
 	uint64_t generation;
 	enum status_rec rec;
 	/* liveness (hosts, backends, blkdevs only) */
-	bool alive;		/* active and the counter moved in the window
+	bool alive;	    /* active and the counter moved in the window
 				 * (cbdt_observer_alive, timeout = window) */
-	uint64_t heartbeat;	/* last counter value read */
-	uint64_t hb_age_ms;	/* since it was last seen moving; the time
+	uint64_t heartbeat; /* last counter value read */
+	uint64_t hb_age_ms; /* since it was last seen moving; the time
 				 * watched (a lower bound) if it never moved */
 };
 
@@ -51,8 +51,8 @@ struct status_host {
 struct status_backend {
 	struct status_slot s;
 	struct cbdt_backend_rec r;
-	bool locked;		/* writable-mapping lock word set */
-	uint32_t lock_blkdev;	/* blkdev id of the lock holder */
+	bool locked;	      /* writable-mapping lock word set */
+	uint32_t lock_blkdev; /* blkdev id of the lock holder */
 };
 
 struct status_blkdev {
@@ -64,31 +64,31 @@ struct status_segment {
 	struct status_slot s;
 	struct cbdt_segment_rec r;
 	bool ctrl_valid;	/* channel control area carries the magic */
-	uint32_t handler_state;	/* enum cbdt_handler_state */
+	uint32_t handler_state; /* enum cbdt_handler_state */
 	uint32_t client_state;	/* enum cbdt_client_state */
-	bool orphaned;		/* its blkdev slot no longer holds blkdev_owner */
+	bool orphaned; /* its blkdev slot no longer holds blkdev_owner */
 };
 
 struct status_snap {
 	char *path;
 	uint64_t map_size;
 	struct cbdt_info info;
-	uint32_t window_ms;	/* liveness window actually sampled; 0 = none */
+	uint32_t window_ms; /* liveness window actually sampled; 0 = none */
 	bool janitor_held;
 	uint32_t janitor_host;
 
 	uint32_t nr_hosts, nr_backends, nr_blkdevs, nr_segments;
 	uint32_t hosts_used, backends_used, blkdevs_used, segments_used;
-	struct status_host *hosts;	/* every slot, index == id */
+	struct status_host *hosts; /* every slot, index == id */
 	struct status_backend *backends;
 	struct status_blkdev *blkdevs;
 	struct status_segment *segments;
 };
 
 struct status_opts {
-	uint32_t window_ms;	/* 0: derived from the host records */
-	bool no_liveness;	/* skip sampling: every slot reads as dead */
-	uint32_t poll_ms;	/* sampling period; 0 = 10 ms */
+	uint32_t window_ms; /* 0: derived from the host records */
+	bool no_liveness;   /* skip sampling: every slot reads as dead */
+	uint32_t poll_ms;   /* sampling period; 0 = 10 ms */
 	/* set asynchronously (SIGINT): sampling stops with -EINTR */
 	volatile sig_atomic_t *stop;
 };

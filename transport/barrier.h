@@ -19,7 +19,7 @@
 
 /* A word read or written whole, without ordering (e.g. a counter sample);
  * like the kernel's and liburing's, they take the word itself. */
-#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define READ_ONCE(x)	 __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /* Full barrier: orders earlier stores against later loads (doorbells). */
@@ -29,8 +29,8 @@
  * Compare-and-swap on a shared word: true and *p = desired if *p == *expected,
  * else false and *expected = current value.  Acquire+release on success.
  */
-#define cmpxchg(p, expected, desired)                                          \
-	__atomic_compare_exchange_n((p), (expected), (desired), false,         \
+#define cmpxchg(p, expected, desired)                                  \
+	__atomic_compare_exchange_n((p), (expected), (desired), false, \
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
 /* Atomic add returning the new value (heartbeats); release ordering. */

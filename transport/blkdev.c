@@ -14,13 +14,13 @@
 #include "barrier.h"
 #include "cbdt.h"
 
-#define BLKDEV_POLL_US		1000U	/* between attach/detach checks */
-#define BLKDEV_HB_EVERY_MS	50U	/* heartbeat while waiting */
+#define BLKDEV_POLL_US	   1000U /* between attach/detach checks */
+#define BLKDEV_HB_EVERY_MS 50U	 /* heartbeat while waiting */
 
 static void blkdev_sleep_us(uint32_t us)
 {
-	struct timespec ts = { .tv_sec = us / 1000000U,
-			       .tv_nsec = (long)(us % 1000000U) * 1000L };
+	struct timespec ts = {.tv_sec = us / 1000000U,
+			      .tv_nsec = (long)(us % 1000000U) * 1000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -151,7 +151,8 @@ static void blkdev_segments_free(struct cbdt *t, struct cbdt_blkdev *b,
 				 unsigned n, uint32_t timeout_ms)
 {
 	for (unsigned q = 0; q < n; q++) {
-		struct cbdt_channel_ctrl *ctrl = cbdt_segment_ctrl(t, b->segs[q]);
+		struct cbdt_channel_ctrl *ctrl =
+			cbdt_segment_ctrl(t, b->segs[q]);
 
 		if (!segment_ours(t, b, q))
 			continue;

@@ -53,7 +53,7 @@ struct cbdt_inuse;
  */
 const char *cbdt_strerror(int err);
 
-#define CBDT_MAP_RDONLY		(1U << 0)	/* PROT_READ mapping (cbd-status) */
+#define CBDT_MAP_RDONLY (1U << 0) /* PROT_READ mapping (cbd-status) */
 
 /*
  * Smallest size cbdt_format() accepts: metadata plus one segment.
@@ -95,7 +95,7 @@ int cbdt_info_check(const void *image, size_t len, uint64_t map_size,
 /* True if the info area (first 1 MiB or the whole mapping) is all zero. */
 bool cbdt_is_blank(const struct cbdt *t);
 
-#define CBDT_FORMAT_FORCE	(1U << 0)
+#define CBDT_FORMAT_FORCE (1U << 0)
 
 /*
  * Format a mapped transport: compute the layout from the mapping size,
@@ -138,7 +138,7 @@ bool cbdt_dax_pagemap_on_device(const struct cbdt *t);
 
 /* True if @t is a dax device, false for a regular file. */
 bool cbdt_is_dax(const struct cbdt *t);
-void *cbdt_base(const struct cbdt *t);	/* start of the mapping */
+void *cbdt_base(const struct cbdt *t); /* start of the mapping */
 
 /* ------------------------------------------------------------------ */
 /* slot.c: slots, owner words, records, heartbeats (lease.c: leases)   */
@@ -152,7 +152,7 @@ enum cbdt_obj {
 	CBDT_OBJ_NR
 };
 
-const char *cbdt_obj_name(enum cbdt_obj type);	/* "host", "backend", ... */
+const char *cbdt_obj_name(enum cbdt_obj type); /* "host", "backend", ... */
 
 /* Number of slots of @type in this transport. */
 uint32_t cbdt_slot_count(const struct cbdt *t, enum cbdt_obj type);
@@ -298,7 +298,7 @@ struct cbdt_inuse {
 };
 
 /* Heartbeat timeout assumed for an object whose host record is unreadable. */
-#define CBDT_HB_TIMEOUT_DEFAULT_MS	10000U
+#define CBDT_HB_TIMEOUT_DEFAULT_MS 10000U
 
 /*
  * Find a live host, backend or blkdev in a validated transport: 1 (and
@@ -335,17 +335,17 @@ bool cbdt_host_same_kernel(const struct cbdt *t, uint32_t a, uint32_t b);
 
 /* A mapped blkdev, as cbdfs and cbd-testclient hold it. */
 struct cbdt_blkdev {
-	uint32_t id;			/* blkdev slot */
-	uint64_t owner;			/* blkdev owner word */
-	uint32_t host_id;		/* mapping host */
+	uint32_t id;	  /* blkdev slot */
+	uint64_t owner;	  /* blkdev owner word */
+	uint32_t host_id; /* mapping host */
 	uint32_t backend_id;
 	uint64_t backend_ident;
-	uint64_t size;			/* backend size, bytes */
+	uint64_t size; /* backend size, bytes */
 	bool ro;
 	uint16_t queues;
 	uint32_t segs[CBDT_QUEUES_MAX];
-	struct cbdt_channel *ch[CBDT_QUEUES_MAX];	/* client handles */
-	uint64_t seg_owners[CBDT_QUEUES_MAX];	/* segment owner words, so
+	struct cbdt_channel *ch[CBDT_QUEUES_MAX]; /* client handles */
+	uint64_t seg_owners[CBDT_QUEUES_MAX];	  /* segment owner words, so
 						 * unmap frees only its own */
 };
 
@@ -381,19 +381,19 @@ void cbdt_blkdev_unmap(struct cbdt *t, struct cbdt_blkdev *b,
 
 /* Why an object cannot be cleared (cbdt_*_clear's @by). */
 enum cbdt_block {
-	CBDT_BLOCK_ALIVE,	/* type/id is alive: the object itself, or
+	CBDT_BLOCK_ALIVE,     /* type/id is alive: the object itself, or
 				 * (with via_*) an object of the host */
-	CBDT_BLOCK_MAPPED,	/* backend mapped by live blkdev type/id */
-	CBDT_BLOCK_BELONGS,	/* segment belongs to live blkdev type/id */
-	CBDT_BLOCK_DETACHING,	/* -EAGAIN: a live handler of backend type/id
+	CBDT_BLOCK_MAPPED,    /* backend mapped by live blkdev type/id */
+	CBDT_BLOCK_BELONGS,   /* segment belongs to live blkdev type/id */
+	CBDT_BLOCK_DETACHING, /* -EAGAIN: a live handler of backend type/id
 				 * has not detached from the channel yet */
 };
 
 struct cbdt_blocker {
 	enum cbdt_block why;
-	enum cbdt_obj type;	/* the live object that keeps it */
+	enum cbdt_obj type; /* the live object that keeps it */
 	uint32_t id;
-	enum cbdt_obj via_type;	/* host clears: the host's own object that
+	enum cbdt_obj via_type; /* host clears: the host's own object that
 				 * the blocker keeps; CBDT_OBJ_NR if none */
 	uint32_t via_id;
 };
@@ -484,18 +484,18 @@ uint32_t cbdt_crc32c(uint32_t crc, const void *buf, size_t len);
  * nothing rings the futex, so there sleep_max_us stays the latency bound.
  */
 struct cbdt_wait_cfg {
-	uint32_t spin_ns;	/* default 20000 */
-	uint32_t sleep_min_us;	/* default 50 */
-	uint32_t sleep_max_us;	/* default 5000 */
-	uint32_t doorbell_max_us;/* cap of futex sleeps, peer on this kernel
+	uint32_t spin_ns;	  /* default 20000 */
+	uint32_t sleep_min_us;	  /* default 50 */
+	uint32_t sleep_max_us;	  /* default 5000 */
+	uint32_t doorbell_max_us; /* cap of futex sleeps, peer on this kernel
 				  * only; 0 (default) = sleep_max_us */
 };
 
 struct cbdt_wait {
 	struct cbdt_wait_cfg cfg;
-	uint64_t idle_since_ns;	/* start of the current idle streak, 0 = busy */
+	uint64_t idle_since_ns; /* start of the current idle streak, 0 = busy */
 	uint32_t sleep_us;	/* next sleep length */
-	uint64_t spins, sleeps;	/* statistics */
+	uint64_t spins, sleeps; /* statistics */
 };
 
 void cbdt_wait_init(struct cbdt_wait *w, const struct cbdt_wait_cfg *cfg);
@@ -518,7 +518,7 @@ void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell);
 void cbdt_doorbell_ring(uint32_t *doorbell);
 
 /* A condition variable on CLOCK_MONOTONIC (deadlines of cbdt_now_ns). */
-#define CBDT_COND_SLICE_NS	1000000000ULL
+#define CBDT_COND_SLICE_NS 1000000000ULL
 void cbdt_cond_init_mono(pthread_cond_t *c);
 
 /*
@@ -536,32 +536,32 @@ int cbdt_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m,
 
 /* A request as both sides see it, in private memory. */
 struct cbdt_request {
-	uint16_t op;		/* enum cbdt_op */
-	uint16_t flags;		/* CBDT_SE_* */
-	uint64_t seq;		/* set by submit */
+	uint16_t op;	/* enum cbdt_op */
+	uint16_t flags; /* CBDT_SE_* */
+	uint64_t seq;	/* set by submit */
 	uint64_t req_id;
 	uint64_t offset;
 	uint32_t len;
 	uint32_t data_off;
 	uint32_t data_len;
-	uint32_t data_crc;	/* set by submit when CBDT_F_DATA_CRC */
+	uint32_t data_crc; /* set by submit when CBDT_F_DATA_CRC */
 };
 
 struct cbdt_completion {
 	uint64_t req_id;
 	uint64_t seq;
-	int32_t result;		/* 0 or -errno */
+	int32_t result; /* 0 or -errno */
 	uint32_t data_crc;
 };
 
 struct cbdt_channel_params {
-	uint32_t se_count;	/* power of two; 0 = default 256 */
-	uint32_t ce_count;	/* power of two; 0 = default = se_count */
+	uint32_t se_count; /* power of two; 0 = default 256 */
+	uint32_t ce_count; /* power of two; 0 = default = se_count */
 	uint16_t backend_id;
 	uint16_t blkdev_id;
 	uint16_t queue;
 	uint64_t blkdev_owner;
-	uint64_t backend_ident;	/* goes into the segment record */
+	uint64_t backend_ident; /* goes into the segment record */
 };
 
 /* Geometry of a channel as validated from its control area. */
@@ -607,7 +607,8 @@ int cbdt_channel_open(struct cbdt *t, uint32_t seg_id,
 void cbdt_channel_close(struct cbdt_channel *ch);
 
 struct cbdt_channel_ctrl *cbdt_channel_ctrl(const struct cbdt_channel *ch);
-const struct cbdt_channel_geom *cbdt_channel_geom(const struct cbdt_channel *ch);
+const struct cbdt_channel_geom *
+cbdt_channel_geom(const struct cbdt_channel *ch);
 uint32_t cbdt_channel_seg_id(const struct cbdt_channel *ch);
 struct cbdt *cbdt_channel_transport(const struct cbdt_channel *ch);
 
@@ -736,12 +737,12 @@ struct cbdt_queue;
 
 /* One request to submit. */
 struct cbdt_queue_req {
-	uint16_t op;		/* enum cbdt_op */
-	uint16_t flags;		/* CBDT_SE_* */
+	uint16_t op;	/* enum cbdt_op */
+	uint16_t flags; /* CBDT_SE_* */
 	uint64_t offset;
 	uint32_t len;
-	const void *wbuf;	/* WRITE: @len bytes copied into the data area */
-	void *cookie;		/* handed back in the callback */
+	const void *wbuf; /* WRITE: @len bytes copied into the data area */
+	void *cookie;	  /* handed back in the callback */
 };
 
 /*
@@ -766,8 +767,8 @@ struct cbdt_queue_done {
 typedef void (*cbdt_queue_done_fn)(void *arg, const struct cbdt_queue_done *d);
 
 /* A queue on the client handle @ch; @done gets every completion. */
-int cbdt_queue_new(struct cbdt_channel *ch, cbdt_queue_done_fn done,
-		   void *arg, struct cbdt_queue **out);
+int cbdt_queue_new(struct cbdt_channel *ch, cbdt_queue_done_fn done, void *arg,
+		   struct cbdt_queue **out);
 
 /* Free (no thread may use it any more): requests still owned by the ring
  * get their last call (answered -EIO if they never were). */
@@ -858,16 +859,16 @@ struct cbdt_handler_ops {
 };
 
 struct cbdt_serve_cfg {
-	uint64_t dev_size;	/* requests must lie within [0, dev_size) */
-	uint64_t seg_owner;	/* the segment's owner word at attach: stop
+	uint64_t dev_size;	   /* requests must lie within [0, dev_size) */
+	uint64_t seg_owner;	   /* the segment's owner word at attach: stop
 				 * serving once it changes (0: not checked) */
-	struct cbdt_wait_cfg wait;	/* idle polling */
+	struct cbdt_wait_cfg wait; /* idle polling */
 };
 
 /* Reasons of cbdt_serve(); a check() may return its own (> these). */
-#define CBDT_SERVE_CLOSING	1	/* the client closed the channel */
-#define CBDT_SERVE_SEG_GONE	2	/* the segment was freed or reused */
-#define CBDT_SERVE_USER		16	/* first reason free for check() */
+#define CBDT_SERVE_CLOSING  1  /* the client closed the channel */
+#define CBDT_SERVE_SEG_GONE 2  /* the segment was freed or reused */
+#define CBDT_SERVE_USER	    16 /* first reason free for check() */
 
 /*
  * Serve the handler handle @ch until a reason to stop: peek, check (a bad

@@ -44,8 +44,8 @@ static uint32_t bit_find(const uint64_t *bm, uint32_t i, uint32_t end, bool set)
 }
 
 /* A free run of @n units starting in [from, end); -1 if none. */
-static int64_t run_find(const struct chan_alloc *a, uint32_t from,
-			uint32_t end, uint32_t n)
+static int64_t run_find(const struct chan_alloc *a, uint32_t from, uint32_t end,
+			uint32_t n)
 {
 	uint32_t i = from;
 
@@ -85,8 +85,8 @@ int chan_alloc_get(struct chan_alloc *a, uint32_t n, uint32_t *first)
 		a->bitmap[i / 64] |= 1ULL << (i % 64);
 	a->free_units -= n;
 	if ((uint32_t)start == a->lowest_free)
-		a->lowest_free = bit_find(a->bitmap, a->lowest_free, a->units,
-					  false);
+		a->lowest_free =
+			bit_find(a->bitmap, a->lowest_free, a->units, false);
 	*first = (uint32_t)start;
 	return 0;
 }

@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 struct chan_alloc {
-	uint64_t *bitmap;	/* bit set = unit in use */
-	uint32_t units;		/* size of the area in units */
-	uint32_t free_units;	/* fast -ENOSPC; the bitmap is authoritative */
-	uint32_t lowest_free;	/* no free unit below it */
+	uint64_t *bitmap;     /* bit set = unit in use */
+	uint32_t units;	      /* size of the area in units */
+	uint32_t free_units;  /* fast -ENOSPC; the bitmap is authoritative */
+	uint32_t lowest_free; /* no free unit below it */
 };
 
 /* 0 or -ENOMEM. */

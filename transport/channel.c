@@ -12,11 +12,11 @@
 #include "cbdt.h"
 #include "chan-alloc.h"
 
-#define CHAN_SE_COUNT_DEFAULT	256U
-#define CHAN_DATA_ALIGN		(64U << 10)	/* data area starts here */
-#define CHAN_SEQ_HI		(~(uint64_t)UINT32_MAX)
-#define CHAN_ERRNO_MAX		4095
-#define CHAN_ALIGN_UP(x, a)	(((x) + (a) - 1) / (a) * (a))
+#define CHAN_SE_COUNT_DEFAULT 256U
+#define CHAN_DATA_ALIGN	      (64U << 10) /* data area starts here */
+#define CHAN_SEQ_HI	      (~(uint64_t)UINT32_MAX)
+#define CHAN_ERRNO_MAX	      4095
+#define CHAN_ALIGN_UP(x, a)   (((x) + (a)-1) / (a) * (a))
 
 /* What the client remembers of a request until its completion. */
 struct chan_pending {
@@ -30,24 +30,24 @@ struct cbdt_channel {
 	struct cbdt *t;
 	uint32_t seg_id;
 	enum cbdt_channel_role role;
-	struct cbdt_channel_ctrl *ctrl;	/* shared */
+	struct cbdt_channel_ctrl *ctrl; /* shared */
 	struct cbdt_se *ksq;		/* shared rings and data */
 	struct cbdt_ce *kcq;
 	uint8_t *kdata;
-	struct cbdt_channel_geom g;	/* private, validated copy */
+	struct cbdt_channel_geom g; /* private, validated copy */
 
 	/* client: the producer (submit) and the consumer (reap) may be two
 	 * threads; each writes its own counter, the other reads it */
-	uint64_t seq;			/* next submission; (u32) == sq_head */
-	uint64_t reaped;		/* next completion; (u32) == cq_tail */
+	uint64_t seq;	 /* next submission; (u32) == sq_head */
+	uint64_t reaped; /* next completion; (u32) == cq_tail */
 	uint32_t inflight_max;
-	struct chan_pending *pending;	/* [se_count], by seq */
-	struct chan_alloc alloc;	/* data area, private */
+	struct chan_pending *pending; /* [se_count], by seq */
+	struct chan_alloc alloc;      /* data area, private */
 
 	/* handler */
-	uint64_t h_seq;			/* seq expected at sq_tail */
-	uint32_t h_flags;		/* our copy of ctrl->handler_flags */
-	uint32_t sq_tail, cq_head;	/* private shadows of our indexes */
+	uint64_t h_seq;		   /* seq expected at sq_tail */
+	uint32_t h_flags;	   /* our copy of ctrl->handler_flags */
+	uint32_t sq_tail, cq_head; /* private shadows of our indexes */
 	bool peeked;
 };
 
@@ -387,8 +387,7 @@ int cbdt_channel_data_alloc(struct cbdt_channel *ch, uint32_t len,
 	return 0;
 }
 
-void cbdt_channel_data_free(struct cbdt_channel *ch, uint32_t off,
-			    uint32_t len)
+void cbdt_channel_data_free(struct cbdt_channel *ch, uint32_t off, uint32_t len)
 {
 	/* A misaligned extent is a caller bug: refused, the map stays sane. */
 	if (ch->role != CBDT_CHANNEL_CLIENT || off % CBDT_DATA_UNIT)
@@ -472,7 +471,7 @@ int cbdt_channel_submit(struct cbdt_channel *ch, struct cbdt_request *rq)
 {
 	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
 	struct chan_pending *p;
-	uint64_t seq = ch->seq;	/* ours: only submit writes it */
+	uint64_t seq = ch->seq; /* ours: only submit writes it */
 	struct cbdt_se se;
 	uint32_t tail;
 	int ret;
@@ -530,7 +529,7 @@ int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c)
 {
 	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
 	const struct chan_pending *p;
-	uint64_t reaped = ch->reaped;	/* ours: only reap writes it */
+	uint64_t reaped = ch->reaped; /* ours: only reap writes it */
 	struct cbdt_ce ce;
 	uint32_t head;
 	int result;
@@ -549,7 +548,7 @@ int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c)
 		return -EBADMSG;
 	p = &ch->pending[reaped & (ch->g.se_count - 1)];
 	for (int i = 0; i < 2 && !(ok && ce.req_id == p->req_id); i++) {
-		if (i)	/* re-read: same pairing as above */
+		if (i) /* re-read: same pairing as above */
 			(void)smp_load_acquire(&ctrl->cq_head);
 		memcpy(&ce, &ch->kcq[reaped & (ch->g.ce_count - 1)],
 		       sizeof(ce));
@@ -640,7 +639,7 @@ int cbdt_channel_peek(struct cbdt_channel *ch, struct cbdt_request *rq)
 	if (smp_load_acquire(&ctrl->sq_head) == ch->sq_tail)
 		return 0;
 	for (int i = 0; i < 2 && !ok; i++) {
-		if (i)	/* re-read: same pairing as above */
+		if (i) /* re-read: same pairing as above */
 			(void)smp_load_acquire(&ctrl->sq_head);
 		memcpy(&se, &ch->ksq[ch->sq_tail & (ch->g.se_count - 1)],
 		       sizeof(se));
@@ -681,7 +680,7 @@ int cbdt_channel_complete(struct cbdt_channel *ch,
 			  const struct cbdt_request *rq, int result)
 {
 	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
-	struct cbdt_ce ce = { 0 };
+	struct cbdt_ce ce = {0};
 
 	if (ch->role != CBDT_CHANNEL_HANDLER || !ch->peeked ||
 	    (uint32_t)rq->seq != ch->sq_tail)

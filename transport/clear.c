@@ -58,8 +58,8 @@ static bool seg_handler_gone(struct cbdt *t, struct cbdt_channel_ctrl *ctrl,
  * while a live one has not done so yet.  -ESTALE if the slot moved on.
  */
 static int seg_free(struct cbdt *t, uint32_t id, uint64_t owner,
-		    const struct cbdt_segment_rec *rec, struct cbdt_observer *obs,
-		    struct cbdt_blocker *by)
+		    const struct cbdt_segment_rec *rec,
+		    struct cbdt_observer *obs, struct cbdt_blocker *by)
 {
 	struct cbdt_channel_ctrl *ctrl = cbdt_segment_ctrl(t, id);
 
@@ -117,7 +117,7 @@ int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
 		return seg_free(t, id, owner, NULL, obs, by);
 	}
 	if (rec.type != CBDT_SEG_CHANNEL)
-		return -EOPNOTSUPP;	/* a type this version does not know */
+		return -EOPNOTSUPP; /* a type this version does not know */
 
 	bowner = cbdt_slot_owner(t, CBDT_OBJ_BLKDEV, rec.blkdev_id);
 	if (bowner == rec.blkdev_owner) {
@@ -130,7 +130,8 @@ int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
 		 * while a new mapper, who just claimed it, has not written
 		 * its own yet: the same grace as above.
 		 */
-		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_SEGMENT, id);
+		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_SEGMENT,
+			       id);
 	}
 	return seg_free(t, id, owner, &rec, obs, by);
 }
@@ -184,7 +185,8 @@ int cbdt_blkdev_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
 	if (!owner_active(owner))
 		return 0;
 	if (cbdt_observer_alive(obs, CBDT_OBJ_BLKDEV, id))
-		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_BLKDEV, id);
+		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_BLKDEV,
+			       id);
 
 	ret = blkdev_segments_clear(t, id, owner, obs, by);
 	if (ret)
@@ -205,7 +207,7 @@ static int backend_mapper(struct cbdt *t, uint32_t id, uint64_t ident,
 		    cbdt_blkdev_read(t, b, &rec) || rec.backend_id != id)
 			continue;
 		if (ident && rec.backend_ident && rec.backend_ident != ident)
-			continue;	/* maps an earlier user of the slot */
+			continue; /* maps an earlier user of the slot */
 		if (cbdt_observer_alive(obs, CBDT_OBJ_BLKDEV, b))
 			return (int)b;
 	}
@@ -225,7 +227,8 @@ int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
 	if (!owner_active(owner))
 		return 0;
 	if (cbdt_observer_alive(obs, CBDT_OBJ_BACKEND, id))
-		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_BACKEND, id);
+		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_BACKEND,
+			       id);
 	/*
 	 * A live client's I/O waits for a dead backend to come back: keep
 	 * the slot (and its id and records) for the restarted daemon to
@@ -244,8 +247,8 @@ int cbdt_backend_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
  * Clear every slot of @type owned by host @host: the first error other
  * than "already gone" is returned, after trying them all.
  */
-static int host_objects_clear(struct cbdt *t, enum cbdt_obj type,
-			      uint32_t host, struct cbdt_observer *obs,
+static int host_objects_clear(struct cbdt *t, enum cbdt_obj type, uint32_t host,
+			      struct cbdt_observer *obs,
 			      struct cbdt_blocker *by)
 {
 	struct cbdt_blocker b;

@@ -16,15 +16,15 @@
 #include "cbdt.h"
 
 /* How often a candidate's heartbeat is sampled while deciding. */
-#define HOST_PROBE_MS		50U
+#define HOST_PROBE_MS 50U
 /* Takeover CAS lost to a racer: look again, a bounded number of times. */
-#define HOST_ADOPT_TRIES	8
+#define HOST_ADOPT_TRIES 8
 
 enum candidate_state {
-	CAND_NONE,		/* not ours: other name, role or FREE */
-	CAND_DEAD,		/* our predecessor, known dead now */
-	CAND_LIVE,		/* a live process holds our name and role */
-	CAND_PROBE,		/* other boot: dead only if its heartbeat stays */
+	CAND_NONE,  /* not ours: other name, role or FREE */
+	CAND_DEAD,  /* our predecessor, known dead now */
+	CAND_LIVE,  /* a live process holds our name and role */
+	CAND_PROBE, /* other boot: dead only if its heartbeat stays */
 };
 
 bool cbdt_pid_exists(uint32_t pid)
@@ -73,8 +73,8 @@ static int host_probe(struct cbdt *t, const uint32_t *ids, unsigned n,
 		hb[i] = cbdt_slot_heartbeat_read(t, CBDT_OBJ_HOST, ids[i]);
 	for (;;) {
 		for (unsigned i = 0; i < n; i++)
-			if (cbdt_slot_heartbeat_read(t, CBDT_OBJ_HOST, ids[i]) !=
-			    hb[i])
+			if (cbdt_slot_heartbeat_read(t, CBDT_OBJ_HOST,
+						     ids[i]) != hb[i])
 				return -EEXIST;
 		if (cbdt_now_ms() - start >= timeout_ms)
 			return (int)ids[0];
@@ -152,7 +152,9 @@ int cbdt_boot_id(uint8_t out[16])
 			continue;
 		if (!isxdigit((unsigned char)*p))
 			break;
-		d = isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10);
+		d = isdigit((unsigned char)*p) ?
+			    *p - '0' :
+			    (tolower((unsigned char)*p) - 'a' + 10);
 		if (n % 2 == 0)
 			out[n / 2] = (uint8_t)(d << 4);
 		else

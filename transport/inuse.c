@@ -13,7 +13,7 @@
 #include "cbdt.h"
 
 /* How often the heartbeats are sampled while deciding. */
-#define INUSE_PROBE_MS	50U
+#define INUSE_PROBE_MS 50U
 
 struct inuse_cand {
 	enum cbdt_obj type;
@@ -44,9 +44,10 @@ static bool owner_gone_here(const struct cbdt *t, uint32_t host_id,
 
 int cbdt_inuse_find(struct cbdt *t, struct cbdt_inuse *who)
 {
-	static const enum cbdt_obj types[] = { CBDT_OBJ_HOST, CBDT_OBJ_BACKEND,
-					       CBDT_OBJ_BLKDEV };
-	struct inuse_cand cand[CBDT_HOSTS_NR + CBDT_BACKENDS_NR + CBDT_BLKDEVS_NR];
+	static const enum cbdt_obj types[] = {CBDT_OBJ_HOST, CBDT_OBJ_BACKEND,
+					      CBDT_OBJ_BLKDEV};
+	struct inuse_cand
+		cand[CBDT_HOSTS_NR + CBDT_BACKENDS_NR + CBDT_BLKDEVS_NR];
 	uint8_t boot_id[16];
 	const uint8_t *me = cbdt_boot_id(boot_id) ? NULL : boot_id;
 	unsigned n = 0;
@@ -55,14 +56,17 @@ int cbdt_inuse_find(struct cbdt *t, struct cbdt_inuse *who)
 	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		uint32_t count = cbdt_slot_count(t, types[i]);
 
-		for (uint32_t id = 0; id < count && n < sizeof(cand) / sizeof(cand[0]); id++) {
+		for (uint32_t id = 0;
+		     id < count && n < sizeof(cand) / sizeof(cand[0]); id++) {
 			uint64_t owner = cbdt_slot_owner(t, types[i], id);
 			struct inuse_cand *c = &cand[n];
 			uint32_t host;
 
 			if (CBDT_OWNER_STATE(owner) != CBDT_SLOT_ACTIVE)
 				continue;
-			host = types[i] == CBDT_OBJ_HOST ? id : CBDT_OWNER_HOST(owner);
+			host = types[i] == CBDT_OBJ_HOST ?
+				       id :
+				       CBDT_OWNER_HOST(owner);
 			if (owner_gone_here(t, host, me, &c->timeout_ms))
 				continue;
 			c->type = types[i];
@@ -85,11 +89,12 @@ int cbdt_inuse_find(struct cbdt *t, struct cbdt_inuse *who)
 			uint64_t owner = cbdt_slot_owner(t, c->type, c->id);
 
 			if (CBDT_OWNER_STATE(owner) != CBDT_SLOT_ACTIVE) {
-				cand[i--] = cand[--n];	/* released: gone */
+				cand[i--] = cand[--n]; /* released: gone */
 				continue;
 			}
 			if (owner != c->owner ||
-			    cbdt_slot_heartbeat_read(t, c->type, c->id) != c->hb) {
+			    cbdt_slot_heartbeat_read(t, c->type, c->id) !=
+				    c->hb) {
 				if (who) {
 					who->type = c->type;
 					who->id = c->id;
@@ -97,7 +102,7 @@ int cbdt_inuse_find(struct cbdt *t, struct cbdt_inuse *who)
 				return 1;
 			}
 			if (cbdt_now_ms() - start >= c->timeout_ms)
-				cand[i--] = cand[--n];	/* still: dead */
+				cand[i--] = cand[--n]; /* still: dead */
 		}
 		if (n)
 			cbdt_sleep_ms(INUSE_PROBE_MS);
@@ -124,8 +129,8 @@ const char *cbdt_obj_describe(const struct cbdt *t, enum cbdt_obj type,
 			snprintf(buf + n, len - n, " (%s, %s, pid %" PRIu32 ")",
 				 r.h.hostname,
 				 r.h.role == CBDT_ROLE_BACKEND ? "backend" :
-				 r.h.role == CBDT_ROLE_CLIENT ? "client" :
-								"unknown",
+				 r.h.role == CBDT_ROLE_CLIENT  ? "client" :
+								 "unknown",
 				 r.h.pid);
 		break;
 	case CBDT_OBJ_BACKEND:

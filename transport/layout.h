@@ -27,39 +27,39 @@
 #error "cbd transport format v1 is little-endian; a big-endian port needs le*_to_cpu accessors"
 #endif
 
-#define CBDT_MAGIC		0x3154524e54444243ULL	/* "CBDTNRT1" */
-#define CBDT_FORMAT_VERSION	1
-#define CBDT_INFO_HDR_VERSION	1
-#define CBDT_ENDIAN_MARK	0x01020304U
+#define CBDT_MAGIC	      0x3154524e54444243ULL /* "CBDTNRT1" */
+#define CBDT_FORMAT_VERSION   1
+#define CBDT_INFO_HDR_VERSION 1
+#define CBDT_ENDIAN_MARK      0x01020304U
 
-#define CBDT_INFO_SIZE		4096U
-#define CBDT_INFO_A_OFF		0U
-#define CBDT_INFO_B_OFF		4096U
-#define CBDT_GLOBAL_OFF		8192U
-#define CBDT_META_OFF		12288U	/* first slot area */
+#define CBDT_INFO_SIZE	4096U
+#define CBDT_INFO_A_OFF 0U
+#define CBDT_INFO_B_OFF 4096U
+#define CBDT_GLOBAL_OFF 8192U
+#define CBDT_META_OFF	12288U /* first slot area */
 
-#define CBDT_SLOT_SIZE		1024U
-#define CBDT_SEG_SIZE		(16U << 20)
-#define CBDT_SEG_ALIGN		(2U << 20)	/* segment data is 2 MiB aligned (dax) */
+#define CBDT_SLOT_SIZE 1024U
+#define CBDT_SEG_SIZE  (16U << 20)
+#define CBDT_SEG_ALIGN (2U << 20) /* segment data is 2 MiB aligned (dax) */
 
 /* Fixed slot counts of format v1; segments follow from the size. */
-#define CBDT_HOSTS_NR		32U
-#define CBDT_BACKENDS_NR	128U
-#define CBDT_BLKDEVS_NR		128U
-#define CBDT_SEGMENTS_MAX	65536U
+#define CBDT_HOSTS_NR	  32U
+#define CBDT_BACKENDS_NR  128U
+#define CBDT_BLKDEVS_NR	  128U
+#define CBDT_SEGMENTS_MAX 65536U
 
 /* Host ids are 16 bit in the owner word; this one means "no host". */
-#define CBDT_HOST_NONE		0xffffU
+#define CBDT_HOST_NONE 0xffffU
 
 /* cbdt_info.flags */
-#define CBDT_F_ENTRY_CRC	(1U << 0)	/* se/ce carry a crc32c */
-#define CBDT_F_DATA_CRC		(1U << 1)	/* data extents carry a crc32c */
-#define CBDT_F_ALL		(CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC)
+#define CBDT_F_ENTRY_CRC (1U << 0) /* se/ce carry a crc32c */
+#define CBDT_F_DATA_CRC	 (1U << 1) /* data extents carry a crc32c */
+#define CBDT_F_ALL	 (CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC)
 
 /* One array of slots. */
 struct cbdt_area {
-	uint64_t off;		/* byte offset from transport start */
-	uint32_t entry_size;	/* CBDT_SLOT_SIZE for slot areas */
+	uint64_t off;	     /* byte offset from transport start */
+	uint32_t entry_size; /* CBDT_SLOT_SIZE for slot areas */
 	uint32_t count;
 };
 _Static_assert(sizeof(struct cbdt_area) == 16, "cbdt_area size");
@@ -70,21 +70,21 @@ _Static_assert(sizeof(struct cbdt_area) == 16, "cbdt_area size");
  * the newest copy (highest seq) with a good crc wins.
  */
 struct cbdt_info {
-	uint32_t crc;		/* crc32c of bytes [4, sizeof) */
-	uint32_t hdr_version;	/* CBDT_INFO_HDR_VERSION */
-	uint64_t seq;		/* bumped on every rewrite */
-	uint64_t magic;		/* CBDT_MAGIC */
-	uint16_t format_version;/* CBDT_FORMAT_VERSION */
-	uint16_t flags;		/* CBDT_F_* */
-	uint32_t endian;	/* CBDT_ENDIAN_MARK as written by a LE host */
-	uint64_t size;		/* transport size at format time, bytes */
-	uint8_t uuid[16];	/* random at format; names this transport */
+	uint32_t crc;		 /* crc32c of bytes [4, sizeof) */
+	uint32_t hdr_version;	 /* CBDT_INFO_HDR_VERSION */
+	uint64_t seq;		 /* bumped on every rewrite */
+	uint64_t magic;		 /* CBDT_MAGIC */
+	uint16_t format_version; /* CBDT_FORMAT_VERSION */
+	uint16_t flags;		 /* CBDT_F_* */
+	uint32_t endian;	 /* CBDT_ENDIAN_MARK as written by a LE host */
+	uint64_t size;		 /* transport size at format time, bytes */
+	uint8_t uuid[16];	 /* random at format; names this transport */
 	struct cbdt_area hosts;
 	struct cbdt_area backends;
 	struct cbdt_area blkdevs;
-	struct cbdt_area segments;	/* segment metadata slots */
-	uint64_t seg_data_off;		/* segment i at seg_data_off + i*seg_size */
-	uint32_t seg_size;		/* CBDT_SEG_SIZE */
+	struct cbdt_area segments; /* segment metadata slots */
+	uint64_t seg_data_off;	   /* segment i at seg_data_off + i*seg_size */
+	uint32_t seg_size;	   /* CBDT_SEG_SIZE */
 	uint32_t reserved0;
 	uint8_t reserved[120];
 };
@@ -93,8 +93,10 @@ _Static_assert(offsetof(struct cbdt_info, seq) == 8, "cbdt_info.seq");
 _Static_assert(offsetof(struct cbdt_info, magic) == 16, "cbdt_info.magic");
 _Static_assert(offsetof(struct cbdt_info, size) == 32, "cbdt_info.size");
 _Static_assert(offsetof(struct cbdt_info, hosts) == 56, "cbdt_info.hosts");
-_Static_assert(offsetof(struct cbdt_info, segments) == 104, "cbdt_info.segments");
-_Static_assert(offsetof(struct cbdt_info, seg_data_off) == 120, "cbdt_info.seg_data_off");
+_Static_assert(offsetof(struct cbdt_info, segments) == 104,
+	       "cbdt_info.segments");
+_Static_assert(offsetof(struct cbdt_info, seg_data_off) == 120,
+	       "cbdt_info.seg_data_off");
 
 /*
  * Transport-wide words, changed only by CAS.
@@ -119,20 +121,20 @@ enum cbdt_slot_state {
 	CBDT_SLOT_ACTIVE = 1,
 };
 
-#define CBDT_OWNER_STATE(o)	((unsigned)((o) & 0xffU))
-#define CBDT_OWNER_HOST(o)	((unsigned)(((o) >> 8) & 0xffffU))
-#define CBDT_OWNER_GEN(o)	((o) >> 24)
-#define CBDT_OWNER_MAKE(state, host, gen) \
-	(((uint64_t)(gen) << 24) | ((uint64_t)((host) & 0xffffU) << 8) | \
-	 ((uint64_t)(state) & 0xffU))
-#define CBDT_GEN_MASK		((1ULL << 40) - 1)
+#define CBDT_OWNER_STATE(o) ((unsigned)((o)&0xffU))
+#define CBDT_OWNER_HOST(o)  ((unsigned)(((o) >> 8) & 0xffffU))
+#define CBDT_OWNER_GEN(o)   ((o) >> 24)
+#define CBDT_OWNER_MAKE(state, host, gen)                              \
+	(((uint64_t)(gen) << 24) | ((uint64_t)((host)&0xffffU) << 8) | \
+	 ((uint64_t)(state)&0xffU))
+#define CBDT_GEN_MASK ((1ULL << 40) - 1)
 
 /* Slot header: one cache line. */
 struct cbdt_slot_hdr {
-	uint64_t owner;		/* CAS only: claimers, releasers, janitors */
-	uint64_t heartbeat;	/* writer: owner (store-release of ++);
+	uint64_t owner;	    /* CAS only: claimers, releasers, janitors */
+	uint64_t heartbeat; /* writer: owner (store-release of ++);
 				 * reader: observers (load-acquire) */
-	uint64_t lock;		/* backends: writable-mapping lock, CAS only;
+	uint64_t lock;	    /* backends: writable-mapping lock, CAS only;
 				 * 0 or cbdt_lease_make(blkdev id, blkdev gen).
 				 * Other slot types: 0. */
 	uint8_t reserved[40];
@@ -141,13 +143,13 @@ _Static_assert(sizeof(struct cbdt_slot_hdr) == 64, "cbdt_slot_hdr size");
 
 /* Record header: each record is kept twice; readers take the newest valid. */
 struct cbdt_rec_hdr {
-	uint32_t crc;		/* crc32c of bytes [4, sizeof(struct cbdt_rec)) */
-	uint32_t len;		/* payload bytes in use, <= CBDT_REC_PAYLOAD */
-	uint64_t seq;		/* 0 = never written; newest valid copy wins */
+	uint32_t crc; /* crc32c of bytes [4, sizeof(struct cbdt_rec)) */
+	uint32_t len; /* payload bytes in use, <= CBDT_REC_PAYLOAD */
+	uint64_t seq; /* 0 = never written; newest valid copy wins */
 };
 _Static_assert(sizeof(struct cbdt_rec_hdr) == 16, "cbdt_rec_hdr size");
 
-#define CBDT_REC_PAYLOAD	464U
+#define CBDT_REC_PAYLOAD 464U
 
 struct cbdt_rec {
 	struct cbdt_rec_hdr hdr;
@@ -165,63 +167,65 @@ _Static_assert(offsetof(struct cbdt_slot, rec) == 64, "cbdt_slot.rec");
 
 /* ---- record payloads (all fit CBDT_REC_PAYLOAD) ---- */
 
-#define CBDT_HOSTNAME_LEN	64
-#define CBDT_NAME_LEN		64
-#define CBDT_PATH_LEN		256
+#define CBDT_HOSTNAME_LEN 64
+#define CBDT_NAME_LEN	  64
+#define CBDT_PATH_LEN	  256
 
 enum cbdt_host_role {
-	CBDT_ROLE_BACKEND = 1,	/* a cbd-backend process */
-	CBDT_ROLE_CLIENT = 2,	/* a cbdfs process */
+	CBDT_ROLE_BACKEND = 1, /* a cbd-backend process */
+	CBDT_ROLE_CLIENT = 2,  /* a cbdfs process */
 };
 
 struct cbdt_host_rec {
-	char hostname[CBDT_HOSTNAME_LEN];	/* NUL terminated */
-	uint8_t boot_id[16];	/* /proc/sys/kernel/random/boot_id of the process */
-	uint32_t pid;		/* of the process that owns the slot */
-	uint16_t role;		/* enum cbdt_host_role */
+	char hostname[CBDT_HOSTNAME_LEN]; /* NUL terminated */
+	uint8_t boot_id[16]; /* /proc/sys/kernel/random/boot_id of the process */
+	uint32_t pid;	     /* of the process that owns the slot */
+	uint16_t role;	     /* enum cbdt_host_role */
 	uint16_t reserved0;
-	uint32_t hb_interval_ms;/* how often this host bumps its heartbeats */
-	uint32_t hb_timeout_ms;	/* the timeout this host's janitor applies */
+	uint32_t hb_interval_ms; /* how often this host bumps its heartbeats */
+	uint32_t hb_timeout_ms;	 /* the timeout this host's janitor applies */
 	uint8_t reserved[40];
 };
 _Static_assert(sizeof(struct cbdt_host_rec) == 136, "cbdt_host_rec size");
 
-#define CBDT_BACKEND_RO		(1U << 0)
+#define CBDT_BACKEND_RO (1U << 0)
 
 /* A backend serves at least one 4 KiB block, in whole 512-byte sectors. */
-#define CBDT_BACKEND_MIN_SIZE	4096U
-#define CBDT_SECTOR_SIZE	512U
+#define CBDT_BACKEND_MIN_SIZE 4096U
+#define CBDT_SECTOR_SIZE      512U
 
 struct cbdt_backend_rec {
-	uint16_t host_id;	/* host serving it */
-	uint16_t handlers;	/* max handler threads = max channels served */
-	uint32_t flags;		/* CBDT_BACKEND_* */
-	uint64_t size;		/* bytes */
-	char name[CBDT_NAME_LEN];	/* [backend NAME] of cbd.ini */
-	char path[CBDT_PATH_LEN];	/* backing file or block device */
-	uint32_t block_size;	/* logical block size of the backing store */
+	uint16_t host_id;  /* host serving it */
+	uint16_t handlers; /* max handler threads = max channels served */
+	uint32_t flags;	   /* CBDT_BACKEND_* */
+	uint64_t size;	   /* bytes */
+	char name[CBDT_NAME_LEN]; /* [backend NAME] of cbd.ini */
+	char path[CBDT_PATH_LEN]; /* backing file or block device */
+	uint32_t block_size;	  /* logical block size of the backing store */
 	uint32_t reserved0;
-	uint64_t ident;		/* cbdt_backend_ident(hostname, name, path):
+	uint64_t ident; /* cbdt_backend_ident(hostname, name, path):
 				 * stable across restarts of the same config, so
 				 * a restarted backend only re-attaches channels
 				 * that were mapped to it */
 	uint8_t reserved[16];
 };
 _Static_assert(sizeof(struct cbdt_backend_rec) == 368, "cbdt_backend_rec size");
-_Static_assert(offsetof(struct cbdt_backend_rec, path) == 80, "backend_rec.path");
-_Static_assert(offsetof(struct cbdt_backend_rec, ident) == 344, "backend_rec.ident");
+_Static_assert(offsetof(struct cbdt_backend_rec, path) == 80,
+	       "backend_rec.path");
+_Static_assert(offsetof(struct cbdt_backend_rec, ident) == 344,
+	       "backend_rec.ident");
 
-#define CBDT_QUEUES_MAX		32U
-#define CBDT_BLKDEV_RO		(1U << 0)
+#define CBDT_QUEUES_MAX 32U
+#define CBDT_BLKDEV_RO	(1U << 0)
 
 struct cbdt_blkdev_rec {
-	uint16_t host_id;	/* host (cbdfs) that mapped it */
+	uint16_t host_id; /* host (cbdfs) that mapped it */
 	uint16_t backend_id;
-	uint16_t queues;	/* number of channels in segs[] */
-	uint16_t flags;		/* CBDT_BLKDEV_* */
-	uint64_t backend_owner;	/* backend owner word when mapped */
-	uint32_t segs[CBDT_QUEUES_MAX];	/* channel segment ids */
-	uint64_t backend_ident;	/* ident of the backend when mapped */
+	uint16_t queues;		/* number of channels in segs[] */
+	uint16_t flags;			/* CBDT_BLKDEV_* */
+	uint64_t backend_owner;		/* backend owner word when mapped */
+	uint32_t segs[CBDT_QUEUES_MAX]; /* channel segment ids */
+	uint64_t backend_ident;		/* ident of the backend when mapped */
 	uint8_t reserved[40];
 };
 _Static_assert(sizeof(struct cbdt_blkdev_rec) == 192, "cbdt_blkdev_rec size");
@@ -233,29 +237,29 @@ enum cbdt_seg_type {
 };
 
 struct cbdt_segment_rec {
-	uint16_t type;		/* enum cbdt_seg_type */
-	uint16_t queue;		/* index in the blkdev's segs[] */
+	uint16_t type;	/* enum cbdt_seg_type */
+	uint16_t queue; /* index in the blkdev's segs[] */
 	uint16_t backend_id;
 	uint16_t blkdev_id;
 	uint64_t blkdev_owner;	/* blkdev owner word this channel belongs to;
 				 * a janitor frees the segment once the blkdev
 				 * slot no longer holds this word */
-	uint64_t backend_ident;	/* ident of the backend it is mapped to */
+	uint64_t backend_ident; /* ident of the backend it is mapped to */
 	uint8_t reserved[40];
 };
 _Static_assert(sizeof(struct cbdt_segment_rec) == 64, "cbdt_segment_rec size");
 
 /* ---- channels ---- */
 
-#define CBDT_CHANNEL_MAGIC	0x314e484344424300ULL	/* "\0CBDCHN1" */
-#define CBDT_CHANNEL_VERSION	1
-#define CBDT_CTRL_SIZE		4096U
-#define CBDT_DATA_UNIT		4096U	/* data area allocation granule */
+#define CBDT_CHANNEL_MAGIC   0x314e484344424300ULL /* "\0CBDCHN1" */
+#define CBDT_CHANNEL_VERSION 1
+#define CBDT_CTRL_SIZE	     4096U
+#define CBDT_DATA_UNIT	     4096U /* data area allocation granule */
 
 enum cbdt_client_state {
 	CBDT_CLIENT_NONE = 0,
-	CBDT_CLIENT_OPEN = 1,	/* client submitting */
-	CBDT_CLIENT_CLOSING = 2,/* client gone or going: handler detaches */
+	CBDT_CLIENT_OPEN = 1,	 /* client submitting */
+	CBDT_CLIENT_CLOSING = 2, /* client gone or going: handler detaches */
 };
 
 /*
@@ -267,13 +271,13 @@ enum cbdt_client_state {
  * channel fails with -EIO, so the client never goes on with a disk that
  * went back in time.  Zero in channels of older writers: nothing known.
  */
-#define CBDT_HF_UNFLUSHED	(1U << 0)
-#define CBDT_HF_LOST		(1U << 1)
+#define CBDT_HF_UNFLUSHED (1U << 0)
+#define CBDT_HF_LOST	  (1U << 1)
 
 enum cbdt_handler_state {
 	CBDT_HANDLER_NONE = 0,
-	CBDT_HANDLER_ATTACHED = 1,	/* a handler serves the channel */
-	CBDT_HANDLER_DETACHED = 2,	/* handler stopped serving on request */
+	CBDT_HANDLER_ATTACHED = 1, /* a handler serves the channel */
+	CBDT_HANDLER_DETACHED = 2, /* handler stopped serving on request */
 };
 
 /*
@@ -285,36 +289,36 @@ enum cbdt_handler_state {
 struct cbdt_channel_ctrl {
 	/* line 0: geometry.  Writer: client at init.  Reader: handler, who
 	 * validates it (cbdt_channel_ctrl_validate) before use. */
-	uint64_t magic;		/* CBDT_CHANNEL_MAGIC */
-	uint32_t version;	/* CBDT_CHANNEL_VERSION */
-	uint32_t flags;		/* CBDT_F_* in force on this channel */
-	uint32_t se_off;	/* from segment start */
-	uint32_t se_count;	/* power of two */
+	uint64_t magic;	   /* CBDT_CHANNEL_MAGIC */
+	uint32_t version;  /* CBDT_CHANNEL_VERSION */
+	uint32_t flags;	   /* CBDT_F_* in force on this channel */
+	uint32_t se_off;   /* from segment start */
+	uint32_t se_count; /* power of two */
 	uint32_t ce_off;
-	uint32_t ce_count;	/* power of two */
+	uint32_t ce_count; /* power of two */
 	uint32_t data_off;
-	uint32_t data_size;	/* multiple of CBDT_DATA_UNIT */
+	uint32_t data_size; /* multiple of CBDT_DATA_UNIT */
 	uint16_t backend_id;
 	uint16_t blkdev_id;
 	uint16_t queue;
 	uint16_t reserved0;
-	uint64_t blkdev_owner;	/* as in the segment record */
+	uint64_t blkdev_owner; /* as in the segment record */
 	uint8_t pad0[8];
 
 	/* line 1.  Writer: client.  Reader: handler. */
-	uint32_t sq_head;	/* next se to fill; store-release after the se */
-	uint32_t cq_tail;	/* next ce to reap; store-release after reading */
-	uint32_t client_state;	/* enum cbdt_client_state */
+	uint32_t sq_head; /* next se to fill; store-release after the se */
+	uint32_t cq_tail; /* next ce to reap; store-release after reading */
+	uint32_t client_state; /* enum cbdt_client_state */
 	uint8_t pad1[52];
 
 	/* line 2.  Writer: handler.  Reader: client (and janitor). */
-	uint32_t sq_tail;	/* next se to consume; advanced after completion */
-	uint32_t cq_head;	/* next ce to post; store-release after the ce */
-	uint32_t handler_state;	/* enum cbdt_handler_state */
-	uint32_t handler_flags;	/* CBDT_HF_*; written before the completion
+	uint32_t sq_tail; /* next se to consume; advanced after completion */
+	uint32_t cq_head; /* next ce to post; store-release after the ce */
+	uint32_t handler_state; /* enum cbdt_handler_state */
+	uint32_t handler_flags; /* CBDT_HF_*; written before the completion
 				 * whose store-release of cq_head publishes it */
-	uint64_t handler_owner;	/* backend owner word of the attached handler */
-	uint8_t handler_boot[16];/* boot id of the attached handler's kernel;
+	uint64_t handler_owner; /* backend owner word of the attached handler */
+	uint8_t handler_boot[16]; /* boot id of the attached handler's kernel;
 				 * read by the next handler (zero: unknown) */
 	uint8_t pad2[24];
 
@@ -330,12 +334,18 @@ struct cbdt_channel_ctrl {
 	uint8_t reserved[CBDT_CTRL_SIZE - 5 * 64];
 };
 _Static_assert(sizeof(struct cbdt_channel_ctrl) == CBDT_CTRL_SIZE, "ctrl size");
-_Static_assert(offsetof(struct cbdt_channel_ctrl, sq_head) == 64, "ctrl.sq_head");
-_Static_assert(offsetof(struct cbdt_channel_ctrl, sq_tail) == 128, "ctrl.sq_tail");
-_Static_assert(offsetof(struct cbdt_channel_ctrl, handler_flags) == 140, "ctrl.handler_flags");
-_Static_assert(offsetof(struct cbdt_channel_ctrl, handler_boot) == 152, "ctrl.handler_boot");
-_Static_assert(offsetof(struct cbdt_channel_ctrl, sq_sleep) == 192, "ctrl.sq_sleep");
-_Static_assert(offsetof(struct cbdt_channel_ctrl, cq_sleep) == 256, "ctrl.cq_sleep");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, sq_head) == 64,
+	       "ctrl.sq_head");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, sq_tail) == 128,
+	       "ctrl.sq_tail");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, handler_flags) == 140,
+	       "ctrl.handler_flags");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, handler_boot) == 152,
+	       "ctrl.handler_boot");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, sq_sleep) == 192,
+	       "ctrl.sq_sleep");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, cq_sleep) == 256,
+	       "ctrl.cq_sleep");
 
 enum cbdt_op {
 	CBDT_OP_READ = 1,
@@ -346,8 +356,8 @@ enum cbdt_op {
 	CBDT_OP_MAX = CBDT_OP_WRITE_ZEROES,
 };
 
-#define CBDT_SE_FUA		(1U << 0)	/* write through: data durable on completion */
-#define CBDT_SE_FLAGS_ALL	CBDT_SE_FUA
+#define CBDT_SE_FUA	  (1U << 0) /* write through: data durable on completion */
+#define CBDT_SE_FLAGS_ALL CBDT_SE_FUA
 
 /*
  * Submission entry.  Writer: client, before the store-release of sq_head.
@@ -355,16 +365,16 @@ enum cbdt_op {
  * to private memory and validates that copy (cbdt_se_validate).
  */
 struct cbdt_se {
-	uint32_t crc;		/* crc32c of bytes [4, 64) if CBDT_F_ENTRY_CRC */
-	uint16_t op;		/* enum cbdt_op */
-	uint16_t flags;		/* CBDT_SE_* */
-	uint64_t seq;		/* submission number; (uint32_t)seq == ring index */
-	uint64_t req_id;	/* opaque to the handler, echoed in the ce */
-	uint64_t offset;	/* byte offset in the backend */
-	uint32_t len;		/* bytes (READ/WRITE/DISCARD/WRITE_ZEROES) */
-	uint32_t data_off;	/* extent in the data area (READ/WRITE) */
-	uint32_t data_len;	/* == len for READ/WRITE, else 0 */
-	uint32_t data_crc;	/* WRITE: crc32c of the data if CBDT_F_DATA_CRC */
+	uint32_t crc;	   /* crc32c of bytes [4, 64) if CBDT_F_ENTRY_CRC */
+	uint16_t op;	   /* enum cbdt_op */
+	uint16_t flags;	   /* CBDT_SE_* */
+	uint64_t seq;	   /* submission number; (uint32_t)seq == ring index */
+	uint64_t req_id;   /* opaque to the handler, echoed in the ce */
+	uint64_t offset;   /* byte offset in the backend */
+	uint32_t len;	   /* bytes (READ/WRITE/DISCARD/WRITE_ZEROES) */
+	uint32_t data_off; /* extent in the data area (READ/WRITE) */
+	uint32_t data_len; /* == len for READ/WRITE, else 0 */
+	uint32_t data_crc; /* WRITE: crc32c of the data if CBDT_F_DATA_CRC */
 	uint8_t reserved[16];
 };
 _Static_assert(sizeof(struct cbdt_se) == 64, "cbdt_se size");
@@ -376,11 +386,11 @@ _Static_assert(offsetof(struct cbdt_se, data_crc) == 44, "cbdt_se.data_crc");
  * Reader: client, after the load-acquire of cq_head.
  */
 struct cbdt_ce {
-	uint32_t crc;		/* crc32c of bytes [4, 32) if CBDT_F_ENTRY_CRC */
-	int32_t result;		/* 0 or -errno */
-	uint64_t seq;		/* seq of the se it completes */
-	uint64_t req_id;	/* req_id of that se */
-	uint32_t data_crc;	/* READ: crc32c of the data if CBDT_F_DATA_CRC */
+	uint32_t crc;	   /* crc32c of bytes [4, 32) if CBDT_F_ENTRY_CRC */
+	int32_t result;	   /* 0 or -errno */
+	uint64_t seq;	   /* seq of the se it completes */
+	uint64_t req_id;   /* req_id of that se */
+	uint32_t data_crc; /* READ: crc32c of the data if CBDT_F_DATA_CRC */
 	uint32_t reserved;
 };
 _Static_assert(sizeof(struct cbdt_ce) == 32, "cbdt_ce size");

@@ -13,8 +13,8 @@
 
 static uint64_t *janitor_lease_word(struct cbdt *t)
 {
-	struct cbdt_global *g =
-		(struct cbdt_global *)((uint8_t *)cbdt_base(t) + CBDT_GLOBAL_OFF);
+	struct cbdt_global *g = (struct cbdt_global *)((uint8_t *)cbdt_base(t) +
+						       CBDT_GLOBAL_OFF);
 
 	return &g->janitor_lease;
 }
@@ -119,4 +119,3 @@ void cbdt_backend_unlock(struct cbdt *t, uint32_t backend_id,
 	if (s)
 		cmpxchg(&s->hdr.lock, &cur, 0);
 }
-

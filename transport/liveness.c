@@ -12,12 +12,12 @@
 #include "cbdt.h"
 
 struct obs_entry {
-	uint64_t owner;		/* owner word at the last sample */
-	uint64_t hb;		/* heartbeat at the last sample */
-	uint64_t moved_ns;	/* when hb last changed (or window start) */
-	uint64_t sampled_ns;	/* when last sampled */
+	uint64_t owner;	     /* owner word at the last sample */
+	uint64_t hb;	     /* heartbeat at the last sample */
+	uint64_t moved_ns;   /* when hb last changed (or window start) */
+	uint64_t sampled_ns; /* when last sampled */
 	bool seen;
-	bool moved;		/* hb changed at least once since first seen */
+	bool moved; /* hb changed at least once since first seen */
 };
 
 struct cbdt_observer {
@@ -149,8 +149,8 @@ const struct cbdt *cbdt_observer_transport(const struct cbdt_observer *obs)
 
 void cbdt_sleep_ms(uint32_t ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000,
-			       .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000,
+			      .tv_nsec = (long)(ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;

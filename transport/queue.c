@@ -24,19 +24,19 @@
 
 /* Slot index in the low bits of the req_id, a counter above it: a stale
  * or repeated completion cannot match a slot that was reused since. */
-#define QUEUE_ID_SHIFT		16
-#define QUEUE_SLOT(id)		((uint32_t)((id) & 0xffffU))
-#define QUEUE_NONE		0xffffU
+#define QUEUE_ID_SHIFT 16
+#define QUEUE_SLOT(id) ((uint32_t)((id)&0xffffU))
+#define QUEUE_NONE     0xffffU
 /* Writes larger than this are copied into the data area outside the
  * lock, so that one big copy does not hold up every submitter. */
-#define QUEUE_COPY_UNLOCKED	(64U << 10)
+#define QUEUE_COPY_UNLOCKED (64U << 10)
 /* Completions handed to callbacks before their slots go back at once. */
-#define QUEUE_REAP_BATCH	32
+#define QUEUE_REAP_BATCH 32
 
 enum slot_state {
 	SLOT_FREE = 0,
-	SLOT_PREP,		/* taken by a submitter, not in the ring yet */
-	SLOT_INFLIGHT,		/* in the ring: the ring owns its extent */
+	SLOT_PREP,     /* taken by a submitter, not in the ring yet */
+	SLOT_INFLIGHT, /* in the ring: the ring owns its extent */
 };
 
 struct queue_slot {
@@ -46,10 +46,10 @@ struct queue_slot {
 	uint64_t offset;
 	uint32_t len;
 	uint32_t data_off;
-	uint32_t data_len;	/* 0: no extent */
+	uint32_t data_len; /* 0: no extent */
 	uint16_t op;
-	uint8_t state;		/* enum slot_state */
-	bool answered;		/* the callback answered it already */
+	uint8_t state; /* enum slot_state */
+	bool answered; /* the callback answered it already */
 	uint16_t next_free;
 };
 
@@ -59,19 +59,19 @@ struct cbdt_queue {
 	void *arg;
 
 	pthread_mutex_t lock;
-	pthread_cond_t space;	/* submitters waiting for a slot / extent */
-	pthread_cond_t work;	/* an idle reaper, nothing in flight */
-	pthread_cond_t idle;	/* drainers, waiting for no slot in use */
+	pthread_cond_t space; /* submitters waiting for a slot / extent */
+	pthread_cond_t work;  /* an idle reaper, nothing in flight */
+	pthread_cond_t idle;  /* drainers, waiting for no slot in use */
 	struct queue_slot *slots;
 	uint32_t nslots;
-	uint32_t free_head;	/* QUEUE_NONE: none */
-	uint32_t busy;		/* slots not free */
-	uint32_t inflight;	/* in the ring, not reaped */
-	uint32_t waiters;	/* submitters waiting on space */
-	uint64_t counter;	/* req_id generator */
-	bool reaper_asleep;	/* on work */
-	bool broken;		/* atomic: never touch the ring again */
-	bool stopped;		/* atomic: submits refused */
+	uint32_t free_head; /* QUEUE_NONE: none */
+	uint32_t busy;	    /* slots not free */
+	uint32_t inflight;  /* in the ring, not reaped */
+	uint32_t waiters;   /* submitters waiting on space */
+	uint64_t counter;   /* req_id generator */
+	bool reaper_asleep; /* on work */
+	bool broken;	    /* atomic: never touch the ring again */
+	bool stopped;	    /* atomic: submits refused */
 };
 
 /*
@@ -86,8 +86,8 @@ static uint64_t queue_clock_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-int cbdt_queue_new(struct cbdt_channel *ch, cbdt_queue_done_fn done,
-		   void *arg, struct cbdt_queue **out)
+int cbdt_queue_new(struct cbdt_channel *ch, cbdt_queue_done_fn done, void *arg,
+		   struct cbdt_queue **out)
 {
 	const struct cbdt_channel_geom *g = cbdt_channel_geom(ch);
 	struct cbdt_queue *q;
@@ -421,8 +421,7 @@ int cbdt_queue_idle(struct cbdt_queue *q, struct cbdt_wait *w)
 	}
 	/* inflight is written under the lock; a stale read costs one more
 	 * step of polling, or a look under the lock below */
-	if (!READ_ONCE(q->inflight) &&
-	    cbdt_wait_would_sleep(w)) {
+	if (!READ_ONCE(q->inflight) && cbdt_wait_would_sleep(w)) {
 		/* Nothing to poll for: sleep until a submit, stop or break. */
 		pthread_mutex_lock(&q->lock);
 		if (!q->inflight && smp_load_acquire(&q->stopped)) {

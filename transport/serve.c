@@ -13,10 +13,11 @@
 #include "cbdt.h"
 
 /* A busy handler looks at the ring's state every so many requests. */
-#define SERVE_CHECK_EVERY	64U
+#define SERVE_CHECK_EVERY 64U
 
 /* Why to stop, before anything else: segment gone, client closing. */
-static int serve_state(struct cbdt_channel *ch, const struct cbdt_serve_cfg *cfg,
+static int serve_state(struct cbdt_channel *ch,
+		       const struct cbdt_serve_cfg *cfg,
 		       const struct cbdt_handler_ops *ops, void *arg)
 {
 	int why;
@@ -65,7 +66,8 @@ static int serve_complete(struct cbdt_channel *ch,
 
 	for (;;) {
 		if (cfg->seg_owner &&
-		    cbdt_slot_owner(cbdt_channel_transport(ch), CBDT_OBJ_SEGMENT,
+		    cbdt_slot_owner(cbdt_channel_transport(ch),
+				    CBDT_OBJ_SEGMENT,
 				    cbdt_channel_seg_id(ch)) != cfg->seg_owner)
 			return CBDT_SERVE_SEG_GONE;
 		if (cbdt_channel_complete(ch, rq, result) != -EAGAIN)

@@ -100,9 +100,9 @@ static int slot_claim_one(struct cbdt_slot *s, enum cbdt_obj type, uint32_t id,
 	for (;;) {
 		if (CBDT_OWNER_STATE(cur) != CBDT_SLOT_FREE)
 			return -EBUSY;
-		next = CBDT_OWNER_MAKE(CBDT_SLOT_ACTIVE,
-				       owner_host(type, id, host_id),
-				       (CBDT_OWNER_GEN(cur) + 1) & CBDT_GEN_MASK);
+		next = CBDT_OWNER_MAKE(
+			CBDT_SLOT_ACTIVE, owner_host(type, id, host_id),
+			(CBDT_OWNER_GEN(cur) + 1) & CBDT_GEN_MASK);
 		/* The CAS is the claim: of all racers exactly one sees cur. */
 		if (cmpxchg(&s->hdr.owner, &cur, next)) {
 			*owner = next;
@@ -257,7 +257,7 @@ int cbdt_record_write(struct cbdt *t, enum cbdt_obj type, uint32_t id,
 
 	memset(&img, 0, sizeof(img));
 	img.hdr.len = (uint32_t)len;
-	img.hdr.seq = newest + 1 ? newest + 1 : 1;	/* 0 means unwritten */
+	img.hdr.seq = newest + 1 ? newest + 1 : 1; /* 0 means unwritten */
 	if (len)
 		memcpy(img.payload, rec, len);
 	img.hdr.crc = rec_crc(&img);
@@ -308,7 +308,7 @@ int cbdt_record_read(const struct cbdt *t, enum cbdt_obj type, uint32_t id,
 			return -EBADMSG;
 		}
 		if (tries % 16 == 0)
-			sched_yield();	/* let a preempted writer finish */
+			sched_yield(); /* let a preempted writer finish */
 		else
 			cpu_relax();
 	}
@@ -341,8 +341,8 @@ int cbdt_host_read(const struct cbdt *t, uint32_t id, struct cbdt_host_rec *r)
 int cbdt_backend_read(const struct cbdt *t, uint32_t id,
 		      struct cbdt_backend_rec *r)
 {
-	int ret = cbdt_record_read(t, CBDT_OBJ_BACKEND, id, r, sizeof(*r),
-				   NULL);
+	int ret =
+		cbdt_record_read(t, CBDT_OBJ_BACKEND, id, r, sizeof(*r), NULL);
 
 	if (!ret) {
 		r->name[sizeof(r->name) - 1] = '\0';
@@ -367,11 +367,12 @@ int cbdt_segment_read(const struct cbdt *t, uint32_t id,
 
 static uint64_t fnv1a(uint64_t h, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)(s ? s : "");; p++) {
+	for (const unsigned char *p = (const unsigned char *)(s ? s : "");;
+	     p++) {
 		h ^= *p;
 		h *= 0x100000001b3ULL;
 		if (!*p)
-			return h;	/* the NUL separates the fields */
+			return h; /* the NUL separates the fields */
 	}
 }
 
@@ -389,5 +390,5 @@ uint64_t cbdt_backend_ident(const char *hostname, const char *name,
 	h ^= h >> 27;
 	h *= 0x94d049bb133111ebULL;
 	h ^= h >> 31;
-	return h ? h : 1;	/* 0 reads as "no ident" in records */
+	return h ? h : 1; /* 0 reads as "no ident" in records */
 }

@@ -26,17 +26,18 @@ struct cbdt {
 	int fd;
 	bool rdonly;
 	bool is_dax;
-	bool dax_pagemap_dev;		/* page map on the device (--map=dev) */
+	bool dax_pagemap_dev; /* page map on the device (--map=dev) */
 	void *base;
 	uint64_t map_size;
-	struct pmem2_source *src;	/* NULL with the plain mmap fallback */
-	struct pmem2_map *map;		/* NULL with the plain mmap fallback */
-	bool valid;			/* info holds a validated copy */
+	struct pmem2_source *src; /* NULL with the plain mmap fallback */
+	struct pmem2_map *map;	  /* NULL with the plain mmap fallback */
+	bool valid;		  /* info holds a validated copy */
 	struct cbdt_info info;
 };
 
-#define ALIGN_UP64(x, a) (((x) + (uint64_t)(a) - 1) / (uint64_t)(a) * (uint64_t)(a))
-#define BLANK_CHECK_LEN	(1U << 20)
+#define ALIGN_UP64(x, a) \
+	(((x) + (uint64_t)(a)-1) / (uint64_t)(a) * (uint64_t)(a))
+#define BLANK_CHECK_LEN (1U << 20)
 
 /*
  * Worded for the open/format errors of cbdt.h, but general enough for the
@@ -80,9 +81,9 @@ const char *cbdt_strerror(int err)
 
 static uint64_t layout_meta_end(uint32_t segs)
 {
-	return CBDT_META_OFF +
-	       (uint64_t)(CBDT_HOSTS_NR + CBDT_BACKENDS_NR + CBDT_BLKDEVS_NR +
-			  segs) * CBDT_SLOT_SIZE;
+	return CBDT_META_OFF + (uint64_t)(CBDT_HOSTS_NR + CBDT_BACKENDS_NR +
+					  CBDT_BLKDEVS_NR + segs) *
+				       CBDT_SLOT_SIZE;
 }
 
 static uint64_t layout_seg_data_off(uint32_t segs)
@@ -123,13 +124,14 @@ int cbdt_layout_compute(uint64_t size, uint16_t flags, struct cbdt_info *out)
 	out->endian = CBDT_ENDIAN_MARK;
 	out->size = size;
 	off = CBDT_META_OFF;
-	out->hosts = (struct cbdt_area){ off, CBDT_SLOT_SIZE, CBDT_HOSTS_NR };
+	out->hosts = (struct cbdt_area){off, CBDT_SLOT_SIZE, CBDT_HOSTS_NR};
 	off += (uint64_t)CBDT_HOSTS_NR * CBDT_SLOT_SIZE;
-	out->backends = (struct cbdt_area){ off, CBDT_SLOT_SIZE, CBDT_BACKENDS_NR };
+	out->backends =
+		(struct cbdt_area){off, CBDT_SLOT_SIZE, CBDT_BACKENDS_NR};
 	off += (uint64_t)CBDT_BACKENDS_NR * CBDT_SLOT_SIZE;
-	out->blkdevs = (struct cbdt_area){ off, CBDT_SLOT_SIZE, CBDT_BLKDEVS_NR };
+	out->blkdevs = (struct cbdt_area){off, CBDT_SLOT_SIZE, CBDT_BLKDEVS_NR};
 	off += (uint64_t)CBDT_BLKDEVS_NR * CBDT_SLOT_SIZE;
-	out->segments = (struct cbdt_area){ off, CBDT_SLOT_SIZE, (uint32_t)segs };
+	out->segments = (struct cbdt_area){off, CBDT_SLOT_SIZE, (uint32_t)segs};
 	out->seg_data_off = layout_seg_data_off((uint32_t)segs);
 	out->seg_size = CBDT_SEG_SIZE;
 	return 0;
@@ -138,11 +140,11 @@ int cbdt_layout_compute(uint64_t size, uint16_t flags, struct cbdt_info *out)
 /* ---- info validation (pure) ---- */
 
 enum info_copy_state {
-	COPY_ABSENT,	/* outside the image */
+	COPY_ABSENT, /* outside the image */
 	COPY_ZERO,
 	COPY_BAD_MAGIC,
 	COPY_BAD_CRC,
-	COPY_OK,	/* magic and crc good; contents not checked yet */
+	COPY_OK, /* magic and crc good; contents not checked yet */
 };
 
 static uint32_t info_crc(const struct cbdt_info *in)
@@ -236,8 +238,8 @@ static bool ranges_overlap(uint64_t a_off, uint64_t a_len, uint64_t b_off,
 /* Contents of a copy whose crc is good: versions, then geometry. */
 static int info_contents_check(const struct cbdt_info *in, uint64_t map_size)
 {
-	const struct cbdt_area *areas[4] = { &in->hosts, &in->backends,
-					     &in->blkdevs, &in->segments };
+	const struct cbdt_area *areas[4] = {&in->hosts, &in->backends,
+					    &in->blkdevs, &in->segments};
 	uint64_t off[5], len[5];
 	uint64_t limit;
 
@@ -259,9 +261,11 @@ static int info_contents_check(const struct cbdt_info *in, uint64_t map_size)
 	    !area_ok(&in->segments, CBDT_SEGMENTS_MAX, limit))
 		return -ERANGE;
 
-	if (in->seg_size != CBDT_SEG_SIZE || in->seg_data_off % CBDT_SEG_ALIGN ||
+	if (in->seg_size != CBDT_SEG_SIZE ||
+	    in->seg_data_off % CBDT_SEG_ALIGN ||
 	    in->seg_data_off < CBDT_META_OFF || in->seg_data_off > limit ||
-	    (uint64_t)in->segments.count * in->seg_size > limit - in->seg_data_off)
+	    (uint64_t)in->segments.count * in->seg_size >
+		    limit - in->seg_data_off)
 		return -ERANGE;
 
 	for (int i = 0; i < 4; i++) {
@@ -309,11 +313,11 @@ static bool dax_pagemap_on_device(dev_t rdev)
 	char path[96], mode[16] = "";
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/../mode",
-		 major(rdev), minor(rdev));
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/../mode", major(rdev),
+		 minor(rdev));
 	f = fopen(path, "re");
 	if (!f)
-		return false;	/* not under an NVDIMM namespace */
+		return false; /* not under an NVDIMM namespace */
 	if (!fgets(mode, sizeof(mode), f))
 		mode[0] = '\0';
 	fclose(f);
@@ -334,13 +338,14 @@ static int dax_probe(dev_t rdev, uint64_t *size, uint64_t *align)
 
 	if (daxctl_new(&ctx) < 0)
 		return -ENODEV;
-	daxctl_region_foreach(ctx, region) {
-		daxctl_dev_foreach(region, dev) {
-			if ((unsigned)daxctl_dev_get_major(dev) != major(rdev) ||
+	daxctl_region_foreach (ctx, region) {
+		daxctl_dev_foreach (region, dev) {
+			if ((unsigned)daxctl_dev_get_major(dev) !=
+				    major(rdev) ||
 			    (unsigned)daxctl_dev_get_minor(dev) != minor(rdev))
 				continue;
 			if (daxctl_dev_get_memory(dev)) {
-				ret = -EADDRINUSE;	/* system-ram mode */
+				ret = -EADDRINUSE; /* system-ram mode */
 				goto out_unref;
 			}
 			*size = daxctl_dev_get_size(dev);
@@ -371,8 +376,8 @@ static int map_pmem2(struct cbdt *t, size_t len)
 		goto err_free_src;
 	/* Regular and tmpfs files only offer page granularity; we never
 	 * persist on the hot path, so it costs nothing. */
-	ret = pmem2_config_set_required_store_granularity(cfg,
-							  PMEM2_GRANULARITY_PAGE);
+	ret = pmem2_config_set_required_store_granularity(
+		cfg, PMEM2_GRANULARITY_PAGE);
 	if (!ret)
 		ret = pmem2_config_set_length(cfg, len);
 	if (!ret && t->rdonly)
@@ -423,9 +428,9 @@ static int pmem2_to_errno(int ret)
 static bool fs_is_remote(dev_t dev)
 {
 	static const char *const remote[] = {
-		"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "virtiofs",
-		"ceph", "fuse", "fuseblk", "ocfs2", "gfs2", "gpfs", "lustre",
-		"afs", "glusterfs",
+		"nfs",	    "nfs4",   "cifs", "smb3",	   "smbfs", "9p",
+		"virtiofs", "ceph",   "fuse", "fuseblk",   "ocfs2", "gfs2",
+		"gpfs",	    "lustre", "afs",  "glusterfs",
 	};
 	char line[4096], fstype[64];
 	unsigned maj, min;
@@ -441,7 +446,8 @@ static bool fs_is_remote(dev_t dev)
 		    maj != major(dev) || min != minor(dev) ||
 		    sscanf(sep + 3, "%63s", fstype) != 1)
 			continue;
-		for (unsigned i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+		for (unsigned i = 0; i < sizeof(remote) / sizeof(remote[0]);
+		     i++)
 			if (!strcmp(fstype, remote[i]) ||
 			    !strncmp(fstype, "fuse.", 5))
 				found = true;
@@ -520,7 +526,8 @@ int cbdt_map(const char *path, unsigned map_flags, struct cbdt **out)
 		ret = -errno;
 		/* A dax device handed to the kernel as RAM is still there,
 		 * but its character device has no driver: say why. */
-		if (ret == -ENXIO && stat(path, &st) == 0 && S_ISCHR(st.st_mode)) {
+		if (ret == -ENXIO && stat(path, &st) == 0 &&
+		    S_ISCHR(st.st_mode)) {
 			uint64_t size, align;
 			int probe = dax_probe(st.st_rdev, &size, &align);
 
@@ -658,8 +665,8 @@ int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags,
 	if (ret)
 		return ret;
 	if (getrandom(in.uuid, sizeof(in.uuid), 0) != (ssize_t)sizeof(in.uuid))
-		return -EIO;	/* 16 bytes never come short once seeded */
-	in.uuid[6] = (in.uuid[6] & 0x0f) | 0x40;	/* RFC 4122 v4 */
+		return -EIO; /* 16 bytes never come short once seeded */
+	in.uuid[6] = (in.uuid[6] & 0x0f) | 0x40; /* RFC 4122 v4 */
 	in.uuid[8] = (in.uuid[8] & 0x3f) | 0x80;
 	t->valid = false;
 	memset(&t->info, 0, sizeof(t->info));
@@ -667,10 +674,12 @@ int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags,
 	/* Infos first: a crash from here on leaves a blank transport, never
 	 * a valid info over half-zeroed metadata. */
 	memset(base, 0, CBDT_META_OFF);
-	memset(base + CBDT_META_OFF, 0, in.segments.off - CBDT_META_OFF +
-	       (uint64_t)in.segments.count * CBDT_SLOT_SIZE);
+	memset(base + CBDT_META_OFF, 0,
+	       in.segments.off - CBDT_META_OFF +
+		       (uint64_t)in.segments.count * CBDT_SLOT_SIZE);
 	for (uint32_t i = 0; i < in.segments.count; i++) {
-		uint8_t *seg = base + in.seg_data_off + (uint64_t)i * CBDT_SEG_SIZE;
+		uint8_t *seg =
+			base + in.seg_data_off + (uint64_t)i * CBDT_SEG_SIZE;
 
 		memset(seg, 0, CBDT_CTRL_SIZE);
 	}
@@ -681,11 +690,13 @@ int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags,
 	info_store(base + CBDT_INFO_B_OFF, &in, seq + 2);
 
 	/* Once, off the hot path: page-granular msync on files. */
-	format_persist(t, base, in.segments.off +
-		       (size_t)in.segments.count * CBDT_SLOT_SIZE);
+	format_persist(t, base,
+		       in.segments.off +
+			       (size_t)in.segments.count * CBDT_SLOT_SIZE);
 	for (uint32_t i = 0; i < in.segments.count; i++)
-		format_persist(t, base + in.seg_data_off +
-			       (uint64_t)i * CBDT_SEG_SIZE, CBDT_CTRL_SIZE);
+		format_persist(
+			t, base + in.seg_data_off + (uint64_t)i * CBDT_SEG_SIZE,
+			CBDT_CTRL_SIZE);
 	return cbdt_validate(t);
 }
 

@@ -15,12 +15,12 @@
 #include "barrier.h"
 #include "cbdt.h"
 
-#define WAIT_SPIN_NS_DEFAULT	20000U
-#define WAIT_SLEEP_MIN_DEFAULT	50U
-#define WAIT_SLEEP_MAX_DEFAULT	5000U
+#define WAIT_SPIN_NS_DEFAULT   20000U
+#define WAIT_SLEEP_MIN_DEFAULT 50U
+#define WAIT_SLEEP_MAX_DEFAULT 5000U
 
 /* Spin steps between two clock reads: keeps the clock off the hot loop. */
-#define WAIT_SPIN_BATCH		16
+#define WAIT_SPIN_BATCH 16
 
 static uint64_t wait_now_ns(void)
 {
@@ -33,7 +33,7 @@ static uint64_t wait_now_ns(void)
 void cbdt_wait_init(struct cbdt_wait *w, const struct cbdt_wait_cfg *cfg)
 {
 	w->cfg.spin_ns = cfg && cfg->spin_ns ? cfg->spin_ns :
-						 WAIT_SPIN_NS_DEFAULT;
+					       WAIT_SPIN_NS_DEFAULT;
 	w->cfg.sleep_min_us = cfg && cfg->sleep_min_us ? cfg->sleep_min_us :
 							 WAIT_SLEEP_MIN_DEFAULT;
 	w->cfg.sleep_max_us = cfg && cfg->sleep_max_us ? cfg->sleep_max_us :
@@ -91,7 +91,7 @@ static bool wait_futex(uint32_t *doorbell, uint32_t us)
 	if (ret == 0)
 		return true;
 	switch (errno) {
-	case EAGAIN:		/* rung before we slept: work is there */
+	case EAGAIN: /* rung before we slept: work is there */
 	case EINTR:
 	case ETIMEDOUT:
 		return true;

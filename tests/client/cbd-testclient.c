@@ -20,8 +20,8 @@
 #include "testclient.h"
 #include "util.h"
 
-#define EXIT_MISMATCH	1
-#define EXIT_USAGE	64
+#define EXIT_MISMATCH	  1
+#define EXIT_USAGE	  64
 #define DETACH_TIMEOUT_MS 2000U
 
 volatile sig_atomic_t tc_stop;
@@ -38,41 +38,41 @@ struct hb_thread {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cbd-testclient -t TRANSPORT [-b BACKEND_ID] [options] CMD [ARGS]...\n"
-"\n"
-"A client host on libcbdt for testing cbd-backend.  Commands run in order;\n"
-"the first failure ends the run.\n"
-"\n"
-"Options:\n"
-"  -t, --transport PATH    transport file or dax device\n"
-"  -b, --backend ID        backend to map (all I/O commands need it)\n"
-"  -H, --hostname NAME     host name to register (default testclient-PID)\n"
-"  -q, --queues N          channels to open (default 1)\n"
-"      --ro                map read-only\n"
-"      --attach-timeout MS wait for the handlers (default 5000)\n"
-"      --io-timeout SEC    fail when nothing completes for SEC\n"
-"                          (default: wait for ever, as for a backend restart)\n"
-"      --hb-interval MS    heartbeat interval (default 100)\n"
-"      --hb-timeout MS     timeout recorded for this host (default 1500)\n"
-"      --ready FILE        create FILE once the backend is mapped\n"
-"  -v, --verbose           -h, --help              -V, --version\n"
-"\n"
-"Commands (OFF and LEN take K/M/G suffixes):\n"
-"  write OFF LEN SEED      write the pattern of SEED (write-fua: with FUA)\n"
-"  read OFF LEN SEED       read and verify the pattern of SEED\n"
-"  readzero OFF LEN        read and verify zeroes\n"
-"  flush | discard OFF LEN | zeroes OFF LEN\n"
-"  stress --seconds N --qd N --log FILE [--max-len B] [--range B]\n"
-"                          random non-overlapping writes at queue depth N;\n"
-"                          every acknowledged write is appended to FILE\n"
-"  verify-log FILE         check the device against FILE, newest write wins\n"
-"  hold SECONDS            keep the mapping (and heartbeats) for SECONDS\n"
-"  size                    print the backend's size\n"
-"  pattern OFF LEN SEED    print the bytes \"write OFF LEN SEED\" writes\n"
-"  status                  list every active slot of the transport\n"
-"\n"
-"Exit status: 0; 1 data mismatch; 64 usage; else the errno of the failure\n"
-"(16 EBUSY, 22 EINVAL, 30 EROFS, 110 ETIMEDOUT, ...).\n");
+		"usage: cbd-testclient -t TRANSPORT [-b BACKEND_ID] [options] CMD [ARGS]...\n"
+		"\n"
+		"A client host on libcbdt for testing cbd-backend.  Commands run in order;\n"
+		"the first failure ends the run.\n"
+		"\n"
+		"Options:\n"
+		"  -t, --transport PATH    transport file or dax device\n"
+		"  -b, --backend ID        backend to map (all I/O commands need it)\n"
+		"  -H, --hostname NAME     host name to register (default testclient-PID)\n"
+		"  -q, --queues N          channels to open (default 1)\n"
+		"      --ro                map read-only\n"
+		"      --attach-timeout MS wait for the handlers (default 5000)\n"
+		"      --io-timeout SEC    fail when nothing completes for SEC\n"
+		"                          (default: wait for ever, as for a backend restart)\n"
+		"      --hb-interval MS    heartbeat interval (default 100)\n"
+		"      --hb-timeout MS     timeout recorded for this host (default 1500)\n"
+		"      --ready FILE        create FILE once the backend is mapped\n"
+		"  -v, --verbose           -h, --help              -V, --version\n"
+		"\n"
+		"Commands (OFF and LEN take K/M/G suffixes):\n"
+		"  write OFF LEN SEED      write the pattern of SEED (write-fua: with FUA)\n"
+		"  read OFF LEN SEED       read and verify the pattern of SEED\n"
+		"  readzero OFF LEN        read and verify zeroes\n"
+		"  flush | discard OFF LEN | zeroes OFF LEN\n"
+		"  stress --seconds N --qd N --log FILE [--max-len B] [--range B]\n"
+		"                          random non-overlapping writes at queue depth N;\n"
+		"                          every acknowledged write is appended to FILE\n"
+		"  verify-log FILE         check the device against FILE, newest write wins\n"
+		"  hold SECONDS            keep the mapping (and heartbeats) for SECONDS\n"
+		"  size                    print the backend's size\n"
+		"  pattern OFF LEN SEED    print the bytes \"write OFF LEN SEED\" writes\n"
+		"  status                  list every active slot of the transport\n"
+		"\n"
+		"Exit status: 0; 1 data mismatch; 64 usage; else the errno of the failure\n"
+		"(16 EBUSY, 22 EINVAL, 30 EROFS, 110 ETIMEDOUT, ...).\n");
 }
 
 static void on_signal(int sig)
@@ -136,7 +136,7 @@ static int host_register(struct tc *tc, const char *hostname,
 
 static int cmd_hold(uint64_t seconds)
 {
-	struct timespec pause = { .tv_nsec = 20 * 1000000L };
+	struct timespec pause = {.tv_nsec = 20 * 1000000L};
 	uint64_t end = cbdt_now_ms() + seconds * 1000;
 
 	while (!tc_stop && cbdt_now_ms() < end)
@@ -184,7 +184,7 @@ static int arg_num(int argc, char **argv, int i, bool size, uint64_t *v)
 static int run_cmd(struct tc *tc, int argc, char **argv, int *used)
 {
 	const char *c = argv[0];
-	uint64_t a[3] = { 0, 0, 0 };
+	uint64_t a[3] = {0, 0, 0};
 	int nargs = 0;
 	bool sized = true;
 
@@ -241,7 +241,7 @@ static int run_cmd(struct tc *tc, int argc, char **argv, int *used)
 		}
 		return tc_cmd_verify_log(tc, argv[1]);
 	}
-	if (!strcmp(c, "badentry")) {	/* hidden: for test-backend-badentry */
+	if (!strcmp(c, "badentry")) { /* hidden: for test-backend-badentry */
 		*used = 2;
 		if (argc < 2)
 			return -EDOM;
@@ -272,27 +272,35 @@ struct opts {
 
 static int parse_opts(int argc, char **argv, struct opts *o, struct tc *tc)
 {
-	enum { O_RO = 256, O_ATTACH, O_IOTMO, O_HBI, O_HBT, O_READY };
+	enum {
+		O_RO = 256,
+		O_ATTACH,
+		O_IOTMO,
+		O_HBI,
+		O_HBT,
+		O_READY
+	};
 	static const struct option lopts[] = {
-		{ "transport", required_argument, NULL, 't' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "hostname", required_argument, NULL, 'H' },
-		{ "queues", required_argument, NULL, 'q' },
-		{ "ro", no_argument, NULL, O_RO },
-		{ "attach-timeout", required_argument, NULL, O_ATTACH },
-		{ "io-timeout", required_argument, NULL, O_IOTMO },
-		{ "hb-interval", required_argument, NULL, O_HBI },
-		{ "hb-timeout", required_argument, NULL, O_HBT },
-		{ "ready", required_argument, NULL, O_READY },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"transport", required_argument, NULL, 't'},
+		{"backend", required_argument, NULL, 'b'},
+		{"hostname", required_argument, NULL, 'H'},
+		{"queues", required_argument, NULL, 'q'},
+		{"ro", no_argument, NULL, O_RO},
+		{"attach-timeout", required_argument, NULL, O_ATTACH},
+		{"io-timeout", required_argument, NULL, O_IOTMO},
+		{"hb-interval", required_argument, NULL, O_HBI},
+		{"hb-timeout", required_argument, NULL, O_HBT},
+		{"ready", required_argument, NULL, O_READY},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	int c, verbose = 0;
 	uint64_t v;
 
-	while ((c = getopt_long(argc, argv, "+t:b:H:q:vhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+t:b:H:q:vhV", lopts, NULL)) !=
+	       -1) {
 		int bad = 0;
 
 		switch (c) {
@@ -369,7 +377,8 @@ static int map_backend(struct tc *tc, const struct opts *o)
 				  o->queues, o->ro, o->attach_ms, &b);
 
 	if (ret) {
-		log_err("map: backend %" PRId64 ": %s", o->backend, strerror(-ret));
+		log_err("map: backend %" PRId64 ": %s", o->backend,
+			strerror(-ret));
 		return ret;
 	}
 	/* Not held across the map: the host heartbeat must go on. */
@@ -378,13 +387,14 @@ static int map_backend(struct tc *tc, const struct opts *o)
 	pthread_mutex_unlock(&tc->b_lock);
 	ret = tc_queues_open(tc);
 	if (ret) {
-		log_err("map: backend %" PRId64 ": %s", o->backend, strerror(-ret));
+		log_err("map: backend %" PRId64 ": %s", o->backend,
+			strerror(-ret));
 		return ret;
 	}
 	log_dbg("map: backend %" PRId64 ": blkdev %u, %u queue(s), %" PRIu64
-	    " bytes%s",
-	    o->backend, tc->b->id, tc->b->queues, tc->b->size,
-	    o->ro ? ", read-only" : "");
+		" bytes%s",
+		o->backend, tc->b->id, tc->b->queues, tc->b->size,
+		o->ro ? ", read-only" : "");
 	if (o->ready) {
 		int fd = open(o->ready, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
@@ -398,12 +408,15 @@ static int map_backend(struct tc *tc, const struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .backend = -1, .queues = 1, .attach_ms = 5000,
-			  .hb_interval = 100, .hb_timeout = 1500 };
+	struct opts o = {.backend = -1,
+			 .queues = 1,
+			 .attach_ms = 5000,
+			 .hb_interval = 100,
+			 .hb_timeout = 1500};
 	static struct tc tc;
-	struct hb_thread hb = { .lock = PTHREAD_MUTEX_INITIALIZER,
-				.cond = PTHREAD_COND_INITIALIZER };
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct hb_thread hb = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			       .cond = PTHREAD_COND_INITIALIZER};
+	struct sigaction sa = {.sa_handler = on_signal};
 	char defname[64];
 	bool hb_started = false;
 	int ret, i;

@@ -15,8 +15,8 @@
 #include "log.h"
 #include "testclient.h"
 
-#define TC_WINDOW	(16U << 20)	/* bytes per pass of write/read */
-#define TC_BAD_WAIT_MS	10000U
+#define TC_WINDOW      (16U << 20) /* bytes per pass of write/read */
+#define TC_BAD_WAIT_MS 10000U
 
 int tc_cmd_write(struct tc *tc, uint64_t off, uint64_t len, uint64_t seed,
 		 uint16_t flags)
@@ -34,7 +34,7 @@ int tc_cmd_write(struct tc *tc, uint64_t off, uint64_t len, uint64_t seed,
 			      NULL);
 		done += n;
 	}
-	if (!len)	/* let the backend judge an empty write */
+	if (!len) /* let the backend judge an empty write */
 		ret = tc_sync(tc, CBDT_OP_WRITE, flags, off, 0, NULL, NULL);
 	free(buf);
 	return ret;
@@ -49,9 +49,9 @@ static int tc_verify(const uint8_t *buf, uint64_t off, uint64_t n,
 
 		if (buf[i] != want) {
 			log_err("read: mismatch at offset %" PRIu64
-			    ": got %#04x, want %#04x (%s)",
-			    off + i, buf[i], want,
-			    zero ? "zeroes" : "pattern");
+				": got %#04x, want %#04x (%s)",
+				off + i, buf[i], want,
+				zero ? "zeroes" : "pattern");
 			return 1;
 		}
 	}
@@ -85,7 +85,8 @@ int tc_cmd_read(struct tc *tc, uint64_t off, uint64_t len, uint64_t seed,
 static const char *seg_handler_name(uint32_t s)
 {
 	return s == CBDT_HANDLER_ATTACHED ? "attached" :
-	       s == CBDT_HANDLER_DETACHED ? "detached" : "none";
+	       s == CBDT_HANDLER_DETACHED ? "detached" :
+					    "none";
 }
 
 static void status_segment(struct tc *tc, uint32_t id)
@@ -167,36 +168,35 @@ int tc_cmd_status(struct tc *tc)
 struct bad_kind {
 	const char *name;
 	uint16_t op, flags;
-	uint64_t offset;	/* UINT64_MAX: the device size */
+	uint64_t offset; /* UINT64_MAX: the device size */
 	uint32_t len, data_off, data_len;
-	bool extent_end;	/* data_off = end of the data area */
-	bool bad_seq;		/* seq that does not match the ring index */
-	int expect;		/* 0: any error */
+	bool extent_end; /* data_off = end of the data area */
+	bool bad_seq;	 /* seq that does not match the ring index */
+	int expect;	 /* 0: any error */
 };
 
 static const struct bad_kind bad_kinds[] = {
-	{ "op0", 0, 0, 0, 4096, 0, 4096, false, false, -EINVAL },
-	{ "op", 99, 0, 0, 4096, 0, 4096, false, false, -EINVAL },
-	{ "flags", CBDT_OP_WRITE, 0x80, 0, 4096, 0, 4096, false, false, -EINVAL },
-	{ "fua-read", CBDT_OP_READ, CBDT_SE_FUA, 0, 4096, 0, 4096, false,
-	  false, -EINVAL },
-	{ "len0", CBDT_OP_WRITE, 0, 0, 0, 0, 0, false, false, -EINVAL },
-	{ "past-end", CBDT_OP_READ, 0, UINT64_MAX, 4096, 0, 4096, false,
-	  false, -EINVAL },
-	{ "overflow", CBDT_OP_READ, 0, UINT64_MAX - 100, 4096, 0, 4096,
-	  false, false, -EINVAL },
-	{ "extent", CBDT_OP_READ, 0, 0, 4096, 0, 4096, true, false, -EINVAL },
-	{ "data-len", CBDT_OP_WRITE, 0, 0, 4096, 0, 8192, false, false,
-	  -EINVAL },
-	{ "flush-len", CBDT_OP_FLUSH, 0, 0, 4096, 0, 0, false, false, -EINVAL },
-	{ "discard-data", CBDT_OP_DISCARD, 0, 0, 4096, 0, 4096, false, false,
-	  -EINVAL },
-	{ "seq", CBDT_OP_READ, 0, 0, 4096, 0, 4096, false, true, 0 },
+	{"op0", 0, 0, 0, 4096, 0, 4096, false, false, -EINVAL},
+	{"op", 99, 0, 0, 4096, 0, 4096, false, false, -EINVAL},
+	{"flags", CBDT_OP_WRITE, 0x80, 0, 4096, 0, 4096, false, false, -EINVAL},
+	{"fua-read", CBDT_OP_READ, CBDT_SE_FUA, 0, 4096, 0, 4096, false, false,
+	 -EINVAL},
+	{"len0", CBDT_OP_WRITE, 0, 0, 0, 0, 0, false, false, -EINVAL},
+	{"past-end", CBDT_OP_READ, 0, UINT64_MAX, 4096, 0, 4096, false, false,
+	 -EINVAL},
+	{"overflow", CBDT_OP_READ, 0, UINT64_MAX - 100, 4096, 0, 4096, false,
+	 false, -EINVAL},
+	{"extent", CBDT_OP_READ, 0, 0, 4096, 0, 4096, true, false, -EINVAL},
+	{"data-len", CBDT_OP_WRITE, 0, 0, 4096, 0, 8192, false, false, -EINVAL},
+	{"flush-len", CBDT_OP_FLUSH, 0, 0, 4096, 0, 0, false, false, -EINVAL},
+	{"discard-data", CBDT_OP_DISCARD, 0, 0, 4096, 0, 4096, false, false,
+	 -EINVAL},
+	{"seq", CBDT_OP_READ, 0, 0, 4096, 0, 4096, false, true, 0},
 };
 
 static int tc_wait_word(const uint32_t *word, uint32_t old, uint32_t ms)
 {
-	struct timespec pause = { .tv_nsec = 100000 };
+	struct timespec pause = {.tv_nsec = 100000};
 	uint64_t start = cbdt_now_ms();
 
 	/* Pairs with the handler's store-release of cq_head. */
@@ -241,8 +241,8 @@ static int bad_submit(struct tc *tc, const struct bad_kind *k, int32_t *res)
 	se.data_len = k->data_len;
 	if (g->flags & CBDT_F_ENTRY_CRC)
 		se.crc = cbdt_crc32c(0, (uint8_t *)&se + 4, sizeof(se) - 4);
-	memcpy(seg + g->se_off + (uint64_t)(head & (g->se_count - 1)) *
-				       sizeof(se),
+	memcpy(seg + g->se_off +
+		       (uint64_t)(head & (g->se_count - 1)) * sizeof(se),
 	       &se, sizeof(se));
 	/* Pairs with the handler's load-acquire of sq_head in peek. */
 	smp_store_release(&ctrl->sq_head, head + 1);
@@ -252,14 +252,15 @@ static int bad_submit(struct tc *tc, const struct bad_kind *k, int32_t *res)
 	ret = tc_wait_word(&ctrl->cq_head, tail, TC_BAD_WAIT_MS);
 	if (ret)
 		return ret;
-	memcpy(&ce, seg + g->ce_off + (uint64_t)(tail & (g->ce_count - 1)) *
-					      sizeof(ce),
+	memcpy(&ce,
+	       seg + g->ce_off +
+		       (uint64_t)(tail & (g->ce_count - 1)) * sizeof(ce),
 	       sizeof(ce));
 	/* Pairs with the handler's load-acquire of cq_tail in complete. */
 	smp_store_release(&ctrl->cq_tail, tail + 1);
 	if ((uint32_t)ce.seq != head) {
 		log_err("badentry %s: completion carries seq %llu, want %u",
-		    k->name, (unsigned long long)ce.seq, head);
+			k->name, (unsigned long long)ce.seq, head);
 		return -EBADMSG;
 	}
 	*res = ce.result;

@@ -102,13 +102,14 @@ int tc_poll(struct tc *tc)
 		ret = cbdt_queue_reap(tc->q[q], UINT32_MAX, &strays);
 		if (strays) {
 			log_err("queue %u: %u completions of requests not in flight "
-			    "(duplicated or stray)", q, strays);
+				"(duplicated or stray)",
+				q, strays);
 			if (!tc->fatal)
 				tc->fatal = -EBADMSG;
 		}
 		if (ret < 0) {
 			log_err("queue %u: bad completion entry: %s", q,
-			    strerror(-ret));
+				strerror(-ret));
 			if (!tc->fatal)
 				tc->fatal = ret;
 		} else {
@@ -137,7 +138,7 @@ int tc_wait_some(struct tc *tc)
 		    cbdt_now_ns() - tc->last_progress_ns >
 			    (uint64_t)tc->io_timeout_ms * 1000000ULL) {
 			log_err("no completion for %u ms with %u requests in flight",
-			    tc->io_timeout_ms, tc->inflight);
+				tc->io_timeout_ms, tc->inflight);
 			return -ETIMEDOUT;
 		}
 		/* With one queue its doorbell can wake us; with several, the
@@ -182,8 +183,11 @@ int tc_submit(struct tc *tc, uint16_t op, uint16_t flags, uint64_t off,
 	      uint32_t len, const void *wdata, void *rbuf, tc_done_fn done,
 	      const uint64_t user[3])
 {
-	struct cbdt_queue_req r = { .op = op, .flags = flags, .offset = off,
-				    .len = len, .wbuf = wdata };
+	struct cbdt_queue_req r = {.op = op,
+				   .flags = flags,
+				   .offset = off,
+				   .len = len,
+				   .wbuf = wdata};
 	struct tc_io *io;
 	int ret;
 
@@ -231,7 +235,7 @@ static void tc_sync_done(struct tc *tc, const struct tc_io *io, int result)
 int tc_sync(struct tc *tc, uint16_t op, uint16_t flags, uint64_t off,
 	    uint64_t len, const void *wdata, void *rbuf)
 {
-	uint64_t user[3] = { 0 };
+	uint64_t user[3] = {0};
 	int first = 0, ret = 0, drained;
 	uint64_t done = 0;
 

@@ -18,11 +18,11 @@
 #include "testclient.h"
 #include "util.h"
 
-#define STRESS_QD_MAX		256U
-#define STRESS_PICK_TRIES	8
-#define STRESS_RANGE_DEFAULT	(32ULL << 20)
-#define VERIFY_RANGE_MAX	(512ULL << 20)
-#define VERIFY_BLOCK		4096U
+#define STRESS_QD_MAX	     256U
+#define STRESS_PICK_TRIES    8
+#define STRESS_RANGE_DEFAULT (32ULL << 20)
+#define VERIFY_RANGE_MAX     (512ULL << 20)
+#define VERIFY_BLOCK	     4096U
 
 struct stress;
 
@@ -51,8 +51,7 @@ static uint64_t stress_rand(struct stress *st)
 	return st->rng * 0x2545f4914f6cdd1dULL;
 }
 
-static void stress_write_done(struct tc *tc, const struct tc_io *io,
-			      int result)
+static void stress_write_done(struct tc *tc, const struct tc_io *io, int result)
 {
 	struct stress_slot *s = (struct stress_slot *)(uintptr_t)io->user[0];
 	struct stress *st = s->st;
@@ -60,8 +59,8 @@ static void stress_write_done(struct tc *tc, const struct tc_io *io,
 	s->busy = false;
 	st->busy--;
 	if (result) {
-		log_err("stress: write %" PRIu64 "+%" PRIu64 " failed: %s", s->off,
-		    s->len, strerror(-result));
+		log_err("stress: write %" PRIu64 "+%" PRIu64 " failed: %s",
+			s->off, s->len, strerror(-result));
 		if (!st->err)
 			st->err = result;
 		return;
@@ -74,8 +73,7 @@ static void stress_write_done(struct tc *tc, const struct tc_io *io,
 	st->bytes += s->len;
 }
 
-static void stress_flush_done(struct tc *tc, const struct tc_io *io,
-			      int result)
+static void stress_flush_done(struct tc *tc, const struct tc_io *io, int result)
 {
 	struct stress *st = (struct stress *)(uintptr_t)io->user[0];
 
@@ -86,8 +84,7 @@ static void stress_flush_done(struct tc *tc, const struct tc_io *io,
 	st->flushes++;
 }
 
-static bool stress_overlaps(const struct stress *st, uint64_t off,
-			    uint64_t len)
+static bool stress_overlaps(const struct stress *st, uint64_t off, uint64_t len)
 {
 	for (unsigned i = 0; i < st->qd; i++) {
 		const struct stress_slot *s = &st->slot[i];
@@ -103,7 +100,7 @@ static bool stress_overlaps(const struct stress *st, uint64_t off,
 static int stress_submit_one(struct tc *tc, struct stress *st)
 {
 	struct stress_slot *s = NULL;
-	uint64_t user[3] = { 0 };
+	uint64_t user[3] = {0};
 	uint64_t off = 0, len = 0;
 	int tries;
 
@@ -116,7 +113,8 @@ static int stress_submit_one(struct tc *tc, struct stress *st)
 		/* Half block-aligned, half arbitrary: both paths of the
 		 * backend's store get exercised. */
 		if (stress_rand(st) & 1 && st->max_len >= 4096) {
-			len = (stress_rand(st) % (st->max_len / 4096) + 1) * 4096;
+			len = (stress_rand(st) % (st->max_len / 4096) + 1) *
+			      4096;
 			off = stress_rand(st) % ((st->range - len) / 4096 + 1) *
 			      4096;
 		} else {
@@ -144,18 +142,20 @@ static int stress_submit_one(struct tc *tc, struct stress *st)
 static int stress_run(struct tc *tc, struct stress *st, unsigned seconds)
 {
 	uint64_t start = cbdt_now_ms(), ops = 0;
-	uint64_t user[3] = { (uintptr_t)st, 0, 0 };
+	uint64_t user[3] = {(uintptr_t)st, 0, 0};
 	int ret = 0;
 
-	while (!tc_stop && !st->err && cbdt_now_ms() - start < seconds * 1000ULL) {
+	while (!tc_stop && !st->err &&
+	       cbdt_now_ms() - start < seconds * 1000ULL) {
 		while (st->busy < st->qd) {
 			ret = stress_submit_one(tc, st);
 			if (ret)
 				break;
 			/* A flush now and then, racing the writes. */
 			if (++ops % 128 == 0) {
-				ret = tc_submit(tc, CBDT_OP_FLUSH, 0, 0, 0, NULL,
-						NULL, stress_flush_done, user);
+				ret = tc_submit(tc, CBDT_OP_FLUSH, 0, 0, 0,
+						NULL, NULL, stress_flush_done,
+						user);
 				if (ret)
 					break;
 			}
@@ -179,13 +179,13 @@ static int stress_parse(struct stress *st, int argc, char **argv,
 			uint64_t *seconds, const char **logf, int *used)
 {
 	static const struct option opts[] = {
-		{ "seconds", required_argument, NULL, 's' },
-		{ "qd", required_argument, NULL, 'q' },
-		{ "log", required_argument, NULL, 'l' },
-		{ "max-len", required_argument, NULL, 'm' },
-		{ "range", required_argument, NULL, 'r' },
-		{ "seed", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 },
+		{"seconds", required_argument, NULL, 's'},
+		{"qd", required_argument, NULL, 'q'},
+		{"log", required_argument, NULL, 'l'},
+		{"max-len", required_argument, NULL, 'm'},
+		{"range", required_argument, NULL, 'r'},
+		{"seed", required_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c, bad;
@@ -220,7 +220,7 @@ static int stress_parse(struct stress *st, int argc, char **argv,
 		}
 		if (bad) {
 			log_err("stress: %s: bad value: %s", argv[optind - 1],
-			    optarg);
+				optarg);
 			return -EINVAL;
 		}
 	}
@@ -311,7 +311,7 @@ static int verify_load(const char *file, struct log_entry **out, size_t *n,
 	*end = 0;
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "W %llu %llu %llu", &off, &len, &seed) != 3)
-			continue;	/* a torn last line of a killed writer */
+			continue; /* a torn last line of a killed writer */
 		if (cnt == cap) {
 			cap = cap ? cap * 2 : 4096;
 			ne = realloc(e, cap * sizeof(*e));
@@ -322,7 +322,7 @@ static int verify_load(const char *file, struct log_entry **out, size_t *n,
 			}
 			e = ne;
 		}
-		e[cnt++] = (struct log_entry){ off, len, seed };
+		e[cnt++] = (struct log_entry){off, len, seed};
 		if (off + len > *end)
 			*end = off + len;
 	}
@@ -335,7 +335,7 @@ static int verify_load(const char *file, struct log_entry **out, size_t *n,
 int tc_cmd_verify_log(struct tc *tc, const char *file)
 {
 	uint8_t *buf = NULL, *covered = NULL;
-	uint16_t *left = NULL;	/* per block: bytes not yet covered */
+	uint16_t *left = NULL; /* per block: bytes not yet covered */
 	struct log_entry *e = NULL;
 	uint64_t end, checked = 0, bad = 0, nblocks;
 	size_t n;
@@ -347,9 +347,10 @@ int tc_cmd_verify_log(struct tc *tc, const char *file)
 		return ret;
 	}
 	if (end > VERIFY_RANGE_MAX || end > tc->b->size) {
-		log_err("verify-log: %s: writes up to %" PRIu64 " exceed what can be "
-		    "verified (%" PRIu64 ")",
-		    file, end, (uint64_t)VERIFY_RANGE_MAX);
+		log_err("verify-log: %s: writes up to %" PRIu64
+			" exceed what can be "
+			"verified (%" PRIu64 ")",
+			file, end, (uint64_t)VERIFY_RANGE_MAX);
 		ret = -EFBIG;
 		goto out;
 	}
@@ -376,7 +377,7 @@ int tc_cmd_verify_log(struct tc *tc, const char *file)
 			uint64_t blk = p / VERIFY_BLOCK;
 			uint64_t bend = MIN(stop, (blk + 1) * VERIFY_BLOCK);
 
-			if (!left[blk]) {	/* all newer: nothing to do */
+			if (!left[blk]) { /* all newer: nothing to do */
 				p = bend;
 				continue;
 			}
@@ -390,12 +391,12 @@ int tc_cmd_verify_log(struct tc *tc, const char *file)
 					continue;
 				if (bad++ < 10)
 					log_err("verify-log: offset %" PRIu64
-					    ": got %#04x, want %#04x from "
-					    "line %zu (write %" PRIu64 "+%" PRIu64
-					    ")",
-					    p, buf[p],
-					    tc_pattern_byte(p, e[i].seed),
-					    i + 1, e[i].off, e[i].len);
+						": got %#04x, want %#04x from "
+						"line %zu (write %" PRIu64
+						"+%" PRIu64 ")",
+						p, buf[p],
+						tc_pattern_byte(p, e[i].seed),
+						i + 1, e[i].off, e[i].len);
 			}
 		}
 	}

@@ -14,8 +14,8 @@
 
 #include "cbdt.h"
 
-#define TC_IOS		1024U		/* requests in flight, all queues */
-#define TC_CHUNK	(1U << 20)	/* largest single request */
+#define TC_IOS	 1024U	    /* requests in flight, all queues */
+#define TC_CHUNK (1U << 20) /* largest single request */
 
 struct tc;
 struct tc_io;
@@ -25,9 +25,9 @@ typedef void (*tc_done_fn)(struct tc *tc, const struct tc_io *io, int result);
 
 /* One request in flight: the cookie of its queue slot. */
 struct tc_io {
-	void *rbuf;		/* READ: where the data goes */
+	void *rbuf; /* READ: where the data goes */
 	tc_done_fn done;
-	uint64_t user[3];	/* caller's bookkeeping */
+	uint64_t user[3]; /* caller's bookkeeping */
 	uint64_t start_ns;
 };
 
@@ -37,21 +37,21 @@ struct tc {
 	uint32_t host_id;
 	uint64_t host_owner;
 	bool registered;
-	struct cbdt_blkdev *b;		/* NULL when nothing is mapped */
-	pthread_mutex_t b_lock;		/* b against the heartbeat thread */
+	struct cbdt_blkdev *b;	/* NULL when nothing is mapped */
+	pthread_mutex_t b_lock; /* b against the heartbeat thread */
 
-	uint32_t io_timeout_ms;		/* 0: wait for ever (backend restarts) */
-	struct cbdt_queue *q[CBDT_QUEUES_MAX];	/* one per channel of b */
+	uint32_t io_timeout_ms; /* 0: wait for ever (backend restarts) */
+	struct cbdt_queue *q[CBDT_QUEUES_MAX]; /* one per channel of b */
 	unsigned inflight;
 	unsigned next_q;
 	uint64_t last_progress_ns;
 	uint64_t max_lat_ns;
-	int fatal;			/* first broken-channel error */
+	int fatal; /* first broken-channel error */
 	struct cbdt_wait w;
 	bool quiet;
 };
 
-extern volatile sig_atomic_t tc_stop;	/* SIGINT/SIGTERM seen */
+extern volatile sig_atomic_t tc_stop; /* SIGINT/SIGTERM seen */
 
 /* ---- testclient-io.c: the request engine and the data pattern ---- */
 

@@ -24,7 +24,7 @@ static bool pow2(uint64_t x)
 
 static bool inside(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
 {
-	return off >= lo && off + len <= hi;	/* no overflow: all < 2^34 */
+	return off >= lo && off + len <= hi; /* no overflow: all < 2^34 */
 }
 
 static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -64,9 +64,8 @@ static void check_se(const struct cbdt_se *se,
 		return;
 	}
 	/* 128-bit sum: the one place a 64-bit overflow could hide */
-	if (!se->len ||
-	    (unsigned __int128)se->offset + se->len >
-		    (unsigned __int128)dev_size)
+	if (!se->len || (unsigned __int128)se->offset + se->len >
+				(unsigned __int128)dev_size)
 		__builtin_trap();
 	if (!data) {
 		if (se->data_len)
@@ -82,9 +81,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cbdt_channel_geom g = {
 		/* the default geometry, when the fuzzed one is refused */
-		.se_off = CBDT_CTRL_SIZE, .se_count = 256,
-		.ce_off = CBDT_CTRL_SIZE + 256 * 64, .ce_count = 256,
-		.data_off = 64 << 10, .data_size = CBDT_SEG_SIZE - (64 << 10),
+		.se_off = CBDT_CTRL_SIZE,
+		.se_count = 256,
+		.ce_off = CBDT_CTRL_SIZE + 256 * 64,
+		.ce_count = 256,
+		.data_off = 64 << 10,
+		.data_size = CBDT_SEG_SIZE - (64 << 10),
 	};
 	struct cbdt_channel_ctrl *ctrl;
 	struct cbdt_se se;

@@ -45,13 +45,13 @@ static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 static void check_info(const struct cbdt_info *in, uint64_t map_size)
 {
-	const struct cbdt_area *ar[4] = { &in->hosts, &in->backends,
-					  &in->blkdevs, &in->segments };
+	const struct cbdt_area *ar[4] = {&in->hosts, &in->backends,
+					 &in->blkdevs, &in->segments};
 	uint64_t seg_len = (uint64_t)in->segments.count * in->seg_size;
 
 	if (in->magic != CBDT_MAGIC ||
-	    in->format_version != CBDT_FORMAT_VERSION ||
-	    in->size > map_size || (in->flags & ~CBDT_F_ALL))
+	    in->format_version != CBDT_FORMAT_VERSION || in->size > map_size ||
+	    (in->flags & ~CBDT_F_ALL))
 		__builtin_trap();
 	for (int i = 0; i < 4; i++)
 		check_area(ar[i], in->size);

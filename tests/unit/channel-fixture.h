@@ -17,7 +17,7 @@
 #include "cbdt.h"
 #include "fixture.h"
 
-#define FX_SIZE (40ULL << 20)	/* metadata + 2 segments */
+#define FX_SIZE		 (40ULL << 20) /* metadata + 2 segments */
 #define FX_BACKEND_OWNER 0x1234500ULL
 
 struct fx {
@@ -26,8 +26,8 @@ struct fx {
 	uint32_t seg;
 	uint64_t seg_owner;
 	uint8_t *kseg;		/* the segment in shared memory */
-	struct cbdt_channel *c;	/* client handle */
-	struct cbdt_channel *h;	/* handler handle */
+	struct cbdt_channel *c; /* client handle */
+	struct cbdt_channel *h; /* handler handle */
 };
 
 /* Create, format (@flags: CBDT_F_*) and map; claim one segment. */
@@ -49,8 +49,12 @@ static inline int fx_transport(struct fx *f, uint16_t flags)
 static inline int fx_channel(struct fx *f, uint32_t se, uint32_t ce)
 {
 	struct cbdt_channel_params p = {
-		.se_count = se, .ce_count = ce, .backend_id = 3,
-		.blkdev_id = 5, .queue = 1, .blkdev_owner = 0xabcdef,
+		.se_count = se,
+		.ce_count = ce,
+		.backend_id = 3,
+		.blkdev_id = 5,
+		.queue = 1,
+		.blkdev_owner = 0xabcdef,
 		.backend_ident = 0x1122334455667788ULL,
 	};
 
@@ -88,7 +92,6 @@ static inline struct fx *fx_new(uint16_t flags, uint32_t se, uint32_t ce)
 	return f;
 }
 
-
 static inline struct cbdt_channel_ctrl *fx_ctrl(struct fx *f)
 {
 	return (struct cbdt_channel_ctrl *)f->kseg;
@@ -98,14 +101,16 @@ static inline struct cbdt_se *fx_se(struct fx *f, uint32_t idx)
 {
 	struct cbdt_channel_ctrl *c = fx_ctrl(f);
 
-	return (struct cbdt_se *)(f->kseg + c->se_off) + (idx & (c->se_count - 1));
+	return (struct cbdt_se *)(f->kseg + c->se_off) +
+	       (idx & (c->se_count - 1));
 }
 
 static inline struct cbdt_ce *fx_ce(struct fx *f, uint32_t idx)
 {
 	struct cbdt_channel_ctrl *c = fx_ctrl(f);
 
-	return (struct cbdt_ce *)(f->kseg + c->ce_off) + (idx & (c->ce_count - 1));
+	return (struct cbdt_ce *)(f->kseg + c->ce_off) +
+	       (idx & (c->ce_count - 1));
 }
 
 /* Deterministic payload of request @id. */

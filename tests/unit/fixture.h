@@ -79,7 +79,8 @@ static inline bool tfx_other_thread_sleeping(void)
 
 		if (e->d_name[0] == '.' || atol(e->d_name) == self)
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+			 e->d_name);
 		f = fopen(path, "r");
 		if (!f)
 			continue;

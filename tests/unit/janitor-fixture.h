@@ -22,10 +22,10 @@
 #include "fixture.h"
 
 #define JF_SEGMENTS	6U
-#define JF_TIMEOUT_MS	400U	/* observer timeout of the tests */
+#define JF_TIMEOUT_MS	400U /* observer timeout of the tests */
 #define JF_TICK_MS	20U
 #define JF_ALIVE_MAX	32
-#define JF_HANDLERS_MAX	32
+#define JF_HANDLERS_MAX 32
 
 struct jf_alive {
 	enum cbdt_obj type;
@@ -36,7 +36,7 @@ struct jf_alive {
 struct jf {
 	char path[64];
 	struct cbdt *t;
-	struct jf_alive alive[JF_ALIVE_MAX];	/* objects the pump beats */
+	struct jf_alive alive[JF_ALIVE_MAX]; /* objects the pump beats */
 	unsigned nalive;
 };
 
@@ -61,10 +61,9 @@ static inline struct jf *jf_new(void)
 	if (!f || cbdt_layout_compute(1ULL << 30, 0, &in))
 		goto err_free;
 	/* Metadata, then exactly JF_SEGMENTS segments. */
-	if (tfx_transport_new(f->path, &f->t,
-			      in.seg_data_off +
-				      (uint64_t)JF_SEGMENTS * CBDT_SEG_SIZE,
-			      0))
+	if (tfx_transport_new(
+		    f->path, &f->t,
+		    in.seg_data_off + (uint64_t)JF_SEGMENTS * CBDT_SEG_SIZE, 0))
 		goto err_free;
 	return f;
 err_free:
@@ -84,7 +83,7 @@ static inline void jf_free(struct jf *f)
 static inline void jf_keep(struct jf *f, enum cbdt_obj type, uint32_t id)
 {
 	if (f->nalive < JF_ALIVE_MAX)
-		f->alive[f->nalive++] = (struct jf_alive){ type, id, true };
+		f->alive[f->nalive++] = (struct jf_alive){type, id, true};
 }
 
 static inline void jf_kill(struct jf *f, enum cbdt_obj type, uint32_t id)
@@ -151,9 +150,8 @@ static inline uint32_t jf_host(struct jf *f, const char *name,
 	return id;
 }
 
-static inline uint32_t jf_backend(struct jf *f, uint32_t host,
-				  const char *name, uint16_t handlers, bool ro,
-				  uint64_t *owner)
+static inline uint32_t jf_backend(struct jf *f, uint32_t host, const char *name,
+				  uint16_t handlers, bool ro, uint64_t *owner)
 {
 	struct cbdt_backend_rec rec;
 	uint64_t o;
@@ -221,8 +219,8 @@ static inline void *jf_handlers_main(void *arg)
 			pthread_mutex_unlock(&h->lock);
 			return NULL;
 		}
-		for (uint32_t s = 0; s < cbdt_slot_count(h->t, CBDT_OBJ_SEGMENT);
-		     s++) {
+		for (uint32_t s = 0;
+		     s < cbdt_slot_count(h->t, CBDT_OBJ_SEGMENT); s++) {
 			struct cbdt_channel_ctrl *ctrl =
 				cbdt_segment_ctrl(h->t, s);
 

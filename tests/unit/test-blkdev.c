@@ -104,8 +104,8 @@ static void test_one_writer_readers_coexist(void **state)
 	assert_int_equal(jf_map(w->f, &h1, w->chost, w->be, w->be_owner, 1,
 				false, &wr),
 			 0);
-	assert_int_equal(lock_word(w, w->be), cbdt_lease_make(wr->id,
-				     CBDT_OWNER_GEN(wr->owner)));
+	assert_int_equal(lock_word(w, w->be),
+			 cbdt_lease_make(wr->id, CBDT_OWNER_GEN(wr->owner)));
 	assert_int_equal(jf_map(w->f, &h2, w->chost, w->be, w->be_owner, 1,
 				false, &wr2),
 			 -EBUSY);
@@ -140,7 +140,7 @@ static void test_queues_clamped_to_handlers(void **state)
 	assert_int_equal(jf_map(w->f, &h, w->chost, w->be, w->be_owner, 8,
 				false, &b),
 			 0);
-	assert_int_equal(b->queues, 3);	/* the backend has 3 handlers */
+	assert_int_equal(b->queues, 3); /* the backend has 3 handlers */
 	assert_int_equal(h.n, 3);
 	unmap(w, b, &h);
 	assert_int_equal(jf_map(w->f, &h, w->chost, w->be, w->be_owner, 0,
@@ -264,7 +264,7 @@ static void test_unmap_asks_handlers_to_detach(void **state)
 	struct world *w = *state;
 	struct cbdt_blkdev *b;
 	struct jf_handlers h;
-	struct detacher d = { .h = &h };
+	struct detacher d = {.h = &h};
 	uint32_t segs[2];
 	uint64_t start, took;
 
@@ -311,8 +311,10 @@ static void test_unmap_leaves_reclaimed_slots_alone(void **state)
 	bd = b->id;
 	/* What a janitor does, then another host's claims. */
 	assert_int_equal(cbdt_slot_release(t, CBDT_OBJ_SEGMENT, seg,
-					   b->seg_owners[0]), 0);
-	assert_int_equal(cbdt_slot_release(t, CBDT_OBJ_BLKDEV, bd, b->owner), 0);
+					   b->seg_owners[0]),
+			 0);
+	assert_int_equal(cbdt_slot_release(t, CBDT_OBJ_BLKDEV, bd, b->owner),
+			 0);
 	cbdt_backend_unlock(t, w->be, bd, b->owner);
 	assert_int_equal(cbdt_slot_claim(t, CBDT_OBJ_SEGMENT, (int)seg,
 					 (uint16_t)w->bhost, &seg_owner),

@@ -37,14 +37,16 @@ static void test_data_alloc_limits_and_fragmentation(void **state)
 	assert_true(units <= 4096);
 	assert_int_equal(cbdt_channel_data_alloc(f->c, 0, &off), -EINVAL);
 	assert_int_equal(cbdt_channel_data_alloc(f->c, size + 1, &off), -E2BIG);
-	assert_int_equal(cbdt_channel_data_alloc(f->c, UINT32_MAX, &off), -E2BIG);
+	assert_int_equal(cbdt_channel_data_alloc(f->c, UINT32_MAX, &off),
+			 -E2BIG);
 	/* the handler side has no allocator */
 	assert_int_equal(cbdt_channel_data_alloc(f->h, 4096, &off), -EINVAL);
 
 	/* fill with single units (sub-unit sizes round up) */
 	for (uint32_t i = 0; i < units; i++) {
 		assert_int_equal(cbdt_channel_data_alloc(f->c, 1 + i % 4096,
-							 &offs[i]), 0);
+							 &offs[i]),
+				 0);
 		assert_int_equal(offs[i] % CBDT_DATA_UNIT, 0);
 		for (uint32_t j = 0; j < i; j += 97)
 			assert_int_not_equal(offs[j], offs[i]);
@@ -67,7 +69,8 @@ static void test_data_alloc_limits_and_fragmentation(void **state)
 	cbdt_channel_data_free(f->c, off, 4096);
 	assert_int_equal(cbdt_channel_data_alloc(f->c, 4096, &offs[0]), 0);
 	assert_int_equal(offs[0], off);
-	assert_int_equal(cbdt_channel_data_alloc(f->c, 4096, &offs[0]), -ENOSPC);
+	assert_int_equal(cbdt_channel_data_alloc(f->c, 4096, &offs[0]),
+			 -ENOSPC);
 	/* bogus frees are ignored, not applied */
 	cbdt_channel_data_free(f->c, 5, 4096);
 	cbdt_channel_data_free(f->c, size, 4096);
@@ -89,7 +92,8 @@ static void test_data_alloc_reuses_lowest_address(void **state)
 	for (int round = 0; round < 1000; round++) {
 		for (int i = 0; i < 8; i++) {
 			assert_int_equal(cbdt_channel_data_alloc(f->c, 65536,
-								 &offs[i]), 0);
+								 &offs[i]),
+					 0);
 			if (offs[i] > max)
 				max = offs[i];
 		}
@@ -128,7 +132,9 @@ static void test_data_alloc_matches_model(void **state)
 	struct fx *f = *state;
 	uint32_t units = fx_ctrl(f)->data_size / CBDT_DATA_UNIT;
 	static bool used[4096];
-	static struct { uint32_t off, n; } live[4096];
+	static struct {
+		uint32_t off, n;
+	} live[4096];
 	uint32_t nlive = 0;
 	unsigned seed = 42;
 
@@ -144,10 +150,10 @@ static void test_data_alloc_matches_model(void **state)
 			live[k] = live[--nlive];
 		} else {
 			uint32_t n = 1 + (uint32_t)rand_r(&seed) %
-					 (rand_r(&seed) % 8 ? 8 : 300);
+						 (rand_r(&seed) % 8 ? 8 : 300);
 			uint32_t off;
-			int ret = cbdt_channel_data_alloc(f->c, n * CBDT_DATA_UNIT,
-							  &off);
+			int ret = cbdt_channel_data_alloc(
+				f->c, n * CBDT_DATA_UNIT, &off);
 
 			/* fails exactly when no free run is long enough */
 			assert_int_equal(ret == 0, model_fits(used, units, n));
@@ -169,10 +175,11 @@ static void test_data_alloc_matches_model(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_data_alloc_limits_and_fragmentation,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_alloc_reuses_lowest_address,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_data_alloc_limits_and_fragmentation, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_data_alloc_reuses_lowest_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_alloc_matches_model,
 						setup, teardown),
 	};

@@ -27,9 +27,9 @@
 #include "barrier.h"
 #include "channel-fixture.h"
 
-#define DEV_SIZE (1ULL << 30)
-#define NREQ 100000
-#define QD_MAX 32
+#define DEV_SIZE  (1ULL << 30)
+#define NREQ	  100000
+#define QD_MAX	  32
 #define READ_SALT 0x5a5a0000ULL
 
 static uint64_t now_ns(void)
@@ -76,8 +76,8 @@ static const struct cbdt_handler_ops mt_ops = {
 static int handler_run(struct cbdt_channel *h, const struct cbdt_wait_cfg *wait,
 		       uint64_t *served)
 {
-	struct cbdt_serve_cfg cfg = { .dev_size = DEV_SIZE };
-	struct mt_handler mh = { 0 };
+	struct cbdt_serve_cfg cfg = {.dev_size = DEV_SIZE};
+	struct mt_handler mh = {0};
 	int why;
 
 	if (wait)
@@ -91,8 +91,8 @@ static int handler_run(struct cbdt_channel *h, const struct cbdt_wait_cfg *wait,
 /* The client's side of the checks, in the queue's callback. */
 struct mt_client {
 	struct cbdt_queue *q;
-	uint64_t answered;	/* atomic: the reaper counts, others look */
-	uint32_t strays;	/* completions the queue could not match */
+	uint64_t answered; /* atomic: the reaper counts, others look */
+	uint32_t strays;   /* completions the queue could not match */
 	int problems;
 };
 
@@ -101,7 +101,7 @@ static void mt_client_done(void *arg, const struct cbdt_queue_done *d)
 	struct mt_client *mc = arg;
 
 	if (!d->answer || !d->last) {
-		mc->problems++;	/* nothing here may time out or break */
+		mc->problems++; /* nothing here may time out or break */
 		return;
 	}
 	if (d->result)
@@ -119,7 +119,9 @@ static void mt_random_req(struct cbdt_queue_req *r, unsigned *seed,
 	uint32_t x = (uint32_t)rand_r(seed);
 
 	memset(r, 0, sizeof(*r));
-	r->op = x % 8 == 0 ? CBDT_OP_FLUSH : x % 2 ? CBDT_OP_READ : CBDT_OP_WRITE;
+	r->op = x % 8 == 0 ? CBDT_OP_FLUSH :
+		x % 2	   ? CBDT_OP_READ :
+			     CBDT_OP_WRITE;
 	if (r->op == CBDT_OP_FLUSH)
 		return;
 	r->len = 1 + (uint32_t)rand_r(seed) % max_len;
@@ -138,7 +140,7 @@ static void mt_random_req(struct cbdt_queue_req *r, unsigned *seed,
 static int client_run(struct cbdt_channel *c, unsigned seed)
 {
 	static uint8_t wbuf[128 << 10];
-	struct mt_client mc = { 0 };
+	struct mt_client mc = {0};
 	struct cbdt_queue_req r;
 	struct cbdt_wait w;
 	uint64_t submitted = 0;
@@ -152,10 +154,11 @@ static int client_run(struct cbdt_channel *c, unsigned seed)
 			qd = 1 + (unsigned)rand_r(&seed) % QD_MAX;
 		while (submitted < NREQ && submitted - mc.answered < qd) {
 			mt_random_req(&r, &seed,
-				      rand_r(&seed) % 16 ? 8192 : 128 << 10, wbuf);
+				      rand_r(&seed) % 16 ? 8192 : 128 << 10,
+				      wbuf);
 			ret = cbdt_queue_submit(mc.q, &r);
 			if (ret == -EAGAIN)
-				break;	/* data area full: reap first */
+				break; /* data area full: reap first */
 			if (ret) {
 				mc.problems++;
 				break;
@@ -191,7 +194,7 @@ static void *handler_main(void *arg)
 
 static void run_threads(struct fx *f, uint16_t flags)
 {
-	struct handler_thread ht = { 0 };
+	struct handler_thread ht = {0};
 	uint64_t start = now_ns();
 	pthread_t th;
 	int problems;
@@ -264,8 +267,8 @@ static void *split_submitter(void *arg)
 static void test_split_client_threads_move_100k_verified(void **state)
 {
 	struct fx *f = *state;
-	struct handler_thread ht = { 0 };
-	struct mt_client mc = { 0 };
+	struct handler_thread ht = {0};
+	struct mt_client mc = {0};
 	struct submitter sub[3];
 	pthread_t th, tr, ts[3];
 
@@ -274,10 +277,13 @@ static void test_split_client_threads_move_100k_verified(void **state)
 	assert_int_equal(pthread_create(&th, NULL, handler_main, &ht), 0);
 	assert_int_equal(pthread_create(&tr, NULL, split_reaper, &mc), 0);
 	for (unsigned i = 0; i < 3; i++) {
-		sub[i] = (struct submitter){ .mc = &mc, .seed = 99 + i,
-					     .n = NREQ / 3 + (i == 0 ? NREQ % 3 : 0) };
+		sub[i] = (struct submitter){.mc = &mc,
+					    .seed = 99 + i,
+					    .n = NREQ / 3 +
+						 (i == 0 ? NREQ % 3 : 0)};
 		assert_int_equal(pthread_create(&ts[i], NULL, split_submitter,
-						&sub[i]), 0);
+						&sub[i]),
+				 0);
 	}
 	for (unsigned i = 0; i < 3; i++) {
 		pthread_join(ts[i], NULL);
@@ -357,18 +363,19 @@ static void test_doorbell_wakes_sleeping_handler(void **state)
 {
 	struct fx *f = *state;
 	struct sleepy_handler sh = {
-		.cfg = { .spin_ns = 1000,
-			 .sleep_min_us = 2 * TFX_DEADLINE_MS * 1000U,
-			 .sleep_max_us = 2 * TFX_DEADLINE_MS * 1000U },
+		.cfg = {.spin_ns = 1000,
+			.sleep_min_us = 2 * TFX_DEADLINE_MS * 1000U,
+			.sleep_max_us = 2 * TFX_DEADLINE_MS * 1000U},
 	};
-	struct cbdt_request rq = { .op = CBDT_OP_FLUSH, .req_id = 1 };
+	struct cbdt_request rq = {.op = CBDT_OP_FLUSH, .req_id = 1};
 	struct cbdt_completion comp;
 	struct cbdt_wait w;
 	uint64_t t0, lat;
 	pthread_t th;
 
 	sh.h = f->h;
-	assert_int_equal(pthread_create(&th, NULL, sleepy_handler_main, &sh), 0);
+	assert_int_equal(pthread_create(&th, NULL, sleepy_handler_main, &sh),
+			 0);
 	/* The handler announces its sleep in sq_sleep just before it. */
 	while (READ_ONCE(fx_ctrl(f)->sq_sleep) != 1)
 		usleep(1000);

@@ -16,7 +16,7 @@
 
 #include "channel-fixture.h"
 
-#define SEG CBDT_SEG_SIZE
+#define SEG	 CBDT_SEG_SIZE
 #define DEV_SIZE (1ULL << 30)
 
 static int setup_plain(void **state)
@@ -61,7 +61,8 @@ static int submit(struct fx *f, uint16_t op, uint64_t req_id, uint32_t len,
 		if (ret)
 			return ret;
 		if (op == CBDT_OP_WRITE)
-			fx_fill(cbdt_channel_data(f->c, rq->data_off), len, req_id);
+			fx_fill(cbdt_channel_data(f->c, rq->data_off), len,
+				req_id);
 	}
 	ret = cbdt_channel_submit(f->c, rq);
 	if (ret && rq->data_len)
@@ -121,7 +122,7 @@ static void test_init_writes_default_geometry(void **state)
 
 static void test_init_takes_flags_and_counts(void **state)
 {
-	struct fx *f = *state;	/* setup_crc: 8 entries, both crcs */
+	struct fx *f = *state; /* setup_crc: 8 entries, both crcs */
 	struct cbdt_channel_ctrl *c = fx_ctrl(f);
 
 	assert_int_equal(c->flags, CBDT_F_ENTRY_CRC | CBDT_F_DATA_CRC);
@@ -134,7 +135,7 @@ static void test_init_takes_flags_and_counts(void **state)
 static void test_init_rejects_bad_params(void **state)
 {
 	struct fx *f = *state;
-	struct cbdt_channel_params p = { 0 };
+	struct cbdt_channel_params p = {0};
 
 	p.se_count = 3;
 	assert_int_equal(cbdt_channel_init(f->t, f->seg, &p), -EINVAL);
@@ -162,31 +163,37 @@ static void test_open_refuses_bad_control_area(void **state)
 
 	c->se_count = 5;
 	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_HANDLER,
-					   0, &ch), -EINVAL);
+					   0, &ch),
+			 -EINVAL);
 	c->se_count = 256;
-	c->data_size += CBDT_DATA_UNIT;	/* past the segment end */
+	c->data_size += CBDT_DATA_UNIT; /* past the segment end */
 	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_HANDLER,
-					   0, &ch), -ERANGE);
+					   0, &ch),
+			 -ERANGE);
 	c->data_size -= CBDT_DATA_UNIT;
 	c->magic = 0;
-	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_CLIENT,
-					   0, &ch), -EMEDIUMTYPE);
+	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_CLIENT, 0,
+					   &ch),
+			 -EMEDIUMTYPE);
 	c->magic = CBDT_CHANNEL_MAGIC;
 	assert_int_equal(cbdt_channel_open(f->t, f->seg, 7, 0, &ch), -EINVAL);
-	assert_int_equal(cbdt_channel_open(f->t, 99999, CBDT_CHANNEL_CLIENT,
-					   0, &ch), -ERANGE);
+	assert_int_equal(cbdt_channel_open(f->t, 99999, CBDT_CHANNEL_CLIENT, 0,
+					   &ch),
+			 -ERANGE);
 	/* a client never starts on a channel with requests in flight */
 	c->sq_head = 2;
-	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_CLIENT,
-					   0, &ch), -EBUSY);
+	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_CLIENT, 0,
+					   &ch),
+			 -EBUSY);
 }
 
 static void test_submit_refuses_bad_request(void **state)
 {
 	struct fx *f = *state;
-	struct cbdt_request rq = { .op = CBDT_OP_WRITE, .len = 4096,
-				   .data_len = 4096,
-				   .data_off = UINT32_MAX - 4095 };
+	struct cbdt_request rq = {.op = CBDT_OP_WRITE,
+				  .len = 4096,
+				  .data_len = 4096,
+				  .data_off = UINT32_MAX - 4095};
 	struct cbdt_request hr;
 
 	assert_int_equal(cbdt_channel_submit(f->c, &rq), -EINVAL);
@@ -206,7 +213,7 @@ static void test_submit_refuses_bad_request(void **state)
 
 static void test_ring_wraps_around(void **state)
 {
-	struct fx *f = *state;	/* 8 entries */
+	struct fx *f = *state; /* 8 entries */
 	struct cbdt_request rq, hr;
 	struct cbdt_completion c;
 	uint64_t next_sub = 0, next_reap = 0;
@@ -223,10 +230,13 @@ static void test_ring_wraps_around(void **state)
 			next_sub++;
 		}
 		while (cbdt_channel_peek(f->h, &hr) == 1) {
-			assert_int_equal(cbdt_channel_validate(f->h, &hr, DEV_SIZE), 0);
-			assert_true(fx_check(cbdt_channel_data(f->h, hr.data_off),
-						  hr.len, hr.req_id));
-			assert_int_equal(cbdt_channel_complete(f->h, &hr, 0), 0);
+			assert_int_equal(
+				cbdt_channel_validate(f->h, &hr, DEV_SIZE), 0);
+			assert_true(
+				fx_check(cbdt_channel_data(f->h, hr.data_off),
+					 hr.len, hr.req_id));
+			assert_int_equal(cbdt_channel_complete(f->h, &hr, 0),
+					 0);
 		}
 		while (cbdt_channel_reap(f->c, &c) == 1) {
 			assert_int_equal(c.seq, next_reap);
@@ -254,9 +264,11 @@ static void test_ring_indexes_wrap_at_2_32(void **state)
 	cbdt_channel_close(f->h);
 	ctrl->sq_head = ctrl->cq_tail = ctrl->sq_tail = ctrl->cq_head = start;
 	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_CLIENT, 0,
-					   &f->c), 0);
+					   &f->c),
+			 0);
 	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_HANDLER,
-					   0, &f->h), 0);
+					   0, &f->h),
+			 0);
 	for (uint32_t i = 0; i < 100; i++) {
 		assert_int_equal(submit(f, CBDT_OP_READ, i, 512, &rq), 0);
 		assert_int_equal(rq.seq, (uint64_t)start + i);
@@ -267,17 +279,17 @@ static void test_ring_indexes_wrap_at_2_32(void **state)
 		assert_int_equal(cbdt_channel_reap(f->c, &c), 1);
 		assert_int_equal(c.req_id, i);
 		assert_int_equal(c.seq, (uint64_t)start + i);
-		assert_true(fx_check(cbdt_channel_data(f->c, rq.data_off),
-					  512, i + 1000));
+		assert_true(fx_check(cbdt_channel_data(f->c, rq.data_off), 512,
+				     i + 1000));
 		cbdt_channel_data_free(f->c, rq.data_off, 512);
 	}
-	assert_int_equal(ctrl->sq_head, start + 100);	/* wrapped */
+	assert_int_equal(ctrl->sq_head, start + 100); /* wrapped */
 	assert_true(ctrl->sq_head < start);
 }
 
 static void test_full_ring_eagain_without_overwrite(void **state)
 {
-	struct fx *f = *state;	/* 8 entries */
+	struct fx *f = *state; /* 8 entries */
 	struct cbdt_request rq, hr;
 	struct cbdt_completion c;
 
@@ -294,8 +306,8 @@ static void test_full_ring_eagain_without_overwrite(void **state)
 	}
 	/* the failed WRITE gave its data extent back */
 	uint32_t off;
-	assert_int_equal(cbdt_channel_data_alloc(f->c, fx_ctrl(f)->data_size,
-						 &off), 0);
+	assert_int_equal(
+		cbdt_channel_data_alloc(f->c, fx_ctrl(f)->data_size, &off), 0);
 	cbdt_channel_data_free(f->c, off, fx_ctrl(f)->data_size);
 
 	/* completed but not reaped still counts as in flight */
@@ -332,7 +344,7 @@ static void test_small_completion_ring_bounds_inflight(void **state)
 
 static void test_slot_reused_only_after_sq_tail(void **state)
 {
-	struct fx *f = *state;	/* 8 entries */
+	struct fx *f = *state; /* 8 entries */
 	struct cbdt_channel_ctrl *ctrl = fx_ctrl(f);
 	struct cbdt_request rq, hr;
 	struct cbdt_completion c;
@@ -355,8 +367,11 @@ static void test_slot_reused_only_after_sq_tail(void **state)
 
 static void test_req_id_map_and_out_of_order_frees(void **state)
 {
-	struct fx *f = *state;	/* 256 entries */
-	enum { N = 10000, QD = 32 };
+	struct fx *f = *state; /* 256 entries */
+	enum {
+		N = 10000,
+		QD = 32
+	};
 	struct {
 		bool used;
 		uint32_t off, len;
@@ -372,7 +387,8 @@ static void test_req_id_map_and_out_of_order_frees(void **state)
 		/* submit into free req_id slots, in random order */
 		for (int k = 0; k < QD && submitted < N; k++) {
 			uint32_t id = (uint32_t)rand_r(&seed) % QD;
-			uint32_t len = 1 + (uint32_t)rand_r(&seed) % (128 << 10);
+			uint32_t len =
+				1 + (uint32_t)rand_r(&seed) % (128 << 10);
 			uint16_t op = rand_r(&seed) & 1 ? CBDT_OP_READ :
 							  CBDT_OP_WRITE;
 			int ret;
@@ -383,29 +399,34 @@ static void test_req_id_map_and_out_of_order_frees(void **state)
 			if (ret == -ENOSPC)
 				break;
 			assert_int_equal(ret, 0);
-			map[id] = (typeof(map[0])){ true, rq.data_off, len, op };
+			map[id] = (typeof(map[0])){true, rq.data_off, len, op};
 			submitted++;
 		}
 		/* the handler serves some of them */
 		for (int k = rand_r(&seed) % 8; k >= 0; k--) {
 			if (cbdt_channel_peek(f->h, &hr) != 1)
 				break;
-			assert_int_equal(cbdt_channel_validate(f->h, &hr, DEV_SIZE), 0);
+			assert_int_equal(
+				cbdt_channel_validate(f->h, &hr, DEV_SIZE), 0);
 			if (hr.op == CBDT_OP_WRITE)
-				assert_true(fx_check(cbdt_channel_data(f->h, hr.data_off),
-							  hr.len, hr.req_id));
+				assert_true(fx_check(
+					cbdt_channel_data(f->h, hr.data_off),
+					hr.len, hr.req_id));
 			else
 				fx_fill(cbdt_channel_data(f->h, hr.data_off),
 					hr.len, hr.req_id + 50);
-			assert_int_equal(cbdt_channel_complete(f->h, &hr, 0), 0);
+			assert_int_equal(cbdt_channel_complete(f->h, &hr, 0),
+					 0);
 		}
 		while (cbdt_channel_reap(f->c, &c) == 1) {
 			assert_true(c.req_id < QD);
 			assert_true(map[c.req_id].used);
 			assert_int_equal(c.result, 0);
 			if (map[c.req_id].op == CBDT_OP_READ)
-				assert_true(fx_check(cbdt_channel_data(f->c, map[c.req_id].off),
-							  map[c.req_id].len, c.req_id + 50));
+				assert_true(fx_check(
+					cbdt_channel_data(f->c,
+							  map[c.req_id].off),
+					map[c.req_id].len, c.req_id + 50));
 			done[ndone++] = (uint32_t)c.req_id;
 			reaped++;
 		}
@@ -418,11 +439,12 @@ static void test_req_id_map_and_out_of_order_frees(void **state)
 			cbdt_channel_data_free(f->c, map[id].off, map[id].len);
 			map[id].used = false;
 		}
-		if (submitted == reaped && ndone) {	/* drain */
+		if (submitted == reaped && ndone) { /* drain */
 			while (ndone) {
 				uint32_t id = done[--ndone];
 
-				cbdt_channel_data_free(f->c, map[id].off, map[id].len);
+				cbdt_channel_data_free(f->c, map[id].off,
+						       map[id].len);
 				map[id].used = false;
 			}
 		}
@@ -434,8 +456,8 @@ static void test_req_id_map_and_out_of_order_frees(void **state)
 	}
 	/* everything was given back: the whole area is one free extent */
 	uint32_t off;
-	assert_int_equal(cbdt_channel_data_alloc(f->c, fx_ctrl(f)->data_size,
-						 &off), 0);
+	assert_int_equal(
+		cbdt_channel_data_alloc(f->c, fx_ctrl(f)->data_size, &off), 0);
 	assert_int_equal(off, 0);
 }
 
@@ -443,7 +465,7 @@ static void test_req_id_map_and_out_of_order_frees(void **state)
 
 static void test_stale_se_detected_and_failed(void **state)
 {
-	struct fx *f = *state;	/* 8 entries, no crc */
+	struct fx *f = *state; /* 8 entries, no crc */
 	struct cbdt_request rq, hr;
 	struct cbdt_completion c;
 
@@ -451,7 +473,7 @@ static void test_stale_se_detected_and_failed(void **state)
 	/* what the slot held one lap earlier */
 	fx_se(f, 0)->seq += 8;
 	assert_int_equal(cbdt_channel_peek(f->h, &hr), -EBADMSG);
-	assert_int_equal(hr.seq, 0);	/* completed under the expected seq */
+	assert_int_equal(hr.seq, 0); /* completed under the expected seq */
 	assert_int_equal(cbdt_channel_complete(f->h, &hr, -EINVAL), 0);
 	assert_int_equal(cbdt_channel_reap(f->c, &c), 1);
 	assert_int_equal(c.req_id, 77);
@@ -468,7 +490,7 @@ static void test_stale_se_detected_and_failed(void **state)
 
 static void test_stale_or_foreign_ce_detected(void **state)
 {
-	struct fx *f = *state;	/* 8 entries, no crc */
+	struct fx *f = *state; /* 8 entries, no crc */
 	struct cbdt_channel_ctrl *ctrl = fx_ctrl(f);
 	struct cbdt_request rq, hr;
 	struct cbdt_completion c;
@@ -477,7 +499,7 @@ static void test_stale_or_foreign_ce_detected(void **state)
 	serve_one(f, 0, &hr);
 	fx_ce(f, 0)->seq += 8;
 	assert_int_equal(cbdt_channel_reap(f->c, &c), -EBADMSG);
-	assert_int_equal(ctrl->cq_tail, 0);	/* not consumed */
+	assert_int_equal(ctrl->cq_tail, 0); /* not consumed */
 	fx_ce(f, 0)->seq -= 8;
 	/* a genuine ce naming another req_id: that request fails */
 	fx_ce(f, 0)->req_id = 6;
@@ -491,13 +513,13 @@ static void test_stale_or_foreign_ce_detected(void **state)
 
 static void test_entry_crc_mismatch_detected(void **state)
 {
-	struct fx *f = *state;	/* both crcs */
+	struct fx *f = *state; /* both crcs */
 	struct cbdt_request rq, hr;
 	struct cbdt_completion c;
 
 	assert_int_equal(submit(f, CBDT_OP_WRITE, 1, 4096, &rq), 0);
 	assert_int_not_equal(fx_se(f, 0)->crc, 0);
-	fx_se(f, 0)->offset ^= 1ULL << 20;	/* one bit flipped in flight */
+	fx_se(f, 0)->offset ^= 1ULL << 20; /* one bit flipped in flight */
 	assert_int_equal(cbdt_channel_peek(f->h, &hr), -EBADMSG);
 	fx_se(f, 0)->offset ^= 1ULL << 20;
 	assert_int_equal(cbdt_channel_peek(f->h, &hr), 1);
@@ -515,7 +537,7 @@ static void test_without_crc_corruption_passes(void **state)
 {
 	/* The control experiment of the test above: without the flag, the
 	 * same flip is not noticed, so the crc is what catches it. */
-	struct fx *f = *state;	/* no crc */
+	struct fx *f = *state; /* no crc */
 	struct cbdt_request rq, hr;
 
 	assert_int_equal(submit(f, CBDT_OP_WRITE, 1, 4096, &rq), 0);
@@ -527,7 +549,7 @@ static void test_without_crc_corruption_passes(void **state)
 
 static void test_data_crc_mismatch_detected(void **state)
 {
-	struct fx *f = *state;	/* both crcs */
+	struct fx *f = *state; /* both crcs */
 	struct cbdt_request rq, hr;
 	struct cbdt_completion c;
 	uint8_t *d;
@@ -535,7 +557,8 @@ static void test_data_crc_mismatch_detected(void **state)
 	/* WRITE: payload changed after submit */
 	assert_int_equal(submit(f, CBDT_OP_WRITE, 1, 10000, &rq), 0);
 	assert_int_equal(rq.data_crc,
-			 cbdt_crc32c(0, cbdt_channel_data(f->c, rq.data_off), 10000));
+			 cbdt_crc32c(0, cbdt_channel_data(f->c, rq.data_off),
+				     10000));
 	d = cbdt_channel_data(f->c, rq.data_off);
 	d[9999] ^= 0x40;
 	assert_int_equal(cbdt_channel_peek(f->h, &hr), 1);
@@ -555,7 +578,8 @@ static void test_data_crc_mismatch_detected(void **state)
 	d[0] ^= 1;
 	assert_int_equal(cbdt_channel_reap(f->c, &c), 1);
 	assert_int_equal(c.req_id, 2);
-	assert_int_equal(c.result, -EBADMSG);	/* this request, not the channel */
+	assert_int_equal(c.result,
+			 -EBADMSG); /* this request, not the channel */
 
 	/* and an intact READ passes */
 	assert_int_equal(submit(f, CBDT_OP_READ, 3, 8192, &rq), 0);
@@ -565,7 +589,8 @@ static void test_data_crc_mismatch_detected(void **state)
 	assert_int_equal(cbdt_channel_reap(f->c, &c), 1);
 	assert_int_equal(c.result, 0);
 	assert_int_equal(c.data_crc,
-			 cbdt_crc32c(0, cbdt_channel_data(f->c, rq.data_off), 8192));
+			 cbdt_crc32c(0, cbdt_channel_data(f->c, rq.data_off),
+				     8192));
 }
 
 static void test_results_are_sanitised(void **state)
@@ -573,8 +598,8 @@ static void test_results_are_sanitised(void **state)
 	struct fx *f = *state;
 	struct cbdt_request rq, hr;
 	struct cbdt_completion c;
-	const int in[] = { 0, -EIO, -ENOSPC, 5, -4096, INT32_MIN };
-	const int out[] = { 0, -EIO, -ENOSPC, -EIO, -EIO, -EIO };
+	const int in[] = {0, -EIO, -ENOSPC, 5, -4096, INT32_MIN};
+	const int out[] = {0, -EIO, -ENOSPC, -EIO, -EIO, -EIO};
 
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
 		assert_int_equal(submit(f, CBDT_OP_FLUSH, i, 0, &rq), 0);
@@ -590,7 +615,7 @@ static void test_results_are_sanitised(void **state)
 
 static void test_complete_requires_peek_and_room(void **state)
 {
-	struct fx *f = *state;	/* 8 entries */
+	struct fx *f = *state; /* 8 entries */
 	struct cbdt_channel_ctrl *ctrl = fx_ctrl(f);
 	struct cbdt_request rq, hr;
 
@@ -618,7 +643,8 @@ static void reopen_handler(struct fx *f)
 	cbdt_channel_close(f->h);
 	f->h = NULL;
 	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_HANDLER,
-					   FX_BACKEND_OWNER + 1, &f->h), 0);
+					   FX_BACKEND_OWNER + 1, &f->h),
+			 0);
 	assert_int_equal(fx_ctrl(f)->handler_owner, FX_BACKEND_OWNER + 1);
 }
 
@@ -670,7 +696,7 @@ static void test_crash_before_cq_head_reexecuted(void **state)
 	assert_int_equal(c.req_id, 20);
 	assert_int_equal(cbdt_channel_reap(f->c, &c), 1);
 	assert_int_equal(c.req_id, 21);
-	assert_int_equal(c.result, 0);	/* the re-executed one */
+	assert_int_equal(c.result, 0); /* the re-executed one */
 	assert_int_equal(cbdt_channel_reap(f->c, &c), 0);
 }
 
@@ -692,7 +718,8 @@ static void test_clean_reopen_changes_nothing(void **state)
 	f->h = NULL;
 	ctrl->cq_head = 5;
 	assert_int_equal(cbdt_channel_open(f->t, f->seg, CBDT_CHANNEL_HANDLER,
-					   0, &f->h), -EBADMSG);
+					   0, &f->h),
+			 -EBADMSG);
 }
 
 /*
@@ -704,8 +731,8 @@ static void test_unflushed_writes_of_another_boot_lose_the_channel(void **state)
 {
 	struct fx *f = *state;
 	struct cbdt_channel_ctrl *ctrl = fx_ctrl(f);
-	static const uint8_t boot_a[16] = { 0xa }, boot_b[16] = { 0xb },
-			     boot_c[16] = { 0xc };
+	static const uint8_t boot_a[16] = {0xa}, boot_b[16] = {0xb},
+			     boot_c[16] = {0xc};
 
 	/* Fresh channel: nothing known about earlier handlers. */
 	assert_false(cbdt_channel_handler_adopt(f->h, boot_a));
@@ -729,7 +756,7 @@ static void test_unflushed_writes_of_another_boot_lose_the_channel(void **state)
 	assert_true(cbdt_channel_handler_adopt(f->h, boot_c));
 	assert_true(cbdt_channel_lost(f->h));
 	assert_int_equal(ctrl->handler_flags, CBDT_HF_LOST);
-	cbdt_channel_handler_unflushed(f->h, false);	/* keeps LOST */
+	cbdt_channel_handler_unflushed(f->h, false); /* keeps LOST */
 	assert_true(cbdt_channel_lost(f->h));
 	reopen_handler(f);
 	assert_true(cbdt_channel_handler_adopt(f->h, boot_c));

@@ -69,8 +69,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void ini_write(struct fixture *f, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void
+ini_write(struct fixture *f, const char *fmt, ...)
 {
 	va_list ap;
 	FILE *out = fopen(f->ini, "w");
@@ -88,7 +88,8 @@ static void ini_write(struct fixture *f, const char *fmt, ...)
 static struct config *load_ok(struct fixture *f)
 {
 	struct config *cfg = NULL;
-	int ret = config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg, sizeof(f->msg));
+	int ret = config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg,
+			      sizeof(f->msg));
 
 	if (ret)
 		fail_msg("unexpected error %d: %s", ret, f->msg);
@@ -106,15 +107,16 @@ static void load_fails(struct fixture *f, int line, const char *key,
 
 	/* @why may be f->want itself. */
 	snprintf(reason, sizeof(reason), "%s", why);
-	ret = config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg, sizeof(f->msg));
+	ret = config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg,
+			  sizeof(f->msg));
 	if (!ret)
-		fail_msg("config accepted; expected %s:%d: %s: %s", f->ini, line,
-			 key, reason);
+		fail_msg("config accepted; expected %s:%d: %s: %s", f->ini,
+			 line, key, reason);
 	assert_true(ret < 0);
 	assert_null(cfg);
 	if (line)
-		snprintf(f->want, sizeof(f->want), "%s:%d: %s: %s", f->ini, line,
-			 key, reason);
+		snprintf(f->want, sizeof(f->want), "%s:%d: %s: %s", f->ini,
+			 line, key, reason);
 	else
 		snprintf(f->want, sizeof(f->want), "%s: %s: %s", f->ini, key,
 			 reason);
@@ -190,7 +192,8 @@ static void test_every_key_and_comments(void **state)
 	assert_string_equal(cfg->backends[1].name, "d-1.x_y");
 	assert_int_equal(cfg->backends[1].handlers, 1);
 	assert_false(cfg->backends[1].readonly);
-	assert_ptr_equal(config_backend_find(cfg, "d-1.x_y"), &cfg->backends[1]);
+	assert_ptr_equal(config_backend_find(cfg, "d-1.x_y"),
+			 &cfg->backends[1]);
 	assert_null(config_backend_find(cfg, "disk2"));
 	config_free(cfg);
 }
@@ -250,7 +253,8 @@ static void test_bad_number(void **state)
 {
 	struct fixture *f = *state;
 
-	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\nhandlers = four\n",
+	ini_write(f,
+		  TRANSPORT_OK "[backend disk0]\npath = %s\nhandlers = four\n",
 		  f->transport, f->disk0);
 	load_fails(f, 6, "handlers", "not a number: 'four'");
 	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\nid = -1\n",
@@ -268,7 +272,8 @@ static void test_handlers_out_of_range(void **state)
 	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\nhandlers = 0\n",
 		  f->transport, f->disk0);
 	load_fails(f, 6, "handlers", "out of range: '0' (expected 1 to 128)");
-	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\nhandlers = 129\n",
+	ini_write(f,
+		  TRANSPORT_OK "[backend disk0]\npath = %s\nhandlers = 129\n",
 		  f->transport, f->disk0);
 	load_fails(f, 6, "handlers", "out of range: '129' (expected 1 to 128)");
 }
@@ -288,7 +293,7 @@ static void test_duplicate_id(void **state)
 
 	ini_write(f,
 		  TRANSPORT_OK "[backend disk0]\npath = %s\nid = 3\n"
-		  "[backend disk1]\nid = 3\npath = %s\n",
+			       "[backend disk1]\nid = 3\npath = %s\n",
 		  f->transport, f->disk0, f->disk1);
 	load_fails(f, 8, "id", "duplicate id 3 (also backend disk0)");
 }
@@ -299,7 +304,7 @@ static void test_duplicate_name(void **state)
 
 	ini_write(f,
 		  TRANSPORT_OK "[backend disk0]\npath = %s\n"
-		  "[backend disk0]\npath = %s\n",
+			       "[backend disk0]\npath = %s\n",
 		  f->transport, f->disk0, f->disk1);
 	load_fails(f, 6, "backend disk0",
 		   "duplicate backend name (first at line 4)");
@@ -327,7 +332,7 @@ static void test_duplicate_path(void **state)
 
 	ini_write(f,
 		  TRANSPORT_OK "[backend disk0]\npath = %s\n"
-		  "[backend disk1]\npath = %s\n",
+			       "[backend disk1]\npath = %s\n",
 		  f->transport, f->disk0, f->disk0);
 	load_fails(f, 7, "path", "");
 	assert_non_null(strstr(f->msg, "also the path of backend disk0"));
@@ -342,7 +347,7 @@ static void test_same_file_by_another_name(void **state)
 	assert_int_equal(symlink(f->disk0, link), 0);
 	ini_write(f,
 		  TRANSPORT_OK "[backend disk0]\npath = %s\n"
-		  "[backend disk1]\npath = %s\n",
+			       "[backend disk1]\npath = %s\n",
 		  f->transport, f->disk0, link);
 	load_fails(f, 7, "path", link);
 	assert_non_null(strstr(f->msg, "the same file as backend disk0"));
@@ -386,15 +391,16 @@ static void test_backend_path_not_a_file(void **state)
 static void test_backend_too_small(void **state)
 {
 	struct fixture *f = *state;
-	static const unsigned sizes[] = { 0, 1000, 4095 };
+	static const unsigned sizes[] = {0, 1000, 4095};
 
 	for (unsigned i = 0; i < 3; i++) {
 		file_make(f->disk1, sizes[i]);
 		ini_write(f, TRANSPORT_OK "[backend disk1]\npath = %s\n",
 			  f->transport, f->disk1);
-		snprintf(f->want, sizeof(f->want),
-			 "%s: %u bytes: smaller than 4096 bytes, too small to serve",
-			 f->disk1, sizes[i]);
+		snprintf(
+			f->want, sizeof(f->want),
+			"%s: %u bytes: smaller than 4096 bytes, too small to serve",
+			f->disk1, sizes[i]);
 		load_fails(f, 5, "path", f->want);
 	}
 }
@@ -406,7 +412,8 @@ static void test_backend_is_transport(void **state)
 	file_make(f->transport, 64 << 20);
 	ini_write(f, TRANSPORT_OK "[backend t]\npath = %s\n", f->transport,
 		  f->transport);
-	snprintf(f->want, sizeof(f->want), "%s: is the transport", f->transport);
+	snprintf(f->want, sizeof(f->want), "%s: is the transport",
+		 f->transport);
 	load_fails(f, 5, "path", f->want);
 }
 
@@ -443,7 +450,8 @@ static void test_existing_transport_too_small(void **state)
 
 	file_make(f->transport, cbdt_min_size() - 4096);
 	ini_write(f, TRANSPORT_OK, f->transport);
-	snprintf(f->want, sizeof(f->want), "%s: transport too small", f->transport);
+	snprintf(f->want, sizeof(f->want), "%s: transport too small",
+		 f->transport);
 	load_fails(f, 2, "path", f->want);
 }
 
@@ -479,9 +487,11 @@ static void test_bad_values(void **state)
 	ini_write(f, TRANSPORT_OK "format = always\n", f->transport);
 	load_fails(f, 4, "format",
 		   "bad value 'always' (expected never or if-empty)");
-	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\nreadonly = maybe\n",
+	ini_write(f,
+		  TRANSPORT_OK "[backend disk0]\npath = %s\nreadonly = maybe\n",
 		  f->transport, f->disk0);
-	load_fails(f, 6, "readonly", "bad value 'maybe' (expected true or false)");
+	load_fails(f, 6, "readonly",
+		   "bad value 'maybe' (expected true or false)");
 	ini_write(f, TRANSPORT_OK "hostname = two words\n", f->transport);
 	load_fails(f, 4, "hostname", "bad host name 'two words'");
 	ini_write(f, TRANSPORT_OK "heartbeat_interval_ms = 5\n", f->transport);
@@ -496,10 +506,11 @@ static void test_timeout_shorter_than_two_intervals(void **state)
 
 	ini_write(f,
 		  TRANSPORT_OK "heartbeat_interval_ms = 1000\n"
-		  "heartbeat_timeout_ms = 1500\n",
+			       "heartbeat_timeout_ms = 1500\n",
 		  f->transport);
-	load_fails(f, 5, "heartbeat_timeout_ms",
-		   "heartbeat_timeout_ms (1500) must be at least twice heartbeat_interval_ms (1000)");
+	load_fails(
+		f, 5, "heartbeat_timeout_ms",
+		"heartbeat_timeout_ms (1500) must be at least twice heartbeat_interval_ms (1000)");
 }
 
 static void test_syntax_error(void **state)
@@ -554,7 +565,8 @@ static void test_config_file_missing(void **state)
 	struct fixture *f = *state;
 	struct config *cfg = NULL;
 
-	assert_int_equal(config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg, sizeof(f->msg)),
+	assert_int_equal(config_load(f->ini, CONFIG_CHECK_FILES, &cfg, f->msg,
+				     sizeof(f->msg)),
 			 -ENOENT);
 	snprintf(f->want, sizeof(f->want), "%s: %s", f->ini, strerror(ENOENT));
 	assert_string_equal(f->msg, f->want);
@@ -606,25 +618,34 @@ static void test_tools_read_without_file_checks(void **state)
 	uint64_t size;
 
 	ini_write(f, "[transport]\npath = sub/t.img\nsize = 1G\n"
-		  "[backend x]\npath = gone.img\n");
+		     "[backend x]\npath = gone.img\n");
 	assert_int_not_equal(config_load(f->ini, CONFIG_CHECK_FILES, &cfg,
-					 f->msg, sizeof(f->msg)), 0);
-	assert_int_equal(config_load(f->ini, 0, &cfg, f->msg, sizeof(f->msg)), 0);
+					 f->msg, sizeof(f->msg)),
+			     0);
+	assert_int_equal(config_load(f->ini, 0, &cfg, f->msg, sizeof(f->msg)),
+			 0);
 	config_free(cfg);
-	assert_int_equal(config_transport_locate(NULL, f->ini, path, sizeof(path),
-						 &size, f->msg, sizeof(f->msg)), 0);
+	assert_int_equal(config_transport_locate(NULL, f->ini, path,
+						 sizeof(path), &size, f->msg,
+						 sizeof(f->msg)),
+			 0);
 	snprintf(want, sizeof(want), "%s/sub/t.img", f->dir);
 	assert_string_equal(path, want);
 	assert_int_equal(size, 1ULL << 30);
 	/* -t wins, and a bad key is the same error as for cbd-backend. */
-	assert_int_equal(config_transport_locate("/x", f->ini, path, sizeof(path),
-						 &size, f->msg, sizeof(f->msg)), 0);
+	assert_int_equal(config_transport_locate("/x", f->ini, path,
+						 sizeof(path), &size, f->msg,
+						 sizeof(f->msg)),
+			 0);
 	assert_string_equal(path, "/x");
 	assert_int_equal(size, 0);
 	ini_write(f, "[transport]\npath = t.img\nfoo = 1\n");
-	assert_int_equal(config_transport_locate(NULL, f->ini, path, sizeof(path),
-						 &size, f->msg, sizeof(f->msg)), -EINVAL);
-	snprintf(want, sizeof(want), "%s:3: foo: unknown key in [transport]", f->ini);
+	assert_int_equal(config_transport_locate(NULL, f->ini, path,
+						 sizeof(path), &size, f->msg,
+						 sizeof(f->msg)),
+			 -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: foo: unknown key in [transport]",
+		 f->ini);
 	assert_string_equal(f->msg, want);
 }
 

@@ -16,7 +16,7 @@
 #include "transport/crc32c.c"
 
 #ifndef CRC32C_BLOCK
-#define CRC32C_BLOCK 512U	/* no hardware path on this arch */
+#define CRC32C_BLOCK 512U /* no hardware path on this arch */
 #endif
 
 /* Bit-at-a-time reference, straight from the definition. */
@@ -89,13 +89,16 @@ static void test_chaining(void **state)
 
 static void test_hw_matches_sw(void **state)
 {
-	enum { MAX = 70000 };
+	enum {
+		MAX = 70000
+	};
 	uint8_t *buf = malloc(MAX + 16);
 
 	(void)state;
 	assert_non_null(buf);
 	if (!crc32c_hw_available())
-		fprintf(stderr, "note: no SSE4.2, comparing sw to reference only\n");
+		fprintf(stderr,
+			"note: no SSE4.2, comparing sw to reference only\n");
 	for (size_t i = 0; i < MAX + 16; i++)
 		buf[i] = rnd8();
 	for (int iter = 0; iter < 3000; iter++) {
@@ -108,7 +111,8 @@ static void test_hw_matches_sw(void **state)
 		if (crc32c_hw_available())
 			assert_int_equal(crc32c_hw(seed, buf + align, len), sw);
 		if (len < 4096)
-			assert_int_equal(crc32c_ref(seed, buf + align, len), sw);
+			assert_int_equal(crc32c_ref(seed, buf + align, len),
+					 sw);
 		assert_int_equal(cbdt_crc32c(seed, buf + align, len), sw);
 	}
 	free(buf);
@@ -117,7 +121,9 @@ static void test_hw_matches_sw(void **state)
 /* Around the three-stream block size of the hardware path. */
 static void test_block_boundaries(void **state)
 {
-	enum { MAX = 8 * CRC32C_BLOCK + 64 };
+	enum {
+		MAX = 8 * CRC32C_BLOCK + 64
+	};
 	uint8_t *buf = malloc(MAX);
 
 	(void)state;
@@ -130,10 +136,14 @@ static void test_block_boundaries(void **state)
 			for (size_t align = 0; align < 8; align++) {
 				uint32_t sw = crc32c_sw(0, buf + align, len);
 
-				assert_int_equal(cbdt_crc32c(0, buf + align, len), sw);
+				assert_int_equal(
+					cbdt_crc32c(0, buf + align, len), sw);
 				if (crc32c_hw_available())
-					assert_int_equal(crc32c_hw(0x1234, buf + align, len),
-							 crc32c_sw(0x1234, buf + align, len));
+					assert_int_equal(
+						crc32c_hw(0x1234, buf + align,
+							  len),
+						crc32c_sw(0x1234, buf + align,
+							  len));
 			}
 	free(buf);
 }

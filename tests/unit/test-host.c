@@ -102,10 +102,10 @@ static void test_live_twin_is_refused(void **state)
 {
 	struct fixture *f = *state;
 	/* Our parent is alive and is not us. */
-	struct cbdt_host_rec old = host_rec("node-a", CBDT_ROLE_BACKEND,
-					    (uint32_t)getppid(), 1);
-	struct cbdt_host_rec me = host_rec("node-a", CBDT_ROLE_BACKEND,
-					   (uint32_t)getpid(), 1);
+	struct cbdt_host_rec old =
+		host_rec("node-a", CBDT_ROLE_BACKEND, (uint32_t)getppid(), 1);
+	struct cbdt_host_rec me =
+		host_rec("node-a", CBDT_ROLE_BACKEND, (uint32_t)getpid(), 1);
 	uint32_t id;
 	uint64_t o;
 
@@ -119,11 +119,12 @@ static void test_live_twin_is_refused(void **state)
 static void test_dead_predecessor_same_boot_is_adopted(void **state)
 {
 	struct fixture *f = *state;
-	struct cbdt_host_rec other = host_rec("node-x", CBDT_ROLE_BACKEND, 1, 1);
-	struct cbdt_host_rec old = host_rec("node-a", CBDT_ROLE_BACKEND,
-					    dead_pid(), 1);
-	struct cbdt_host_rec me = host_rec("node-a", CBDT_ROLE_BACKEND,
-					   (uint32_t)getpid(), 1);
+	struct cbdt_host_rec other =
+		host_rec("node-x", CBDT_ROLE_BACKEND, 1, 1);
+	struct cbdt_host_rec old =
+		host_rec("node-a", CBDT_ROLE_BACKEND, dead_pid(), 1);
+	struct cbdt_host_rec me =
+		host_rec("node-a", CBDT_ROLE_BACKEND, (uint32_t)getpid(), 1);
 	struct cbdt_host_rec got;
 	uint32_t id0, id, idx;
 	uint64_t o0, o, ox;
@@ -145,8 +146,8 @@ static void test_dead_predecessor_same_boot_is_adopted(void **state)
 static void test_own_pid_counts_as_dead(void **state)
 {
 	struct fixture *f = *state;
-	struct cbdt_host_rec me = host_rec("node-a", CBDT_ROLE_BACKEND,
-					   (uint32_t)getpid(), 1);
+	struct cbdt_host_rec me =
+		host_rec("node-a", CBDT_ROLE_BACKEND, (uint32_t)getpid(), 1);
 	uint32_t id0, id;
 	uint64_t o0, o;
 
@@ -160,12 +161,12 @@ static void test_own_pid_counts_as_dead(void **state)
 static void test_other_role_or_name_not_adopted(void **state)
 {
 	struct fixture *f = *state;
-	struct cbdt_host_rec client = host_rec("node-a", CBDT_ROLE_CLIENT,
-					       dead_pid(), 1);
-	struct cbdt_host_rec other = host_rec("node-b", CBDT_ROLE_BACKEND,
-					      dead_pid(), 1);
-	struct cbdt_host_rec me = host_rec("node-a", CBDT_ROLE_BACKEND,
-					   (uint32_t)getpid(), 1);
+	struct cbdt_host_rec client =
+		host_rec("node-a", CBDT_ROLE_CLIENT, dead_pid(), 1);
+	struct cbdt_host_rec other =
+		host_rec("node-b", CBDT_ROLE_BACKEND, dead_pid(), 1);
+	struct cbdt_host_rec me =
+		host_rec("node-a", CBDT_ROLE_BACKEND, (uint32_t)getpid(), 1);
 	uint32_t ic, io, id;
 	uint64_t o;
 
@@ -195,10 +196,11 @@ static void *beat(void *arg)
 static void test_other_boot_adopted_only_when_still(void **state)
 {
 	struct fixture *f = *state;
-	struct cbdt_host_rec old = host_rec("node-a", CBDT_ROLE_BACKEND, 4242, 1);
-	struct cbdt_host_rec me = host_rec("node-a", CBDT_ROLE_BACKEND,
-					   (uint32_t)getpid(), 2);
-	struct beater b = { .t = f->t };
+	struct cbdt_host_rec old =
+		host_rec("node-a", CBDT_ROLE_BACKEND, 4242, 1);
+	struct cbdt_host_rec me =
+		host_rec("node-a", CBDT_ROLE_BACKEND, (uint32_t)getpid(), 2);
+	struct beater b = {.t = f->t};
 	pthread_t th;
 	uint64_t o0, o, start;
 	uint32_t id;
@@ -235,15 +237,17 @@ static void test_full_and_unregister(void **state)
 		snprintf(name, sizeof(name), "h%u", i);
 		r = host_rec(name, CBDT_ROLE_CLIENT, 1, 1);
 		assert_int_equal(cbdt_host_register(f->t, &r, false, &id,
-						    &owners[i]), 0);
+						    &owners[i]),
+				 0);
 		assert_int_equal(id, i);
 	}
 	struct cbdt_host_rec r = host_rec("late", CBDT_ROLE_CLIENT, 1, 1);
 
 	assert_int_equal(cbdt_host_register(f->t, &r, false, &id, &o), -ENOSPC);
 	cbdt_host_unregister(f->t, 5, owners[5]);
-	assert_int_equal(CBDT_OWNER_STATE(cbdt_slot_owner(f->t, CBDT_OBJ_HOST, 5)),
-			 CBDT_SLOT_FREE);
+	assert_int_equal(
+		CBDT_OWNER_STATE(cbdt_slot_owner(f->t, CBDT_OBJ_HOST, 5)),
+		CBDT_SLOT_FREE);
 	assert_int_equal(cbdt_host_register(f->t, &r, false, &id, &o), 0);
 	assert_int_equal(id, 5);
 	/* Unregistering with a stale word leaves the new owner alone. */
@@ -259,7 +263,7 @@ static void test_bad_arguments(void **state)
 	uint64_t o;
 
 	assert_int_equal(cbdt_host_register(f->t, &r, false, &id, &o), -EINVAL);
-	memset(r.hostname, 'x', sizeof(r.hostname));	/* unterminated */
+	memset(r.hostname, 'x', sizeof(r.hostname)); /* unterminated */
 	assert_int_equal(cbdt_host_register(f->t, &r, false, &id, &o), -EINVAL);
 }
 

@@ -82,7 +82,7 @@ static uint32_t dead_pid(void)
 	return (uint32_t)pid;
 }
 
-static const uint8_t other_boot[16] = { 0xb0, 0x07 };
+static const uint8_t other_boot[16] = {0xb0, 0x07};
 
 static void test_empty_transport_is_not_in_use(void **state)
 {
@@ -114,12 +114,12 @@ static void test_live_host_blocks_format_even_forced(void **state)
 {
 	struct fixture *f = *state;
 	uint32_t id = host_add(f, (uint32_t)getpid(), NULL, 60000);
-	struct cbdt_inuse who = { CBDT_OBJ_NR, 99 };
+	struct cbdt_inuse who = {CBDT_OBJ_NR, 99};
 	const uint8_t *uuid = cbdt_get_info(f->t)->uuid;
 	uint8_t before[16];
 	char buf[256];
 
-	struct beater b = { .t = f->t, .type = CBDT_OBJ_HOST, .id = id };
+	struct beater b = {.t = f->t, .type = CBDT_OBJ_HOST, .id = id};
 	pthread_t th;
 
 	memcpy(before, uuid, sizeof(before));
@@ -142,7 +142,7 @@ static void test_beating_backend_of_other_kernel_blocks(void **state)
 {
 	struct fixture *f = *state;
 	uint32_t h = host_add(f, 1, other_boot, 60000);
-	struct beater b = { .t = f->t, .type = CBDT_OBJ_BACKEND };
+	struct beater b = {.t = f->t, .type = CBDT_OBJ_BACKEND};
 	struct cbdt_inuse who;
 	uint64_t owner;
 	pthread_t th;
@@ -169,16 +169,19 @@ static void test_gone_process_of_this_kernel_does_not_block(void **state)
 	uint64_t owner;
 
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BLKDEV, -1, (uint16_t)h,
-					 &owner), 0);
+					 &owner),
+			 0);
 	/* Decided at once from the pid: no 60 s wait. */
 	assert_int_equal(cbdt_inuse_find(f->t, NULL), 0);
 	assert_int_equal(cbdt_format(f->t, 0, 0, NULL), -EEXIST);
 	assert_int_equal(cbdt_format(f->t, 0, CBDT_FORMAT_FORCE, NULL), 0);
-	assert_int_equal(CBDT_OWNER_STATE(cbdt_slot_owner(f->t, CBDT_OBJ_HOST, h)),
-			 CBDT_SLOT_FREE);
+	assert_int_equal(
+		CBDT_OWNER_STATE(cbdt_slot_owner(f->t, CBDT_OBJ_HOST, h)),
+		CBDT_SLOT_FREE);
 }
 
-static void test_still_host_of_other_kernel_is_dead_after_its_timeout(void **state)
+static void
+test_still_host_of_other_kernel_is_dead_after_its_timeout(void **state)
 {
 	struct fixture *f = *state;
 	uint64_t start;
@@ -201,9 +204,10 @@ static void *take_main(void *arg)
 	struct taker *k = arg;
 	uint64_t owner = cbdt_slot_owner(k->t, CBDT_OBJ_HOST, k->id), o2;
 
-	usleep(100000);		/* the probe runs for 60 s: any time works */
+	usleep(100000); /* the probe runs for 60 s: any time works */
 	assert_int_equal(cbdt_slot_takeover(k->t, CBDT_OBJ_HOST, k->id, owner,
-					    0, &o2), 0);
+					    0, &o2),
+			 0);
 	return NULL;
 }
 
@@ -211,7 +215,7 @@ static void *take_main(void *arg)
 static void test_new_owner_during_probe_is_alive(void **state)
 {
 	struct fixture *f = *state;
-	struct taker k = { .t = f->t, .id = host_add(f, 1, other_boot, 60000) };
+	struct taker k = {.t = f->t, .id = host_add(f, 1, other_boot, 60000)};
 	struct cbdt_inuse who;
 	pthread_t th;
 
@@ -226,7 +230,7 @@ static void test_garbage_needs_force(void **state)
 	struct fixture *f = *state;
 	uint8_t *base = cbdt_base(f->t);
 
-	memset(base, 0xa5, 8192);	/* both info copies */
+	memset(base, 0xa5, 8192); /* both info copies */
 	assert_int_not_equal(cbdt_validate(f->t), 0);
 	assert_int_equal(cbdt_format(f->t, 0, 0, NULL), -ENOTEMPTY);
 	assert_int_equal(base[0], 0xa5);

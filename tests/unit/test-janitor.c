@@ -47,7 +47,7 @@ static int pass_logged(struct jf *f, struct cbdt_observer *obs, uint32_t host,
 		/* "test-janitor: janitor: TYPE ID: cleared: ..." */
 		const char *p = strstr(line, ": janitor: ");
 
-		fputs(line, stderr);	/* keep it visible in the test log */
+		fputs(line, stderr); /* keep it visible in the test log */
 		if (!p || !strstr(p, ": cleared") ||
 		    sscanf(p, ": janitor: %15s %u", type, &id) != 2)
 			continue;
@@ -61,10 +61,10 @@ static int pass_logged(struct jf *f, struct cbdt_observer *obs, uint32_t host,
 struct world {
 	struct jf *f;
 	struct cbdt_observer *obs;
-	uint32_t jan;			/* the janitor's host */
-	uint32_t bhost, be;		/* backend host and its backend */
+	uint32_t jan;	    /* the janitor's host */
+	uint32_t bhost, be; /* backend host and its backend */
 	uint64_t be_owner;
-	uint32_t chost;			/* client host */
+	uint32_t chost; /* client host */
 	struct cbdt_blkdev *b;
 	struct jf_handlers h;
 };
@@ -102,7 +102,7 @@ static int world_teardown(void **state)
 	struct world *w = *state;
 
 	jf_handlers_free(&w->h);
-	jf_blkdev_drop(w->b);	/* its slots die with the file */
+	jf_blkdev_drop(w->b); /* its slots die with the file */
 	cbdt_observer_free(w->obs);
 	jf_free(w->f);
 	free(w);
@@ -125,9 +125,8 @@ static void test_alive_objects_never_cleared(void **state)
 	 * the segments, which have no heartbeat of their own. */
 	for (int i = 0; i < 4; i++) {
 		jf_run(w->f, w->obs, JF_TIMEOUT_MS);
-		assert_int_equal(pass_logged(w->f, w->obs, w->jan, log,
-					     sizeof(log)),
-				 0);
+		assert_int_equal(
+			pass_logged(w->f, w->obs, w->jan, log, sizeof(log)), 0);
 		assert_string_equal(log, "");
 	}
 	assert_int_equal(jf_count_active(w->f, CBDT_OBJ_HOST), 3);
@@ -151,7 +150,7 @@ static void test_new_objects_get_a_full_window(void **state)
 	jf_kill(w->f, CBDT_OBJ_BACKEND, w->be);
 	jf_kill(w->f, CBDT_OBJ_HOST, w->chost);
 	jf_kill(w->f, CBDT_OBJ_BLKDEV, w->b->id);
-	t0 = cbdt_now_ns();	/* before the first sight */
+	t0 = cbdt_now_ns(); /* before the first sight */
 	ret = pass_logged(w->f, w->obs, w->jan, log, sizeof(log));
 	if (jf_stalled(t0))
 		skip();
@@ -221,9 +220,8 @@ static void test_dead_client_segments_then_blkdev_then_host(void **state)
 	/* The writable lock went with it: another writer may map now. */
 	uint32_t c2 = jf_host(w->f, "client2", CBDT_ROLE_CLIENT, NULL);
 
-	assert_int_equal(jf_map(w->f, &h2, c2, w->be, w->be_owner, 1, false,
-				&b2),
-			 0);
+	assert_int_equal(
+		jf_map(w->f, &h2, c2, w->be, w->be_owner, 1, false, &b2), 0);
 	jf_handlers_free(&h2);
 	jf_blkdev_drop(b2);
 }
@@ -237,9 +235,8 @@ static void test_dead_backend_kept_while_a_live_blkdev_maps_it(void **state)
 	jf_kill(w->f, CBDT_OBJ_BACKEND, w->be);
 	for (int i = 0; i < 3; i++) {
 		jf_run(w->f, w->obs, JF_TIMEOUT_MS);
-		assert_int_equal(pass_logged(w->f, w->obs, w->jan, log,
-					     sizeof(log)),
-				 0);
+		assert_int_equal(
+			pass_logged(w->f, w->obs, w->jan, log, sizeof(log)), 0);
 		assert_string_equal(log, "");
 	}
 	/* The client waits for the backend to come back: all is kept. */
@@ -278,9 +275,8 @@ static void test_slow_backend_is_kept(void **state)
 			last = cbdt_now_ms();
 		}
 		jf_run(w->f, NULL, 0);
-		assert_int_equal(pass_logged(w->f, w->obs, w->jan, log,
-					     sizeof(log)),
-				 0);
+		assert_int_equal(
+			pass_logged(w->f, w->obs, w->jan, log, sizeof(log)), 0);
 		assert_string_equal(log, "");
 	}
 	assert_true(jf_active(w->f, CBDT_OBJ_BACKEND, w->be));
@@ -322,7 +318,7 @@ static void test_lease_keeps_a_second_janitor_out(void **state)
 	assert_int_equal(jf_handlers_detach_closing(&w->h), 0);
 
 	/* janitor3 is in the middle of a pass: janitor2 does nothing. */
-	t0 = cbdt_now_ns();	/* before janitor3's last beat is seen */
+	t0 = cbdt_now_ns(); /* before janitor3's last beat is seen */
 	assert_int_equal(cbdt_janitor_lease_acquire(w->f->t, jan3, w->obs), 0);
 	assert_int_equal(pass_logged(w->f, w->obs, jan2, log, sizeof(log)), 0);
 	assert_string_equal(log, "");
@@ -348,7 +344,8 @@ static void test_lease_keeps_a_second_janitor_out(void **state)
 	assert_false(jf_active(w->f, CBDT_OBJ_HOST, w->chost));
 	assert_false(jf_active(w->f, CBDT_OBJ_HOST, jan3));
 	/* A pass gives the lease back. */
-	assert_int_equal(cbdt_janitor_lease_acquire(w->f->t, w->jan, w->obs), 0);
+	assert_int_equal(cbdt_janitor_lease_acquire(w->f->t, w->jan, w->obs),
+			 0);
 	cbdt_janitor_lease_release(w->f->t, w->jan);
 }
 
@@ -356,8 +353,10 @@ static void test_orphaned_segment_after_grace(void **state)
 {
 	struct world *w = *state;
 	struct cbdt_segment_rec stale = {
-		.type = CBDT_SEG_CHANNEL, .blkdev_id = 7,
-		.blkdev_owner = 0x12345601ULL, .backend_id = 0,
+		.type = CBDT_SEG_CHANNEL,
+		.blkdev_id = 7,
+		.blkdev_owner = 0x12345601ULL,
+		.backend_id = 0,
 	};
 	uint64_t o1, o2;
 	char log[512], want[512];
@@ -366,15 +365,15 @@ static void test_orphaned_segment_after_grace(void **state)
 
 	/* A mapper claimed a segment and died before writing anything, and
 	 * another left a record behind that names a blkdev long gone. */
-	s1 = cbdt_slot_claim(w->f->t, CBDT_OBJ_SEGMENT, -1,
-			     (uint16_t)w->chost, &o1);
-	s2 = cbdt_slot_claim(w->f->t, CBDT_OBJ_SEGMENT, -1,
-			     (uint16_t)w->chost, &o2);
+	s1 = cbdt_slot_claim(w->f->t, CBDT_OBJ_SEGMENT, -1, (uint16_t)w->chost,
+			     &o1);
+	s2 = cbdt_slot_claim(w->f->t, CBDT_OBJ_SEGMENT, -1, (uint16_t)w->chost,
+			     &o2);
 	assert_true(s1 >= 0 && s2 >= 0);
 	assert_int_equal(cbdt_record_write(w->f->t, CBDT_OBJ_SEGMENT,
 					   (uint32_t)s2, &stale, sizeof(stale)),
 			 0);
-	t0 = cbdt_now_ns();	/* before the segments' first sight */
+	t0 = cbdt_now_ns(); /* before the segments' first sight */
 	jf_run(w->f, w->obs, JF_TIMEOUT_MS / 4);
 	ret = pass_logged(w->f, w->obs, w->jan, log, sizeof(log));
 	if (jf_stalled(t0))
@@ -408,7 +407,8 @@ static void test_clear_refuses_alive_and_ignores_free(void **state)
 	assert_int_equal(cbdt_backend_clear(t, w->be, w->obs, &by), -EBUSY);
 	assert_int_equal(by.type, CBDT_OBJ_BACKEND);
 	assert_int_equal(cbdt_blkdev_clear(t, w->b->id, w->obs, NULL), -EBUSY);
-	assert_int_equal(cbdt_segment_clear(t, w->b->segs[0], w->obs, &by), -EBUSY);
+	assert_int_equal(cbdt_segment_clear(t, w->b->segs[0], w->obs, &by),
+			 -EBUSY);
 	assert_int_equal(by.why, CBDT_BLOCK_BELONGS);
 	assert_int_equal(by.type, CBDT_OBJ_BLKDEV);
 	assert_int_equal(by.id, w->b->id);

@@ -18,7 +18,8 @@
 static void test_fixed_offsets_do_not_overlap(void **state)
 {
 	(void)state;
-	assert_true(CBDT_INFO_A_OFF + sizeof(struct cbdt_info) <= CBDT_INFO_B_OFF);
+	assert_true(CBDT_INFO_A_OFF + sizeof(struct cbdt_info) <=
+		    CBDT_INFO_B_OFF);
 	assert_true(CBDT_INFO_B_OFF + CBDT_INFO_SIZE <= CBDT_GLOBAL_OFF);
 	assert_int_equal(CBDT_GLOBAL_OFF + sizeof(struct cbdt_global),
 			 CBDT_META_OFF);
@@ -115,7 +116,7 @@ static void test_layout_known_sizes(void **state)
 
 	(void)state;
 	assert_int_equal(cbdt_layout_compute(GiB, 0, &in), 0);
-	assert_int_equal(in.segments.count, 63);	/* 2 MiB + 63 x 16 MiB */
+	assert_int_equal(in.segments.count, 63); /* 2 MiB + 63 x 16 MiB */
 	check_layout(GiB, &in);
 
 	assert_int_equal(cbdt_layout_compute(64 * MiB, 0, &in), 0);
@@ -200,7 +201,7 @@ static void test_lease_encoding(void **state)
 {
 	(void)state;
 	for (uint32_t id = 0; id < 0xffff; id += 97) {
-		uint64_t gens[] = { 0, 1, 0xfffff, CBDT_GEN_MASK };
+		uint64_t gens[] = {0, 1, 0xfffff, CBDT_GEN_MASK};
 
 		for (size_t g = 0; g < 4; g++) {
 			uint64_t l = cbdt_lease_make(id, gens[g]);
@@ -211,7 +212,8 @@ static void test_lease_encoding(void **state)
 		}
 	}
 	/* The generation is taken mod 2^40, as in the owner word. */
-	assert_int_equal(cbdt_lease_gen(cbdt_lease_make(3, CBDT_GEN_MASK + 2)), 1);
+	assert_int_equal(cbdt_lease_gen(cbdt_lease_make(3, CBDT_GEN_MASK + 2)),
+			 1);
 }
 
 static void test_backend_ident(void **state)

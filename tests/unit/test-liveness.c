@@ -19,7 +19,7 @@
 #include "cbdt.h"
 #include "fixture.h"
 
-#define MiB (1ULL << 20)
+#define MiB	   (1ULL << 20)
 #define TIMEOUT_MS 100
 
 struct fixture {
@@ -53,7 +53,6 @@ static int fixture_teardown(void **state)
 	free(f);
 	return 0;
 }
-
 
 static void test_observer_new_checks(void **state)
 {
@@ -96,7 +95,8 @@ static void test_stopped_counter_dies(void **state)
 		cbdt_sleep_ms(20);
 		cbdt_slot_heartbeat(f->t, CBDT_OBJ_BACKEND, 2);
 		assert_true(cbdt_observer_alive(f->obs, CBDT_OBJ_BACKEND, 2));
-		assert_true(cbdt_observer_age_ms(f->obs, CBDT_OBJ_BACKEND, 2) < 10);
+		assert_true(cbdt_observer_age_ms(f->obs, CBDT_OBJ_BACKEND, 2) <
+			    10);
 	}
 	/* A last beat, seen after t0; then stop.  Still alive at half the
 	 * timeout, dead after it. */
@@ -112,7 +112,8 @@ static void test_stopped_counter_dies(void **state)
 		    TIMEOUT_MS / 2);
 	cbdt_sleep_ms(TIMEOUT_MS / 2 + 20);
 	assert_false(cbdt_observer_alive(f->obs, CBDT_OBJ_BACKEND, 2));
-	assert_true(cbdt_observer_age_ms(f->obs, CBDT_OBJ_BACKEND, 2) >= TIMEOUT_MS);
+	assert_true(cbdt_observer_age_ms(f->obs, CBDT_OBJ_BACKEND, 2) >=
+		    TIMEOUT_MS);
 	/* the age counts from the sighting of the last beat, not before */
 	assert_true(cbdt_observer_age_ms(f->obs, CBDT_OBJ_BACKEND, 2) <=
 		    (cbdt_now_ns() - t0) / 1000000ULL);
@@ -151,7 +152,8 @@ static void test_owner_change_resets_window(void **state)
 	assert_false(cbdt_observer_alive(f->obs, CBDT_OBJ_HOST, 5));
 	/* A restarted daemon takes the slot over: a new object, fresh
 	 * window, although the counter did not move. */
-	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_HOST, 5, o, 0, &o2), 0);
+	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_HOST, 5, o, 0, &o2),
+			 0);
 	assert_true(cbdt_observer_alive(f->obs, CBDT_OBJ_HOST, 5));
 	assert_int_equal(cbdt_observer_age_ms(f->obs, CBDT_OBJ_HOST, 5), 0);
 	cbdt_sleep_ms(TIMEOUT_MS + 20);
@@ -170,7 +172,8 @@ static void test_sample_all(void **state)
 	uint64_t o;
 
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, i, 1, &o), i);
+		assert_int_equal(
+			cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, i, 1, &o), i);
 	cbdt_observer_sample(f->obs);
 	cbdt_sleep_ms(TIMEOUT_MS / 2);
 	cbdt_slot_heartbeat(f->t, CBDT_OBJ_SEGMENT, 1);
@@ -210,7 +213,7 @@ static void test_observers_are_independent(void **state)
  * hang exceeds; the short one must see it die once the child is gone.
  */
 #define XPROC_TIMEOUT_MS 250
-#define XPROC_BEATS 60
+#define XPROC_BEATS	 60
 
 static void test_heartbeat_from_other_process(void **state)
 {
@@ -283,7 +286,8 @@ static void test_clock_is_monotonic(void **state)
 	assert_true(cbdt_now_ms() >= b / 1000000ULL);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+#define T(fn) \
+	cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int main(void)
 {

@@ -20,7 +20,7 @@
 #include "barrier.h"
 #include "channel-fixture.h"
 
-#define DEV_SIZE (1ULL << 30)
+#define DEV_SIZE  (1ULL << 30)
 #define CALLS_MAX 64
 
 /* Every callback, recorded. */
@@ -28,7 +28,7 @@ struct rec {
 	struct cbdt_queue *q;
 	unsigned n;
 	struct cbdt_queue_done d[CALLS_MAX];
-	uint8_t data[CALLS_MAX][8];	/* first bytes of READ data */
+	uint8_t data[CALLS_MAX][8]; /* first bytes of READ data */
 };
 
 static void rec_done(void *arg, const struct cbdt_queue_done *d)
@@ -39,7 +39,7 @@ static void rec_done(void *arg, const struct cbdt_queue_done *d)
 	r->d[r->n] = *d;
 	if (d->data)
 		memcpy(r->data[r->n], d->data, d->len < 8 ? d->len : 8);
-	r->d[r->n].data = NULL;	/* valid during the call only */
+	r->d[r->n].data = NULL; /* valid during the call only */
 	r->n++;
 }
 
@@ -80,8 +80,8 @@ static int qsubmit(struct qfx *x, uint16_t op, uint64_t off, uint32_t len,
 		   uintptr_t cookie)
 {
 	static uint8_t wbuf[1 << 20];
-	struct cbdt_queue_req r = { .op = op, .offset = off, .len = len,
-				    .cookie = (void *)cookie };
+	struct cbdt_queue_req r = {
+		.op = op, .offset = off, .len = len, .cookie = (void *)cookie};
 
 	if (op == CBDT_OP_WRITE) {
 		fx_fill(wbuf, len, off);
@@ -118,7 +118,8 @@ static void test_round_trip_hands_back_cookie_and_data(void **state)
 	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 33), 0);
 	assert_int_equal(cbdt_queue_busy(x->rec.q), 3);
 	hserve(x, 0, &rq);
-	assert_true(fx_check(cbdt_channel_data(x->f->h, rq.data_off), 5000, 4096));
+	assert_true(
+		fx_check(cbdt_channel_data(x->f->h, rq.data_off), 5000, 4096));
 	hserve(x, 0, NULL);
 	hserve(x, -ENOSPC, NULL);
 	assert_int_equal(cbdt_queue_reap(x->rec.q, 100, NULL), 3);
@@ -170,7 +171,7 @@ static void test_full_ring_then_full_data_area(void **state)
 	assert_int_equal(qsubmit(x, CBDT_OP_READ, 0, area / 2, 1), 0);
 	assert_int_equal(qsubmit(x, CBDT_OP_READ, 0, area / 2, 2), 0);
 	assert_int_equal(qsubmit(x, CBDT_OP_READ, 0, 4096, 3), -EAGAIN);
-	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 4), 0);	/* no data */
+	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 4), 0); /* no data */
 	hserve(x, 0, NULL);
 	assert_int_equal(cbdt_queue_reap(x->rec.q, 100, NULL), 1);
 	assert_int_equal(qsubmit(x, CBDT_OP_READ, 0, 4096, 3), 0);
@@ -179,7 +180,7 @@ static void test_full_ring_then_full_data_area(void **state)
 static void test_submit_wait_gives_up_at_its_deadline(void **state)
 {
 	struct qfx *x = *state;
-	struct cbdt_queue_req r = { .op = CBDT_OP_FLUSH };
+	struct cbdt_queue_req r = {.op = CBDT_OP_FLUSH};
 	uint64_t t0;
 
 	for (unsigned i = 0; i < 8; i++)
@@ -196,13 +197,14 @@ static void test_expired_request_keeps_its_slot_until_completion(void **state)
 	struct qfx *x = *state;
 
 	assert_int_equal(qsubmit(x, CBDT_OP_READ, 0, 8192, 7), 0);
-	assert_int_equal(cbdt_queue_expire(x->rec.q, 3600ULL * 1000000000ULL), 0);
+	assert_int_equal(cbdt_queue_expire(x->rec.q, 3600ULL * 1000000000ULL),
+			 0);
 	assert_int_equal(cbdt_queue_expire(x->rec.q, 0), 1);
 	assert_int_equal(x->rec.n, 1);
 	assert_true(x->rec.d[0].answer);
 	assert_false(x->rec.d[0].last);
 	assert_int_equal(x->rec.d[0].result, -ETIMEDOUT);
-	assert_int_equal(cbdt_queue_expire(x->rec.q, 0), 0);	/* once */
+	assert_int_equal(cbdt_queue_expire(x->rec.q, 0), 0); /* once */
 	assert_int_equal(cbdt_queue_busy(x->rec.q), 1);
 	/* the handler answers late: no second answer, only the release */
 	hserve(x, 0, NULL);
@@ -222,18 +224,19 @@ static void test_expired_request_keeps_its_slot_until_completion(void **state)
 static void test_stale_completion_is_counted_not_matched(void **state)
 {
 	struct qfx *x = *state;
-	struct cbdt_request stale = { .op = CBDT_OP_FLUSH };
+	struct cbdt_request stale = {.op = CBDT_OP_FLUSH};
 	struct cbdt_request rq;
 	uint32_t strays = 0;
 
 	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 1), 0);
 	hserve(x, 0, &rq);
 	assert_int_equal(cbdt_queue_reap(x->rec.q, 100, NULL), 1);
-	stale.req_id = rq.req_id;		/* slot 0's old id */
-	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 2), 0);	/* reuses slot 0 */
+	stale.req_id = rq.req_id; /* slot 0's old id */
+	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 2),
+			 0); /* reuses slot 0 */
 	assert_int_equal(cbdt_channel_submit(x->f->c, &stale), 0);
-	hserve(x, 0, NULL);	/* the queue's request */
-	hserve(x, 0, NULL);	/* the stale one */
+	hserve(x, 0, NULL); /* the queue's request */
+	hserve(x, 0, NULL); /* the stale one */
 	assert_int_equal(cbdt_queue_reap(x->rec.q, 100, &strays), 1);
 	assert_int_equal(strays, 1);
 	assert_int_equal(x->rec.n, 2);
@@ -253,7 +256,8 @@ static void test_duplicate_completion_breaks_the_queue(void **state)
 	hserve(x, 0, NULL);
 	/* the same ce once more, as a confused handler would post it */
 	head = ctrl->cq_head;
-	memcpy(fx_ce(x->f, head), fx_ce(x->f, head - 1), sizeof(struct cbdt_ce));
+	memcpy(fx_ce(x->f, head), fx_ce(x->f, head - 1),
+	       sizeof(struct cbdt_ce));
 	smp_store_release(&ctrl->cq_head, head + 1);
 	assert_true(cbdt_queue_reap(x->rec.q, 100, NULL) < 0);
 	assert_true(cbdt_queue_broken(x->rec.q));
@@ -264,7 +268,7 @@ static void test_duplicate_completion_breaks_the_queue(void **state)
 	assert_int_equal((uintptr_t)x->rec.d[1].cookie, 2);
 	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 3), -EIO);
 	assert_int_equal(cbdt_queue_reap(x->rec.q, 100, NULL), -EIO);
-	assert_int_equal(x->rec.n, 2);	/* answered once only */
+	assert_int_equal(x->rec.n, 2); /* answered once only */
 }
 
 static void test_break_answers_inflight_and_free_releases(void **state)
@@ -323,7 +327,7 @@ static void test_stop_refuses_submits_and_ends_idle(void **state)
 	struct qfx *x = *state;
 	struct cbdt_wait w;
 
-	cbdt_wait_init(&w, &(struct cbdt_wait_cfg){ .spin_ns = 1 });
+	cbdt_wait_init(&w, &(struct cbdt_wait_cfg){.spin_ns = 1});
 	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 1), 0);
 	cbdt_queue_stop(x->rec.q);
 	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 2), -ESHUTDOWN);
@@ -343,9 +347,9 @@ static void test_stop_refuses_submits_and_ends_idle(void **state)
 struct srv {
 	struct cbdt_channel *h;
 	struct cbdt_serve_cfg cfg;
-	unsigned execs[64];	/* per request, by offset / 4096 */
+	unsigned execs[64]; /* per request, by offset / 4096 */
 	unsigned dones, errors;
-	int stop_after;		/* check() stops after this many dones */
+	int stop_after; /* check() stops after this many dones */
 	int why;
 };
 
@@ -364,7 +368,8 @@ static int srv_check(void *arg)
 	struct srv *s = arg;
 
 	return s->stop_after && (int)s->dones >= s->stop_after ?
-		       CBDT_SERVE_USER : 0;
+		       CBDT_SERVE_USER :
+		       0;
 }
 
 static void srv_done(void *arg, const struct cbdt_request *rq, int result)
@@ -377,7 +382,9 @@ static void srv_done(void *arg, const struct cbdt_request *rq, int result)
 }
 
 static const struct cbdt_handler_ops srv_ops = {
-	.exec = srv_exec, .check = srv_check, .done = srv_done,
+	.exec = srv_exec,
+	.check = srv_check,
+	.done = srv_done,
 };
 
 static void *srv_main(void *arg)
@@ -405,7 +412,7 @@ static void reap_until(struct qfx *x, unsigned n)
 static void test_serve_validates_and_stops_on_close(void **state)
 {
 	struct qfx *x = *state;
-	struct srv s = { .h = x->f->h, .cfg = { .dev_size = 64 * 4096 } };
+	struct srv s = {.h = x->f->h, .cfg = {.dev_size = 64 * 4096}};
 	pthread_t th;
 
 	assert_int_equal(pthread_create(&th, NULL, srv_main, &s), 0);
@@ -423,14 +430,14 @@ static void test_serve_validates_and_stops_on_close(void **state)
 	assert_int_equal(s.dones, 3);
 	assert_int_equal(s.errors, 1);
 	assert_int_equal(s.execs[1], 1);
-	assert_int_equal(s.execs[0], 1);	/* the FLUSH */
+	assert_int_equal(s.execs[0], 1); /* the FLUSH */
 }
 
 static void test_serve_stops_for_check_and_for_a_moved_segment(void **state)
 {
 	struct qfx *x = *state;
-	struct srv s = { .h = x->f->h, .cfg = { .dev_size = DEV_SIZE },
-			 .stop_after = 2 };
+	struct srv s = {
+		.h = x->f->h, .cfg = {.dev_size = DEV_SIZE}, .stop_after = 2};
 	uint64_t o2;
 	pthread_t th;
 
@@ -442,10 +449,12 @@ static void test_serve_stops_for_check_and_for_a_moved_segment(void **state)
 	assert_int_equal(s.dones, 2);
 	reap_until(x, 2);
 	/* the segment's slot moves on: stop before touching it again */
-	s = (struct srv){ .h = x->f->h,
-			  .cfg = { .dev_size = DEV_SIZE, .seg_owner = x->f->seg_owner } };
-	assert_int_equal(cbdt_slot_takeover(x->f->t, CBDT_OBJ_SEGMENT, x->f->seg,
-					    x->f->seg_owner, 0, &o2), 0);
+	s = (struct srv){.h = x->f->h,
+			 .cfg = {.dev_size = DEV_SIZE,
+				 .seg_owner = x->f->seg_owner}};
+	assert_int_equal(cbdt_slot_takeover(x->f->t, CBDT_OBJ_SEGMENT,
+					    x->f->seg, x->f->seg_owner, 0, &o2),
+			 0);
 	assert_int_equal(pthread_create(&th, NULL, srv_main, &s), 0);
 	pthread_join(th, NULL);
 	assert_int_equal(s.why, CBDT_SERVE_SEG_GONE);
@@ -455,15 +464,17 @@ static void test_serve_stops_for_check_and_for_a_moved_segment(void **state)
 static void test_serve_fails_everything_of_a_lost_channel(void **state)
 {
 	struct qfx *x = *state;
-	struct srv s = { .h = x->f->h, .cfg = { .dev_size = DEV_SIZE } };
-	static const uint8_t boot_a[16] = { 1 }, boot_b[16] = { 2 };
+	struct srv s = {.h = x->f->h, .cfg = {.dev_size = DEV_SIZE}};
+	static const uint8_t boot_a[16] = {1}, boot_b[16] = {2};
 	pthread_t th;
 
 	assert_false(cbdt_channel_handler_adopt(x->f->h, boot_a));
 	cbdt_channel_handler_unflushed(x->f->h, true);
 	cbdt_channel_close(x->f->h);
-	assert_int_equal(cbdt_channel_open(x->f->t, x->f->seg, CBDT_CHANNEL_HANDLER,
-					   FX_BACKEND_OWNER, &x->f->h), 0);
+	assert_int_equal(cbdt_channel_open(x->f->t, x->f->seg,
+					   CBDT_CHANNEL_HANDLER,
+					   FX_BACKEND_OWNER, &x->f->h),
+			 0);
 	assert_true(cbdt_channel_handler_adopt(x->f->h, boot_b));
 	s.h = x->f->h;
 	assert_int_equal(pthread_create(&th, NULL, srv_main, &s), 0);
@@ -474,7 +485,7 @@ static void test_serve_fails_everything_of_a_lost_channel(void **state)
 	assert_int_equal(x->rec.d[1].result, -EIO);
 	cbdt_channel_client_close(x->f->c);
 	pthread_join(th, NULL);
-	assert_int_equal(s.execs[0], 0);	/* nothing reached the store */
+	assert_int_equal(s.execs[0], 0); /* nothing reached the store */
 }
 
 /*
@@ -485,17 +496,20 @@ static void test_serve_fails_everything_of_a_lost_channel(void **state)
 static void test_crash_and_reattach_mid_stream(void **state)
 {
 	struct qfx *x = *state;
-	struct srv s = { .cfg = { .dev_size = DEV_SIZE } };
+	struct srv s = {.cfg = {.dev_size = DEV_SIZE}};
 	struct cbdt_request rq;
 	pthread_t th;
 
 	for (unsigned i = 0; i < 6; i++)
-		assert_int_equal(qsubmit(x, CBDT_OP_WRITE, i * 4096, 4096, i), 0);
-	hserve(x, 0, NULL);			/* request 0: done */
-	assert_int_equal(cbdt_channel_peek(x->f->h, &rq), 1);	/* 1: running */
-	cbdt_channel_close(x->f->h);		/* ... and the handler dies */
-	assert_int_equal(cbdt_channel_open(x->f->t, x->f->seg, CBDT_CHANNEL_HANDLER,
-					   FX_BACKEND_OWNER, &x->f->h), 0);
+		assert_int_equal(qsubmit(x, CBDT_OP_WRITE, i * 4096, 4096, i),
+				 0);
+	hserve(x, 0, NULL); /* request 0: done */
+	assert_int_equal(cbdt_channel_peek(x->f->h, &rq), 1); /* 1: running */
+	cbdt_channel_close(x->f->h); /* ... and the handler dies */
+	assert_int_equal(cbdt_channel_open(x->f->t, x->f->seg,
+					   CBDT_CHANNEL_HANDLER,
+					   FX_BACKEND_OWNER, &x->f->h),
+			 0);
 	s.h = x->f->h;
 	assert_int_equal(pthread_create(&th, NULL, srv_main, &s), 0);
 	reap_until(x, 6);
@@ -507,7 +521,7 @@ static void test_crash_and_reattach_mid_stream(void **state)
 		assert_true(x->rec.d[i].answer && x->rec.d[i].last);
 	}
 	assert_int_equal(x->rec.n, 6);
-	assert_int_equal(s.execs[0], 0);	/* the first handler did it */
+	assert_int_equal(s.execs[0], 0); /* the first handler did it */
 	for (unsigned i = 1; i < 6; i++)
 		assert_int_equal(s.execs[i], 1);
 	assert_int_equal(cbdt_queue_busy(x->rec.q), 0);

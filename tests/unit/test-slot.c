@@ -56,8 +56,10 @@ static void test_slot_get_bounds(void **state)
 	uint8_t *base = cbdt_base(f->t);
 
 	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_HOST), CBDT_HOSTS_NR);
-	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_BACKEND), CBDT_BACKENDS_NR);
-	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_BLKDEV), CBDT_BLKDEVS_NR);
+	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_BACKEND),
+			 CBDT_BACKENDS_NR);
+	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_BLKDEV),
+			 CBDT_BLKDEVS_NR);
 	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_SEGMENT), 3);
 	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_NR), 0);
 	assert_ptr_equal(cbdt_slot_get(f->t, CBDT_OBJ_HOST, 0),
@@ -77,22 +79,28 @@ static void test_claim_lowest_free(void **state)
 	struct fixture *f = *state;
 	uint64_t o0, o1, o2;
 
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 4, &o0), 0);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 4, &o0),
+			 0);
 	assert_int_equal(CBDT_OWNER_STATE(o0), CBDT_SLOT_ACTIVE);
 	assert_int_equal(CBDT_OWNER_HOST(o0), 4);
 	assert_int_equal(CBDT_OWNER_GEN(o0), 1);
 	assert_int_equal(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 0), o0);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 4, &o1), 1);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 4, &o1),
+			 1);
 	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 0, o0), 0);
 	/* Released keeps the generation; the next claim bumps it. */
-	assert_int_equal(CBDT_OWNER_STATE(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 0)),
-			 CBDT_SLOT_FREE);
-	assert_int_equal(CBDT_OWNER_GEN(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 0)), 1);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 9, &o2), 0);
+	assert_int_equal(
+		CBDT_OWNER_STATE(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 0)),
+		CBDT_SLOT_FREE);
+	assert_int_equal(
+		CBDT_OWNER_GEN(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 0)), 1);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 9, &o2),
+			 0);
 	assert_int_equal(CBDT_OWNER_GEN(o2), 2);
 	assert_int_equal(CBDT_OWNER_HOST(o2), 9);
 	/* The old owner word is now stale. */
-	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 0, o0), -ESTALE);
+	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 0, o0),
+			 -ESTALE);
 	assert_int_equal(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 0), o2);
 }
 
@@ -101,15 +109,17 @@ static void test_claim_host_slot_names_itself(void **state)
 	struct fixture *f = *state;
 	uint64_t o;
 
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_HOST, 6, CBDT_HOST_NONE,
-					 &o), 6);
+	assert_int_equal(
+		cbdt_slot_claim(f->t, CBDT_OBJ_HOST, 6, CBDT_HOST_NONE, &o), 6);
 	assert_int_equal(CBDT_OWNER_HOST(o), 6);
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_HOST, -1, 30, &o), 0);
 	assert_int_equal(CBDT_OWNER_HOST(o), 0);
 	/* Other slot types need a real host. */
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BLKDEV, -1,
-					 CBDT_HOST_NONE, &o), -EINVAL);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_NR, -1, 1, &o), -EINVAL);
+					 CBDT_HOST_NONE, &o),
+			 -EINVAL);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_NR, -1, 1, &o),
+			 -EINVAL);
 }
 
 static void test_claim_pinned(void **state)
@@ -117,16 +127,23 @@ static void test_claim_pinned(void **state)
 	struct fixture *f = *state;
 	uint64_t o;
 
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, 17, 1, &o), 17);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, 17, 2, &o), -EBUSY);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, CBDT_BACKENDS_NR,
-					 1, &o), -ERANGE);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, 3, 1, &o), -ERANGE);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, 17, 1, &o),
+			 17);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, 17, 2, &o),
+			 -EBUSY);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND,
+					 CBDT_BACKENDS_NR, 1, &o),
+			 -ERANGE);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, 3, 1, &o),
+			 -ERANGE);
 	/* Lowest free skips the pinned one. */
 	for (int i = 0; i < 17; i++)
-		assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 1, &o), i);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 1, &o), 18);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 1, NULL), 19);
+		assert_int_equal(
+			cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 1, &o), i);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 1, &o),
+			 18);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, -1, 1, NULL),
+			 19);
 }
 
 static void test_claim_exhaustion(void **state)
@@ -136,30 +153,34 @@ static void test_claim_exhaustion(void **state)
 
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, -1, 1,
-						 &o[i]), i);
+						 &o[i]),
+				 i);
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, -1, 1, &o[0]),
 			 -ENOSPC);
 	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_SEGMENT, 1, o[1]), 0);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, -1, 1, &o[1]), 1);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, -1, 1, &o[1]),
+			 1);
 }
 
 static void test_claim_keeps_records_and_heartbeat(void **state)
 {
 	struct fixture *f = *state;
-	struct cbdt_backend_rec r = { .ident = 0x1234, .size = 99 }, got;
+	struct cbdt_backend_rec r = {.ident = 0x1234, .size = 99}, got;
 	uint64_t o;
 
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, 2, 1, &o), 2);
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BACKEND, 2, &r,
-					   sizeof(r)), 0);
+	assert_int_equal(
+		cbdt_record_write(f->t, CBDT_OBJ_BACKEND, 2, &r, sizeof(r)), 0);
 	for (int i = 0; i < 5; i++)
 		cbdt_slot_heartbeat(f->t, CBDT_OBJ_BACKEND, 2);
-	assert_int_equal(cbdt_slot_heartbeat_read(f->t, CBDT_OBJ_BACKEND, 2), 5);
+	assert_int_equal(cbdt_slot_heartbeat_read(f->t, CBDT_OBJ_BACKEND, 2),
+			 5);
 	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 2, o), 0);
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, 2, 1, &o), 2);
 	assert_int_equal(cbdt_backend_read(f->t, 2, &got), 0);
 	assert_int_equal(got.ident, 0x1234);
-	assert_int_equal(cbdt_slot_heartbeat_read(f->t, CBDT_OBJ_BACKEND, 2), 5);
+	assert_int_equal(cbdt_slot_heartbeat_read(f->t, CBDT_OBJ_BACKEND, 2),
+			 5);
 }
 
 static void test_generation_wraps(void **state)
@@ -174,7 +195,8 @@ static void test_generation_wraps(void **state)
 	assert_int_equal(CBDT_OWNER_HOST(o), 3);
 	s->hdr.owner = CBDT_OWNER_MAKE(CBDT_SLOT_ACTIVE, 3, CBDT_GEN_MASK);
 	o = s->hdr.owner;
-	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_BLKDEV, 0, o, 3, &o2), 0);
+	assert_int_equal(
+		cbdt_slot_takeover(f->t, CBDT_OBJ_BLKDEV, 0, o, 3, &o2), 0);
 	assert_int_equal(CBDT_OWNER_GEN(o2), 0);
 	assert_int_equal(CBDT_OWNER_STATE(o2), CBDT_SLOT_ACTIVE);
 }
@@ -185,34 +207,42 @@ static void test_takeover_and_stale(void **state)
 	uint64_t o, o2, o3;
 
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BACKEND, 1, 5, &o), 1);
-	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_BACKEND, 1, o, 6, &o2), 0);
+	assert_int_equal(
+		cbdt_slot_takeover(f->t, CBDT_OBJ_BACKEND, 1, o, 6, &o2), 0);
 	assert_int_equal(CBDT_OWNER_HOST(o2), 6);
 	assert_int_equal(CBDT_OWNER_GEN(o2), CBDT_OWNER_GEN(o) + 1);
 	/* The old owner can neither release nor take over any more. */
-	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 1, o), -ESTALE);
-	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_BACKEND, 1, o, 5, &o3),
+	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 1, o),
+			 -ESTALE);
+	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_BACKEND, 1, o, 5,
+					    &o3),
 			 -ESTALE);
 	assert_int_equal(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 1), o2);
 	/* A FREE word cannot be taken over; a double release is stale. */
 	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 1, o2), 0);
-	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 1, o2), -ESTALE);
-	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_BACKEND, 1,
-					    cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 1),
-					    5, &o3), -EINVAL);
-	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 200, o2), -ERANGE);
-	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_BACKEND, 200, o2, 1, &o3),
+	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 1, o2),
+			 -ESTALE);
+	assert_int_equal(
+		cbdt_slot_takeover(f->t, CBDT_OBJ_BACKEND, 1,
+				   cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 1),
+				   5, &o3),
+		-EINVAL);
+	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_BACKEND, 200, o2),
+			 -ERANGE);
+	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_BACKEND, 200, o2, 1,
+					    &o3),
 			 -ERANGE);
 }
 
 /* ---- claim races ---- */
 
 #define RACE_THREADS 8
-#define RACE_ROUNDS 4000
-#define RACE_SLOTS 3	/* fewer slots than threads: real contention */
+#define RACE_ROUNDS  4000
+#define RACE_SLOTS   3 /* fewer slots than threads: real contention */
 
 struct race {
 	struct cbdt *t;
-	int held[RACE_SLOTS];	/* private: how many think they own it */
+	int held[RACE_SLOTS]; /* private: how many think they own it */
 	int violations;
 	int claims;
 	pthread_barrier_t start;
@@ -233,11 +263,13 @@ static void *race_thread(void *p)
 	for (int i = 0; i < RACE_ROUNDS; i++) {
 		uint64_t o;
 		int want = i % 2 ? -1 : (i / 2) % RACE_SLOTS;
-		int id = cbdt_slot_claim(a->t, CBDT_OBJ_SEGMENT, want, a->host, &o);
+		int id = cbdt_slot_claim(a->t, CBDT_OBJ_SEGMENT, want, a->host,
+					 &o);
 
 		if (id < 0) {
 			if (id != -EBUSY && id != -ENOSPC)
-				__atomic_add_fetch(&r->violations, 1000, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&r->violations, 1000,
+						   __ATOMIC_RELAXED);
 			continue;
 		}
 		__atomic_add_fetch(&r->claims, 1, __ATOMIC_RELAXED);
@@ -258,7 +290,7 @@ static void *race_thread(void *p)
 static void test_claim_race_threads(void **state)
 {
 	struct fixture *f = *state;
-	struct race r = { .t = f->t };
+	struct race r = {.t = f->t};
 	struct race_arg args[RACE_THREADS];
 	pthread_t th[RACE_THREADS];
 	uint64_t gens = 0;
@@ -266,9 +298,9 @@ static void test_claim_race_threads(void **state)
 	assert_int_equal(cbdt_slot_count(f->t, CBDT_OBJ_SEGMENT), RACE_SLOTS);
 	pthread_barrier_init(&r.start, NULL, RACE_THREADS);
 	for (int i = 0; i < RACE_THREADS; i++) {
-		args[i] = (struct race_arg){ &r, f->t, (uint16_t)(i + 1) };
-		assert_int_equal(pthread_create(&th[i], NULL, race_thread,
-						&args[i]), 0);
+		args[i] = (struct race_arg){&r, f->t, (uint16_t)(i + 1)};
+		assert_int_equal(
+			pthread_create(&th[i], NULL, race_thread, &args[i]), 0);
 	}
 	for (int i = 0; i < RACE_THREADS; i++)
 		pthread_join(th[i], NULL);
@@ -306,7 +338,7 @@ static void test_claim_race_processes_churn(void **state)
 		pid[i] = fork();
 		assert_true(pid[i] >= 0);
 		if (pid[i] == 0) {
-			struct race_arg a = { r, NULL, (uint16_t)(i + 1) };
+			struct race_arg a = {r, NULL, (uint16_t)(i + 1)};
 
 			if (cbdt_open(f->path, 0, &a.t))
 				_exit(1);
@@ -323,7 +355,8 @@ static void test_claim_race_processes_churn(void **state)
 	}
 	assert_int_equal(r->violations, 0);
 	for (uint32_t id = 0; id < RACE_SLOTS; id++)
-		gens += CBDT_OWNER_GEN(cbdt_slot_owner(f->t, CBDT_OBJ_SEGMENT, id));
+		gens += CBDT_OWNER_GEN(
+			cbdt_slot_owner(f->t, CBDT_OBJ_SEGMENT, id));
 	assert_int_equal(gens, (uint64_t)r->claims);
 	print_message("%d claims by %d processes\n", r->claims, RACE_THREADS);
 	pthread_barrier_destroy(&r->start);
@@ -331,13 +364,14 @@ static void test_claim_race_processes_churn(void **state)
 }
 
 #define FORK_PROCS 8
-#define FORK_TRIES 20	/* 160 attempts on 128 backend slots */
+#define FORK_TRIES 20 /* 160 attempts on 128 backend slots */
 
 /*
  * Children start together (all block on one pipe until the parent closes
  * it), claim, and report the ids they won.  Winners keep their slots.
  */
-static void fork_claim_race(struct cbdt *t, int want, int ids[FORK_PROCS][FORK_TRIES])
+static void fork_claim_race(struct cbdt *t, int want,
+			    int ids[FORK_PROCS][FORK_TRIES])
 {
 	int go[2], res[FORK_PROCS][2];
 	pid_t pid[FORK_PROCS];
@@ -357,17 +391,22 @@ static void fork_claim_race(struct cbdt *t, int want, int ids[FORK_PROCS][FORK_T
 			for (int i = 0; i < FORK_TRIES; i++) {
 				uint64_t o;
 
-				won[i] = cbdt_slot_claim(t, CBDT_OBJ_BACKEND, want,
+				won[i] = cbdt_slot_claim(t, CBDT_OBJ_BACKEND,
+							 want,
 							 (uint16_t)(p + 1), &o);
-				if (won[i] >= 0 && CBDT_OWNER_HOST(o) != (unsigned)p + 1)
+				if (won[i] >= 0 &&
+				    CBDT_OWNER_HOST(o) != (unsigned)p + 1)
 					_exit(3);
 			}
-			_exit(write(res[p][1], won, sizeof(won)) == sizeof(won) ? 0 : 4);
+			_exit(write(res[p][1], won, sizeof(won)) ==
+					      sizeof(won) ?
+				      0 :
+				      4);
 		}
 		close(res[p][1]);
 	}
 	close(go[0]);
-	close(go[1]);	/* start */
+	close(go[1]); /* start */
 	for (int p = 0; p < FORK_PROCS; p++) {
 		int status;
 
@@ -398,10 +437,12 @@ static void test_claim_race_processes(void **state)
 				continue;
 			}
 			assert_true(id >= 0 && id < (int)CBDT_BACKENDS_NR);
-			assert_int_equal(owner_of[id], -1);	/* never twice */
+			assert_int_equal(owner_of[id], -1); /* never twice */
 			owner_of[id] = p;
-			assert_int_equal(CBDT_OWNER_HOST(cbdt_slot_owner(
-				f->t, CBDT_OBJ_BACKEND, (uint32_t)id)), p + 1);
+			assert_int_equal(
+				CBDT_OWNER_HOST(cbdt_slot_owner(
+					f->t, CBDT_OBJ_BACKEND, (uint32_t)id)),
+				p + 1);
 			won++;
 		}
 	assert_int_equal(won, CBDT_BACKENDS_NR);
@@ -425,10 +466,11 @@ static void test_claim_race_processes_pinned(void **state)
 			}
 		}
 	assert_int_equal(winners, 1);
-	assert_int_equal(CBDT_OWNER_HOST(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND,
-							 77)), winner + 1);
-	assert_int_equal(CBDT_OWNER_GEN(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND,
-							77)), 1);
+	assert_int_equal(
+		CBDT_OWNER_HOST(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 77)),
+		winner + 1);
+	assert_int_equal(
+		CBDT_OWNER_GEN(cbdt_slot_owner(f->t, CBDT_OBJ_BACKEND, 77)), 1);
 }
 
 /* ---- records ---- */
@@ -440,17 +482,20 @@ static void test_record_roundtrip(void **state)
 	uint8_t buf[CBDT_REC_PAYLOAD], got[CBDT_REC_PAYLOAD + 8];
 	uint64_t seq;
 
-	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 4, got, 8, &seq),
+	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 4, got, 8,
+					  &seq),
 			 -ENODATA);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 7 + 1);
 	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 4, buf,
-					   sizeof(buf)), 0);
+					   sizeof(buf)),
+			 0);
 	assert_int_equal(s->rec[0].hdr.seq, 1);
 	assert_int_equal(s->rec[1].hdr.seq, 0);
 	memset(got, 0xee, sizeof(got));
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 4, got,
-					  sizeof(got), &seq), 0);
+					  sizeof(got), &seq),
+			 0);
 	assert_int_equal(seq, 1);
 	assert_memory_equal(got, buf, sizeof(buf));
 	/* Asking for more than stored: zero padded. */
@@ -458,29 +503,37 @@ static void test_record_roundtrip(void **state)
 		assert_int_equal(got[i], 0);
 
 	/* Shorter record: the copy alternates, the tail reads as zero. */
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 4, "abc", 3), 0);
+	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 4, "abc", 3),
+			 0);
 	assert_int_equal(s->rec[1].hdr.seq, 2);
 	assert_int_equal(s->rec[1].hdr.len, 3);
 	memset(got, 0xee, sizeof(got));
-	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 4, got, 16, &seq), 0);
+	assert_int_equal(
+		cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 4, got, 16, &seq), 0);
 	assert_int_equal(seq, 2);
 	assert_memory_equal(got, "abc\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
 	/* Asking for less than stored. */
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 4, buf, 100), 0);
+	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 4, buf, 100),
+			 0);
 	assert_int_equal(s->rec[0].hdr.seq, 3);
 	memset(got, 0xee, sizeof(got));
-	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 4, got, 10, NULL), 0);
+	assert_int_equal(
+		cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 4, got, 10, NULL), 0);
 	assert_memory_equal(got, buf, 10);
 	assert_int_equal(got[10], 0xee);
 
 	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 4, buf,
-					   CBDT_REC_PAYLOAD + 1), -EINVAL);
+					   CBDT_REC_PAYLOAD + 1),
+			 -EINVAL);
 	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 999, buf, 1),
 			 -ERANGE);
-	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 999, got, 1, NULL),
+	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 999, got, 1,
+					  NULL),
 			 -ERANGE);
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 5, NULL, 0), 0);
-	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 5, got, 4, &seq), 0);
+	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 5, NULL, 0),
+			 0);
+	assert_int_equal(
+		cbdt_record_read(f->t, CBDT_OBJ_BLKDEV, 5, got, 4, &seq), 0);
 	assert_memory_equal(got, "\0\0\0\0", 4);
 }
 
@@ -493,18 +546,21 @@ static void test_record_torn_copy_falls_back(void **state)
 
 	for (uint32_t i = 1; i <= 2; i++)
 		assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_HOST, 3, &i,
-						   sizeof(i)), 0);
+						   sizeof(i)),
+				 0);
 	/* Copy 1 (seq 2, value 2) torn: its payload no longer matches. */
 	s->rec[1].payload[0] ^= 0xff;
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v),
-					  &seq), 0);
+					  &seq),
+			 0);
 	assert_int_equal(v, 1);
 	assert_int_equal(seq, 1);
 	/* A torn header (seq) is caught by the crc too. */
 	s->rec[1].payload[0] ^= 0xff;
 	s->rec[1].hdr.seq = 50;
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v),
-					  &seq), 0);
+					  &seq),
+			 0);
 	assert_int_equal(seq, 1);
 	/* An absurd len with a matching crc is still refused. */
 	s->rec[1].hdr.seq = 2;
@@ -512,34 +568,41 @@ static void test_record_torn_copy_falls_back(void **state)
 	s->rec[1].hdr.crc = cbdt_crc32c(0, (uint8_t *)&s->rec[1] + 4,
 					sizeof(s->rec[1]) - 4);
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v),
-					  &seq), 0);
+					  &seq),
+			 0);
 	assert_int_equal(seq, 1);
 
 	/* The next write must keep the only good copy and fix the torn one. */
 	v = 3;
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v)), 0);
+	assert_int_equal(
+		cbdt_record_write(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v)), 0);
 	assert_int_equal(s->rec[0].hdr.seq, 1);
 	assert_int_equal(s->rec[1].hdr.seq, 2);
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v),
-					  &seq), 0);
+					  &seq),
+			 0);
 	assert_int_equal(v, 3);
 
 	/* Both torn. */
 	s->rec[0].payload[1] ^= 1;
 	s->rec[1].payload[1] ^= 1;
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v),
-					  &seq), -EBADMSG);
+					  &seq),
+			 -EBADMSG);
 	/* A write recovers. */
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v)), 0);
+	assert_int_equal(
+		cbdt_record_write(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v)), 0);
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v),
-					  &seq), 0);
+					  &seq),
+			 0);
 	assert_int_equal(v, 3);
 
 	/* One copy garbage, the other never written: not "never written". */
 	memset(&s->rec[0], 0x5a, sizeof(s->rec[0]));
 	memset(&s->rec[1], 0, sizeof(s->rec[1]));
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_HOST, 3, &v, sizeof(v),
-					  &seq), -EBADMSG);
+					  &seq),
+			 -EBADMSG);
 }
 
 static void rec_forge(struct cbdt_rec *r, uint64_t seq, uint32_t val)
@@ -561,23 +624,26 @@ static void test_record_seq_wraps(void **state)
 	rec_forge(&s->rec[0], UINT64_MAX - 1, 10);
 	rec_forge(&s->rec[1], UINT64_MAX, 11);
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_SEGMENT, 0, &v,
-					  sizeof(v), &seq), 0);
+					  sizeof(v), &seq),
+			 0);
 	assert_int_equal(v, 11);
 	v = 12;
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_SEGMENT, 0, &v,
-					   sizeof(v)), 0);
+	assert_int_equal(
+		cbdt_record_write(f->t, CBDT_OBJ_SEGMENT, 0, &v, sizeof(v)), 0);
 	/* 0 means never written: skipped. */
 	assert_int_equal(s->rec[0].hdr.seq, 1);
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_SEGMENT, 0, &v,
-					  sizeof(v), &seq), 0);
+					  sizeof(v), &seq),
+			 0);
 	assert_int_equal(v, 12);
 	assert_int_equal(seq, 1);
 	v = 13;
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_SEGMENT, 0, &v,
-					   sizeof(v)), 0);
+	assert_int_equal(
+		cbdt_record_write(f->t, CBDT_OBJ_SEGMENT, 0, &v, sizeof(v)), 0);
 	assert_int_equal(s->rec[1].hdr.seq, 2);
 	assert_int_equal(cbdt_record_read(f->t, CBDT_OBJ_SEGMENT, 0, &v,
-					  sizeof(v), &seq), 0);
+					  sizeof(v), &seq),
+			 0);
 	assert_int_equal(v, 13);
 }
 
@@ -586,9 +652,9 @@ static void test_record_seq_wraps(void **state)
 struct rw_race {
 	struct cbdt *t;
 	int stop;
-	int bad;	/* errors */
-	int torn;	/* payload not one whole record */
-	int back;	/* older than one seen before */
+	int bad;  /* errors */
+	int torn; /* payload not one whole record */
+	int back; /* older than one seen before */
 	uint64_t reads;
 };
 
@@ -630,16 +696,18 @@ static void *rw_reader(void *p)
 static void test_record_concurrent_readers(void **state)
 {
 	struct fixture *f = *state;
-	struct rw_race r = { .t = f->t };
+	struct rw_race r = {.t = f->t};
 	uint8_t buf[CBDT_REC_PAYLOAD];
 	pthread_t th[2];
 
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, rw_reader, &r), 0);
+		assert_int_equal(pthread_create(&th[i], NULL, rw_reader, &r),
+				 0);
 	for (uint32_t n = 1; n <= 200000; n++) {
 		rw_fill(buf, n);
-		assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 9, buf,
-						   sizeof(buf)), 0);
+		assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 9,
+						   buf, sizeof(buf)),
+				 0);
 	}
 	smp_store_release(&r.stop, 1);
 	for (int i = 0; i < 2; i++)
@@ -657,22 +725,28 @@ static void test_typed_readers_terminate_strings(void **state)
 	struct fixture *f = *state;
 	struct cbdt_host_rec h;
 	struct cbdt_backend_rec b;
-	struct cbdt_blkdev_rec d = { .backend_id = 7, .queues = 2 }, d2;
-	struct cbdt_segment_rec sg = { .type = CBDT_SEG_CHANNEL, .queue = 1 }, sg2;
+	struct cbdt_blkdev_rec d = {.backend_id = 7, .queues = 2}, d2;
+	struct cbdt_segment_rec sg = {.type = CBDT_SEG_CHANNEL, .queue = 1},
+				sg2;
 
 	memset(&h, 'h', sizeof(h));
 	memset(&b, 'b', sizeof(b));
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_HOST, 0, &h, sizeof(h)), 0);
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BACKEND, 0, &b, sizeof(b)), 0);
+	assert_int_equal(
+		cbdt_record_write(f->t, CBDT_OBJ_HOST, 0, &h, sizeof(h)), 0);
+	assert_int_equal(
+		cbdt_record_write(f->t, CBDT_OBJ_BACKEND, 0, &b, sizeof(b)), 0);
 	assert_int_equal(cbdt_host_read(f->t, 0, &h), 0);
 	assert_int_equal(strlen(h.hostname), CBDT_HOSTNAME_LEN - 1);
 	assert_int_equal(cbdt_backend_read(f->t, 0, &b), 0);
 	assert_int_equal(strlen(b.name), CBDT_NAME_LEN - 1);
 	assert_int_equal(strnlen(b.path, sizeof(b.path)), CBDT_PATH_LEN - 1);
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 0, &d, sizeof(d)), 0);
+	assert_int_equal(
+		cbdt_record_write(f->t, CBDT_OBJ_BLKDEV, 0, &d, sizeof(d)), 0);
 	assert_int_equal(cbdt_blkdev_read(f->t, 0, &d2), 0);
 	assert_memory_equal(&d, &d2, sizeof(d));
-	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_SEGMENT, 1, &sg, sizeof(sg)), 0);
+	assert_int_equal(cbdt_record_write(f->t, CBDT_OBJ_SEGMENT, 1, &sg,
+					   sizeof(sg)),
+			 0);
 	assert_int_equal(cbdt_segment_read(f->t, 1, &sg2), 0);
 	assert_memory_equal(&sg, &sg2, sizeof(sg));
 	assert_int_equal(cbdt_segment_read(f->t, 2, &sg2), -ENODATA);
@@ -683,7 +757,8 @@ static void test_typed_readers_terminate_strings(void **state)
 static uint64_t lease_word(struct fixture *f)
 {
 	return ((struct cbdt_global *)((uint8_t *)cbdt_base(f->t) +
-				       CBDT_GLOBAL_OFF))->janitor_lease;
+				       CBDT_GLOBAL_OFF))
+		->janitor_lease;
 }
 
 static void test_janitor_lease(void **state)
@@ -700,7 +775,8 @@ static void test_janitor_lease(void **state)
 	assert_int_equal(cbdt_janitor_lease_acquire(f->t, 5, NULL), -EINVAL);
 	assert_int_equal(cbdt_janitor_lease_acquire(f->t, a, NULL), 0);
 	assert_int_equal(lease_word(f), cbdt_lease_make(a, CBDT_OWNER_GEN(oa)));
-	assert_int_equal(cbdt_janitor_lease_acquire(f->t, a, NULL), 0);	/* again */
+	assert_int_equal(cbdt_janitor_lease_acquire(f->t, a, NULL),
+			 0); /* again */
 	assert_int_equal(cbdt_janitor_lease_acquire(f->t, b, NULL), -EBUSY);
 	/* B's release does not drop A's lease. */
 	cbdt_janitor_lease_release(f->t, b);
@@ -717,7 +793,8 @@ static void test_janitor_lease(void **state)
 	for (int i = 0; i < 10; i++) {
 		usleep(10000);
 		cbdt_slot_heartbeat(f->t, CBDT_OBJ_HOST, a);
-		assert_int_equal(cbdt_janitor_lease_acquire(f->t, b, obs), -EBUSY);
+		assert_int_equal(cbdt_janitor_lease_acquire(f->t, b, obs),
+				 -EBUSY);
 	}
 	usleep(90000);
 	assert_int_equal(cbdt_janitor_lease_acquire(f->t, b, obs), 0);
@@ -729,14 +806,16 @@ static void test_janitor_lease(void **state)
 
 	/* B restarts (takeover bumps its generation): the old lease is
 	 * stale even without an observer. */
-	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_HOST, b, ob, 0, &ob), 0);
+	assert_int_equal(cbdt_slot_takeover(f->t, CBDT_OBJ_HOST, b, ob, 0, &ob),
+			 0);
 	assert_int_equal(cbdt_janitor_lease_acquire(f->t, a, NULL), 0);
 	cbdt_janitor_lease_release(f->t, a);
 	/* A holder whose slot was released is stale too. */
 	assert_int_equal(cbdt_janitor_lease_acquire(f->t, a, NULL), 0);
 	assert_int_equal(cbdt_slot_release(f->t, CBDT_OBJ_HOST, a, oa), 0);
 	assert_int_equal(cbdt_janitor_lease_acquire(f->t, b, NULL), 0);
-	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_HOST, (int)a, 0, &oa2), (int)a);
+	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_HOST, (int)a, 0, &oa2),
+			 (int)a);
 	assert_int_equal(cbdt_janitor_lease_acquire(f->t, a, NULL), -EBUSY);
 }
 
@@ -753,8 +832,9 @@ static void test_backend_lock(void **state)
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BLKDEV, 1, 3, &d1), 1);
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BLKDEV, 2, 4, &d2), 2);
 	assert_int_equal(cbdt_backend_lock(f->t, 0, 1, d1), 0);
-	assert_int_equal(backend_lock_word(f, 0), cbdt_lease_make(1, CBDT_OWNER_GEN(d1)));
-	assert_int_equal(cbdt_backend_lock(f->t, 0, 1, d1), 0);	/* ours */
+	assert_int_equal(backend_lock_word(f, 0),
+			 cbdt_lease_make(1, CBDT_OWNER_GEN(d1)));
+	assert_int_equal(cbdt_backend_lock(f->t, 0, 1, d1), 0); /* ours */
 	assert_int_equal(cbdt_backend_lock(f->t, 0, 2, d2), -EBUSY);
 	/* Another backend is independent. */
 	assert_int_equal(cbdt_backend_lock(f->t, 1, 2, d2), 0);
@@ -774,14 +854,18 @@ static void test_backend_lock(void **state)
 	assert_int_equal(cbdt_backend_lock(f->t, 0, 2, d2), 0);
 	/* ... and the old holder's unlock does not drop the new lock. */
 	cbdt_backend_unlock(f->t, 0, 1, d1);
-	assert_int_equal(backend_lock_word(f, 0), cbdt_lease_make(2, CBDT_OWNER_GEN(d2)));
+	assert_int_equal(backend_lock_word(f, 0),
+			 cbdt_lease_make(2, CBDT_OWNER_GEN(d2)));
 	assert_int_equal(cbdt_backend_lock(f->t, 0, 1, d1b), -EBUSY);
 
-	assert_int_equal(cbdt_backend_lock(f->t, CBDT_BACKENDS_NR, 1, d1b), -ERANGE);
-	assert_int_equal(cbdt_backend_lock(f->t, 0, CBDT_BLKDEVS_NR, d1b), -ERANGE);
+	assert_int_equal(cbdt_backend_lock(f->t, CBDT_BACKENDS_NR, 1, d1b),
+			 -ERANGE);
+	assert_int_equal(cbdt_backend_lock(f->t, 0, CBDT_BLKDEVS_NR, d1b),
+			 -ERANGE);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+#define T(fn) \
+	cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int main(void)
 {

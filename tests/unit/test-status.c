@@ -24,9 +24,9 @@
 #include "fixture.h"
 #include "tools/status.h"
 
-#define MiB (1ULL << 20)
-#define TRANSPORT_SIZE (96 * MiB)	/* a handful of segments */
-#define WINDOW_MS 120U
+#define MiB	       (1ULL << 20)
+#define TRANSPORT_SIZE (96 * MiB) /* a handful of segments */
+#define WINDOW_MS      120U
 
 struct fx {
 	char path[64];
@@ -64,9 +64,10 @@ static int fx_teardown(void **state)
 static uint32_t host_add(struct cbdt *t, const char *name, uint16_t role,
 			 uint32_t pid, uint32_t interval_ms)
 {
-	struct cbdt_host_rec r = { .pid = pid, .role = role,
-				   .hb_interval_ms = interval_ms,
-				   .hb_timeout_ms = interval_ms * 10 };
+	struct cbdt_host_rec r = {.pid = pid,
+				  .role = role,
+				  .hb_interval_ms = interval_ms,
+				  .hb_timeout_ms = interval_ms * 10};
 	uint64_t owner;
 	uint32_t id;
 
@@ -79,10 +80,11 @@ static uint32_t backend_add(struct cbdt *t, uint32_t host, const char *name,
 			    const char *path, uint64_t size, uint16_t handlers,
 			    bool ro)
 {
-	struct cbdt_backend_rec r = { .host_id = (uint16_t)host,
-				      .handlers = handlers,
-				      .flags = ro ? CBDT_BACKEND_RO : 0,
-				      .size = size, .block_size = 512 };
+	struct cbdt_backend_rec r = {.host_id = (uint16_t)host,
+				     .handlers = handlers,
+				     .flags = ro ? CBDT_BACKEND_RO : 0,
+				     .size = size,
+				     .block_size = 512};
 	uint64_t owner;
 	int id;
 
@@ -91,7 +93,8 @@ static uint32_t backend_add(struct cbdt *t, uint32_t host, const char *name,
 	id = cbdt_slot_claim(t, CBDT_OBJ_BACKEND, -1, (uint16_t)host, &owner);
 	assert_true(id >= 0);
 	assert_int_equal(cbdt_record_write(t, CBDT_OBJ_BACKEND, (uint32_t)id,
-					   &r, sizeof(r)), 0);
+					   &r, sizeof(r)),
+			 0);
 	return (uint32_t)id;
 }
 
@@ -99,10 +102,10 @@ static uint32_t backend_add(struct cbdt *t, uint32_t host, const char *name,
 static uint32_t blkdev_add(struct cbdt *t, uint32_t host, uint32_t backend,
 			   unsigned queues, bool ro, uint32_t *segs)
 {
-	struct cbdt_blkdev_rec r = { .host_id = (uint16_t)host,
-				     .backend_id = (uint16_t)backend,
-				     .queues = (uint16_t)queues,
-				     .flags = ro ? CBDT_BLKDEV_RO : 0 };
+	struct cbdt_blkdev_rec r = {.host_id = (uint16_t)host,
+				    .backend_id = (uint16_t)backend,
+				    .queues = (uint16_t)queues,
+				    .flags = ro ? CBDT_BLKDEV_RO : 0};
 	uint64_t owner, seg_owner;
 	int id;
 
@@ -111,8 +114,10 @@ static uint32_t blkdev_add(struct cbdt *t, uint32_t host, uint32_t backend,
 	r.backend_owner = cbdt_slot_owner(t, CBDT_OBJ_BACKEND, backend);
 	for (unsigned q = 0; q < queues; q++) {
 		struct cbdt_channel_params p = {
-			.se_count = 16, .backend_id = (uint16_t)backend,
-			.blkdev_id = (uint16_t)id, .queue = (uint16_t)q,
+			.se_count = 16,
+			.backend_id = (uint16_t)backend,
+			.blkdev_id = (uint16_t)id,
+			.queue = (uint16_t)q,
 			.blkdev_owner = owner,
 		};
 		int seg = cbdt_slot_claim(t, CBDT_OBJ_SEGMENT, -1,
@@ -124,8 +129,9 @@ static uint32_t blkdev_add(struct cbdt *t, uint32_t host, uint32_t backend,
 		if (segs)
 			segs[q] = (uint32_t)seg;
 	}
-	assert_int_equal(cbdt_record_write(t, CBDT_OBJ_BLKDEV, (uint32_t)id,
-					   &r, sizeof(r)), 0);
+	assert_int_equal(cbdt_record_write(t, CBDT_OBJ_BLKDEV, (uint32_t)id, &r,
+					   sizeof(r)),
+			 0);
 	return (uint32_t)id;
 }
 
@@ -138,14 +144,14 @@ struct bumper {
 		uint32_t id;
 	} obj[8];
 	unsigned n;
-	int stop;		/* written by the test, read by the thread */
+	int stop; /* written by the test, read by the thread */
 	pthread_t thr;
 };
 
 static void *bumper_main(void *arg)
 {
 	struct bumper *b = arg;
-	struct timespec ts = { 0, 5 * 1000000L };
+	struct timespec ts = {0, 5 * 1000000L};
 
 	while (!smp_load_acquire(&b->stop)) {
 		for (unsigned i = 0; i < b->n; i++)
@@ -178,7 +184,7 @@ static void bumper_stop(struct bumper *b)
 
 static struct status_snap *collect(struct cbdt *t, uint32_t window_ms)
 {
-	struct status_opts o = { .window_ms = window_ms, .poll_ms = 5 };
+	struct status_opts o = {.window_ms = window_ms, .poll_ms = 5};
 	struct status_snap *s = NULL;
 
 	assert_int_equal(status_collect(t, &o, NULL, &s), 0);
@@ -211,7 +217,8 @@ static struct status_snap *collect_beating(struct cbdt *t, struct bumper *b,
 		struct status_snap *s = collect(t, window_ms);
 		unsigned i = 0;
 
-		while (i < b->n && snap_slot(s, b->obj[i].type, b->obj[i].id)->alive)
+		while (i < b->n &&
+		       snap_slot(s, b->obj[i].type, b->obj[i].id)->alive)
 			i++;
 		if (i == b->n || cbdt_now_ms() - t0 >= TFX_DEADLINE_MS)
 			return s;
@@ -288,9 +295,7 @@ static json_t *find_id(json_t *root, const char *key, long long id)
 	json_t *arr = get(root, key, JSON_ARRAY), *el;
 	size_t i;
 
-	json_array_foreach(arr, i, el)
-		if (get_int(el, "id") == id)
-			return el;
+	json_array_foreach(arr, i, el) if (get_int(el, "id") == id) return el;
 	fail_msg("%s: no id %lld", key, id);
 	return NULL;
 }
@@ -317,7 +322,8 @@ static void check_types(json_t *root)
 	get_int(tr, "segments_free");
 	get_int(root, "window_ms");
 
-	json_array_foreach(get(root, "hosts", JSON_ARRAY), i, el) {
+	json_array_foreach(get(root, "hosts", JSON_ARRAY), i, el)
+	{
 		get_int(el, "id");
 		get_bool(el, "alive");
 		get_int(el, "heartbeat_age_ms");
@@ -328,7 +334,8 @@ static void check_types(json_t *root)
 			get_int(el, "pid");
 		}
 	}
-	json_array_foreach(get(root, "backends", JSON_ARRAY), i, el) {
+	json_array_foreach(get(root, "backends", JSON_ARRAY), i, el)
+	{
 		get_int(el, "id");
 		get_bool(el, "alive");
 		if (!strcmp(get_str(el, "record"), "valid")) {
@@ -340,7 +347,8 @@ static void check_types(json_t *root)
 			get_int(el, "handlers");
 		}
 	}
-	json_array_foreach(get(root, "blkdevs", JSON_ARRAY), i, el) {
+	json_array_foreach(get(root, "blkdevs", JSON_ARRAY), i, el)
+	{
 		get_int(el, "id");
 		get_bool(el, "alive");
 		if (!strcmp(get_str(el, "record"), "valid")) {
@@ -356,7 +364,8 @@ static void check_types(json_t *root)
 				assert_true(json_is_integer(c));
 		}
 	}
-	json_array_foreach(get(root, "segments", JSON_ARRAY), i, el) {
+	json_array_foreach(get(root, "segments", JSON_ARRAY), i, el)
+	{
 		get_int(el, "id");
 		get_str(el, "state");
 		get_str(el, "handler");
@@ -442,16 +451,17 @@ static void world_build(struct cbdt *t, struct world *w)
 	w->be = backend_add(t, w->srv, "disk0", "/var/lib/cbd/disk0.img",
 			    1ULL << 30, 4, false);
 	w->bd = blkdev_add(t, w->cli, w->be, 2, false, w->segs);
-	assert_int_equal(cbdt_channel_open(t, w->segs[0], CBDT_CHANNEL_HANDLER,
-					   cbdt_slot_owner(t, CBDT_OBJ_BACKEND,
-							   w->be),
-					   &w->handler), 0);
+	assert_int_equal(
+		cbdt_channel_open(t, w->segs[0], CBDT_CHANNEL_HANDLER,
+				  cbdt_slot_owner(t, CBDT_OBJ_BACKEND, w->be),
+				  &w->handler),
+		0);
 }
 
 static void test_one_of_each_alive(void **state)
 {
 	struct fx *f = *state;
-	struct bumper b = { 0 };
+	struct bumper b = {0};
 	struct world w;
 	struct status_snap *s;
 	json_t *j, *h, *be, *bd, *seg, *ch;
@@ -500,8 +510,8 @@ static void test_one_of_each_alive(void **state)
 	assert_int_equal(json_integer_value(json_array_get(ch, 1)), w.segs[1]);
 
 	assert_int_equal(json_array_size(get(j, "segments", JSON_ARRAY)), 2);
-	assert_int_equal(get_int(get(j, "transport", JSON_OBJECT),
-				 "segments_used"), 2);
+	assert_int_equal(
+		get_int(get(j, "transport", JSON_OBJECT), "segments_used"), 2);
 	seg = find_id(j, "segments", w.segs[0]);
 	assert_string_equal(get_str(seg, "type"), "channel");
 	assert_string_equal(get_str(seg, "state"), "active");
@@ -543,7 +553,7 @@ static void test_one_of_each_alive(void **state)
 static void test_dead_objects(void **state)
 {
 	struct fx *f = *state;
-	struct bumper b = { 0 };
+	struct bumper b = {0};
 	struct world w;
 	struct status_snap *s;
 	json_t *j, *el;
@@ -648,10 +658,12 @@ static void test_full_slots(void **state)
 	}
 	for (unsigned i = 0; i < CBDT_BLKDEVS_NR; i++)
 		assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_BLKDEV, -1, 1,
-						 &owner), (int)i);
+						 &owner),
+				 (int)i);
 	for (unsigned i = 0; i < nseg; i++)
 		assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_SEGMENT, -1, 1,
-						 &owner), (int)i);
+						 &owner),
+				 (int)i);
 	assert_int_equal(cbdt_slot_claim(f->t, CBDT_OBJ_HOST, -1, 0, &owner),
 			 -ENOSPC);
 
@@ -672,8 +684,8 @@ static void test_full_slots(void **state)
 	/* claimed, never written: listed with a null record */
 	assert_string_equal(get_str(find_id(j, "blkdevs", 5), "record"),
 			    "unwritten");
-	assert_true(json_is_null(json_object_get(find_id(j, "blkdevs", 5),
-						 "backend_id")));
+	assert_true(json_is_null(
+		json_object_get(find_id(j, "blkdevs", 5), "backend_id")));
 
 	tab = to_table(s, false);
 	snprintf(title, sizeof(title), "SEGMENTS (%u used, 0 free)", nseg);
@@ -731,8 +743,8 @@ static void test_orphaned_segment_and_writer_lock(void **state)
 			 bd);
 	assert_false(get_bool(find_id(j, "segments", segs[0]), "orphaned"));
 	tab = to_table(s, false);
-	assert_non_null(strstr(table_line(tab, "BACKENDS", "disk0"),
-			       "blkdev 0"));
+	assert_non_null(
+		strstr(table_line(tab, "BACKENDS", "disk0"), "blkdev 0"));
 	free(tab);
 	json_decref(j);
 	status_snap_free(s);
@@ -743,8 +755,8 @@ static void test_orphaned_segment_and_writer_lock(void **state)
 			 0);
 	s = collect(f->t, 20);
 	j = to_json(s, false);
-	assert_true(json_is_null(json_object_get(find_id(j, "backends", be),
-						 "writer_blkdev")));
+	assert_true(json_is_null(
+		json_object_get(find_id(j, "backends", be), "writer_blkdev")));
 	assert_true(get_bool(find_id(j, "segments", segs[0]), "orphaned"));
 	assert_int_equal(json_array_size(get(j, "blkdevs", JSON_ARRAY)), 0);
 	tab = to_table(s, false);
@@ -775,7 +787,7 @@ static void test_default_window(void **state)
 static void test_readonly_mapping(void **state)
 {
 	struct fx *f = *state;
-	struct bumper b = { 0 };
+	struct bumper b = {0};
 	struct status_snap *s;
 	struct cbdt *ro;
 	uint32_t host;
@@ -800,7 +812,7 @@ static void test_readonly_mapping(void **state)
 static void test_no_liveness_and_stop(void **state)
 {
 	struct fx *f = *state;
-	struct status_opts o = { .no_liveness = true };
+	struct status_opts o = {.no_liveness = true};
 	volatile sig_atomic_t stop = 1;
 	struct status_snap *s = NULL;
 	uint64_t t0;
@@ -815,8 +827,8 @@ static void test_no_liveness_and_stop(void **state)
 
 	/* a set stop flag ends a long window at once: long before its end,
 	 * however slow this machine is */
-	o = (struct status_opts){ .window_ms = 2 * TFX_DEADLINE_MS,
-				  .stop = &stop };
+	o = (struct status_opts){.window_ms = 2 * TFX_DEADLINE_MS,
+				 .stop = &stop};
 	t0 = cbdt_now_ms();
 	assert_int_equal(status_collect(f->t, &o, NULL, &s), -EINTR);
 	assert_true(cbdt_now_ms() - t0 < TFX_DEADLINE_MS);

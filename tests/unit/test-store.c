@@ -19,12 +19,12 @@
 
 #include "backend/store.h"
 
-#define MiB (1U << 20)
+#define MiB	 (1U << 20)
 #define DEV_SIZE (8 * MiB)
 
 struct fixture {
 	char path[128];
-	uint8_t *ref;		/* what the file must hold */
+	uint8_t *ref; /* what the file must hold */
 	uint8_t *buf;
 	struct store s;
 };
@@ -123,9 +123,14 @@ static void test_unaligned_read_write(void **state)
 		uint64_t off;
 		uint32_t len;
 	} io[] = {
-		{ 0, 1 }, { 1, 4095 }, { 4097, 8191 }, { 511, 513 },
-		{ 3 * MiB - 7, MiB + 13 }, { DEV_SIZE - 3, 3 }, { 12345, 1 },
-		{ 65536, 131072 },
+		{0, 1},
+		{1, 4095},
+		{4097, 8191},
+		{511, 513},
+		{3 * MiB - 7, MiB + 13},
+		{DEV_SIZE - 3, 3},
+		{12345, 1},
+		{65536, 131072},
 	};
 
 	for (unsigned i = 0; i < sizeof(io) / sizeof(io[0]); i++)
@@ -135,7 +140,8 @@ static void test_unaligned_read_write(void **state)
 	for (unsigned i = 0; i < sizeof(io) / sizeof(io[0]); i++) {
 		memset(f->buf, 0xee, io[i].len);
 		assert_int_equal(store_read(&f->s, f->buf, io[i].off + 1,
-					    io[i].len - 1), 0);
+					    io[i].len - 1),
+				 0);
 		assert_memory_equal(f->buf, f->ref + io[i].off + 1,
 				    io[i].len - 1);
 	}
@@ -277,10 +283,18 @@ static void test_open_holds_the_file(void **state)
 static void test_open_sizes(void **state)
 {
 	struct fixture *f = *state;
-	static const struct { off_t file; uint64_t served; } c[] = {
-		{ 0, 0 }, { 1000, 0 }, { 4095, 0 }, { 4096, 4096 },
-		{ 4097, 4096 }, { 10 * MiB + 100, 10 * MiB },
-		{ 10 * MiB + 511, 10 * MiB }, { 10 * MiB + 512, 10 * MiB + 512 },
+	static const struct {
+		off_t file;
+		uint64_t served;
+	} c[] = {
+		{0, 0},
+		{1000, 0},
+		{4095, 0},
+		{4096, 4096},
+		{4097, 4096},
+		{10 * MiB + 100, 10 * MiB},
+		{10 * MiB + 511, 10 * MiB},
+		{10 * MiB + 512, 10 * MiB + 512},
 	};
 
 	store_close(&f->s);
@@ -305,8 +319,7 @@ static void test_open_errors(void **state)
 	struct store s;
 
 	(void)f;
-	assert_int_equal(store_open(&s, "/nonexistent/cbd-test", 0),
-			 -ENOENT);
+	assert_int_equal(store_open(&s, "/nonexistent/cbd-test", 0), -ENOENT);
 	assert_int_equal(store_open(&s, "/dev/shm", STORE_RO), -EINVAL);
 	assert_int_equal(store_open(&s, "/dev/shm", 0), -EINVAL);
 }
@@ -362,39 +375,47 @@ static void test_sync_and_writeback_modes(void **state)
 }
 
 #define STORE_TESTS(setup)                                                     \
-	cmocka_unit_test_setup_teardown(test_open_learns_size, setup, teardown), \
-	cmocka_unit_test_setup_teardown(test_unaligned_read_write, setup,      \
-					teardown),                              \
-	cmocka_unit_test_setup_teardown(test_read_past_shrunk_end_is_zero,     \
-					setup, teardown),                       \
-	cmocka_unit_test_setup_teardown(test_discard_punches_a_hole, setup,    \
-					teardown),                              \
-	cmocka_unit_test_setup_teardown(test_discard_fallback_zeroes, setup,   \
-					teardown),                              \
-	cmocka_unit_test_setup_teardown(test_write_zeroes, setup, teardown),   \
-	cmocka_unit_test_setup_teardown(test_write_zeroes_without_zero_range,  \
-					setup, teardown),                       \
-	cmocka_unit_test_setup_teardown(test_write_zeroes_by_writing, setup,   \
-					teardown),                              \
-	cmocka_unit_test_setup_teardown(test_zero_length_ops, setup, teardown), \
-	cmocka_unit_test_setup_teardown(test_readonly_refuses_changes, setup,  \
-					teardown),                              \
-	cmocka_unit_test_setup_teardown(test_open_holds_the_file, setup,       \
-					teardown),                              \
-	cmocka_unit_test_setup_teardown(test_open_sizes, setup, teardown),     \
-	cmocka_unit_test_setup_teardown(test_sync_and_writeback_modes, setup,  \
-					teardown),                              \
-	cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),    \
-	cmocka_unit_test_setup_teardown(test_io_error_is_errno, setup, teardown)
+	cmocka_unit_test_setup_teardown(test_open_learns_size, setup,          \
+					teardown),                             \
+		cmocka_unit_test_setup_teardown(test_unaligned_read_write,     \
+						setup, teardown),              \
+		cmocka_unit_test_setup_teardown(                               \
+			test_read_past_shrunk_end_is_zero, setup, teardown),   \
+		cmocka_unit_test_setup_teardown(test_discard_punches_a_hole,   \
+						setup, teardown),              \
+		cmocka_unit_test_setup_teardown(test_discard_fallback_zeroes,  \
+						setup, teardown),              \
+		cmocka_unit_test_setup_teardown(test_write_zeroes, setup,      \
+						teardown),                     \
+		cmocka_unit_test_setup_teardown(                               \
+			test_write_zeroes_without_zero_range, setup,           \
+			teardown),                                             \
+		cmocka_unit_test_setup_teardown(test_write_zeroes_by_writing,  \
+						setup, teardown),              \
+		cmocka_unit_test_setup_teardown(test_zero_length_ops, setup,   \
+						teardown),                     \
+		cmocka_unit_test_setup_teardown(test_readonly_refuses_changes, \
+						setup, teardown),              \
+		cmocka_unit_test_setup_teardown(test_open_holds_the_file,      \
+						setup, teardown),              \
+		cmocka_unit_test_setup_teardown(test_open_sizes, setup,        \
+						teardown),                     \
+		cmocka_unit_test_setup_teardown(test_sync_and_writeback_modes, \
+						setup, teardown),              \
+		cmocka_unit_test_setup_teardown(test_open_errors, setup,       \
+						teardown),                     \
+		cmocka_unit_test_setup_teardown(test_io_error_is_errno, setup, \
+						teardown)
 
 int main(void)
 {
-	const struct CMUnitTest tmpfs[] = { STORE_TESTS(setup_tmpfs) };
-	const struct CMUnitTest disk[] = { STORE_TESTS(setup_disk) };
+	const struct CMUnitTest tmpfs[] = {STORE_TESTS(setup_tmpfs)};
+	const struct CMUnitTest disk[] = {STORE_TESTS(setup_disk)};
 	int failed;
 
-	failed = cmocka_run_group_tests_name("store on tmpfs", tmpfs, NULL, NULL);
-	failed += cmocka_run_group_tests_name("store on a disk file system", disk,
-					      NULL, NULL);
+	failed = cmocka_run_group_tests_name("store on tmpfs", tmpfs, NULL,
+					     NULL);
+	failed += cmocka_run_group_tests_name("store on a disk file system",
+					      disk, NULL, NULL);
 	return failed ? 1 : 0;
 }

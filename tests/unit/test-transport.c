@@ -132,7 +132,7 @@ static void test_file_create(void **state)
 	assert_int_equal(cbdt_file_create(f->path, 64 * MiB), 0);
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_size, 64 * MiB);
-	assert_true((uint64_t)st.st_blocks * 512 < MiB);	/* sparse */
+	assert_true((uint64_t)st.st_blocks * 512 < MiB); /* sparse */
 	assert_int_equal(cbdt_file_create(f->path, 64 * MiB), -EEXIST);
 	assert_int_equal(cbdt_file_create("/dev/shm/no-such-dir/x", MiB),
 			 -ENOENT);
@@ -205,7 +205,8 @@ static void test_format_and_open(void **state)
 	info_get(f->path, CBDT_INFO_B_OFF, &b);
 	assert_int_equal(a.seq, 1);
 	assert_int_equal(b.seq, 2);
-	assert_int_equal(a.crc, cbdt_crc32c(0, (uint8_t *)&a + 4, sizeof(a) - 4));
+	assert_int_equal(a.crc,
+			 cbdt_crc32c(0, (uint8_t *)&a + 4, sizeof(a) - 4));
 	assert_memory_equal(a.uuid, b.uuid, 16);
 
 	assert_int_equal(cbdt_open(f->path, 0, &t), 0);
@@ -252,20 +253,24 @@ static void test_reformat_needs_force(void **state)
 	cbdt_slot_heartbeat(t, CBDT_OBJ_BACKEND, 5);
 	memset(junk, 0xa5, sizeof(junk));
 	memcpy((uint8_t *)cbdt_base(t) + cbdt_get_info(t)->seg_data_off +
-		       2 * CBDT_SEG_SIZE, junk, sizeof(junk));
+		       2 * CBDT_SEG_SIZE,
+	       junk, sizeof(junk));
 	*(uint64_t *)((uint8_t *)cbdt_base(t) + CBDT_GLOBAL_OFF) = 77;
 
-	assert_int_equal(cbdt_format(t, CBDT_F_ALL, CBDT_FORMAT_FORCE, NULL), 0);
+	assert_int_equal(cbdt_format(t, CBDT_F_ALL, CBDT_FORMAT_FORCE, NULL),
+			 0);
 	assert_int_equal(cbdt_slot_owner(t, CBDT_OBJ_BACKEND, 5), 0);
 	assert_int_equal(cbdt_slot_heartbeat_read(t, CBDT_OBJ_BACKEND, 5), 0);
-	assert_int_equal(cbdt_record_read(t, CBDT_OBJ_BACKEND, 5, junk, 1, NULL),
+	assert_int_equal(cbdt_record_read(t, CBDT_OBJ_BACKEND, 5, junk, 1,
+					  NULL),
 			 -ENODATA);
-	assert_int_equal(*(uint64_t *)((uint8_t *)cbdt_base(t) +
-				       CBDT_GLOBAL_OFF), 0);
+	assert_int_equal(
+		*(uint64_t *)((uint8_t *)cbdt_base(t) + CBDT_GLOBAL_OFF), 0);
 	for (size_t i = 0; i < CBDT_CTRL_SIZE; i++)
-		assert_int_equal(((uint8_t *)cbdt_base(t))
-				 [cbdt_get_info(t)->seg_data_off +
-				  2 * CBDT_SEG_SIZE + i], 0);
+		assert_int_equal(((uint8_t *)cbdt_base(
+					 t))[cbdt_get_info(t)->seg_data_off +
+					     2 * CBDT_SEG_SIZE + i],
+				 0);
 	cbdt_close(t);
 
 	/* The seq continues, the uuid is new. */
@@ -306,7 +311,7 @@ static void test_truncated_is_erange(void **state)
 static void test_zeroed_is_enodata(void **state)
 {
 	struct fixture *f = *state;
-	uint8_t zero[2 * CBDT_INFO_SIZE] = { 0 };
+	uint8_t zero[2 * CBDT_INFO_SIZE] = {0};
 
 	file_format(f->path, 64 * MiB, 0);
 	file_pwrite(f->path, zero, sizeof(zero), 0);
@@ -354,7 +359,7 @@ static void test_both_copies_corrupt_is_ebadmsg(void **state)
 	file_format(f->path, 64 * MiB, 0);
 	for (uint32_t off = 0; off <= CBDT_INFO_B_OFF; off += CBDT_INFO_B_OFF) {
 		info_get(f->path, off, &in);
-		in.segments.count++;	/* crc no longer matches */
+		in.segments.count++; /* crc no longer matches */
 		file_pwrite(f->path, &in, sizeof(in), off);
 	}
 	assert_int_equal(file_open_err(f->path), -EBADMSG);
@@ -443,10 +448,22 @@ static void expect_info_error(const char *path, int err,
 	assert_int_equal(file_open_err(path), err);
 }
 
-static void mut_format_version(struct cbdt_info *in) { in->format_version = 2; }
-static void mut_hdr_version(struct cbdt_info *in) { in->hdr_version = 9; }
-static void mut_endian(struct cbdt_info *in) { in->endian = 0x04030201; }
-static void mut_flags(struct cbdt_info *in) { in->flags |= 1U << 9; }
+static void mut_format_version(struct cbdt_info *in)
+{
+	in->format_version = 2;
+}
+static void mut_hdr_version(struct cbdt_info *in)
+{
+	in->hdr_version = 9;
+}
+static void mut_endian(struct cbdt_info *in)
+{
+	in->endian = 0x04030201;
+}
+static void mut_flags(struct cbdt_info *in)
+{
+	in->flags |= 1U << 9;
+}
 
 static void test_unsupported_version_is_eprotonosupport(void **state)
 {
@@ -458,31 +475,76 @@ static void test_unsupported_version_is_eprotonosupport(void **state)
 	expect_info_error(f->path, -EPROTONOSUPPORT, mut_flags);
 }
 
-static void mut_size_big(struct cbdt_info *in) { in->size = 128 * MiB; }
-static void mut_entry_size(struct cbdt_info *in) { in->backends.entry_size = 512; }
-static void mut_count_zero(struct cbdt_info *in) { in->hosts.count = 0; }
-static void mut_host_count(struct cbdt_info *in) { in->hosts.count = 0xffff; }
-static void mut_seg_max(struct cbdt_info *in) { in->segments.count = CBDT_SEGMENTS_MAX + 1; }
-static void mut_overlap(struct cbdt_info *in) { in->blkdevs.off -= CBDT_SLOT_SIZE; }
-static void mut_in_header(struct cbdt_info *in) { in->hosts.off = 4096; }
-static void mut_unaligned_area(struct cbdt_info *in) { in->segments.off += 8; }
-static void mut_seg_size(struct cbdt_info *in) { in->seg_size = 8 << 20; }
-static void mut_seg_unaligned(struct cbdt_info *in) { in->seg_data_off += 4096; }
-static void mut_seg_overlap(struct cbdt_info *in) { in->seg_data_off = 0; }
-static void mut_too_many_segs(struct cbdt_info *in) { in->segments.count = 4; }
-static void mut_area_past_end(struct cbdt_info *in) { in->blkdevs.off = 64 * MiB - 4096; }
-static void mut_huge_off(struct cbdt_info *in) { in->hosts.off = UINT64_MAX - 63; }
-static void mut_huge_seg_off(struct cbdt_info *in) { in->seg_data_off = UINT64_MAX & ~(uint64_t)(CBDT_SEG_ALIGN - 1); }
+static void mut_size_big(struct cbdt_info *in)
+{
+	in->size = 128 * MiB;
+}
+static void mut_entry_size(struct cbdt_info *in)
+{
+	in->backends.entry_size = 512;
+}
+static void mut_count_zero(struct cbdt_info *in)
+{
+	in->hosts.count = 0;
+}
+static void mut_host_count(struct cbdt_info *in)
+{
+	in->hosts.count = 0xffff;
+}
+static void mut_seg_max(struct cbdt_info *in)
+{
+	in->segments.count = CBDT_SEGMENTS_MAX + 1;
+}
+static void mut_overlap(struct cbdt_info *in)
+{
+	in->blkdevs.off -= CBDT_SLOT_SIZE;
+}
+static void mut_in_header(struct cbdt_info *in)
+{
+	in->hosts.off = 4096;
+}
+static void mut_unaligned_area(struct cbdt_info *in)
+{
+	in->segments.off += 8;
+}
+static void mut_seg_size(struct cbdt_info *in)
+{
+	in->seg_size = 8 << 20;
+}
+static void mut_seg_unaligned(struct cbdt_info *in)
+{
+	in->seg_data_off += 4096;
+}
+static void mut_seg_overlap(struct cbdt_info *in)
+{
+	in->seg_data_off = 0;
+}
+static void mut_too_many_segs(struct cbdt_info *in)
+{
+	in->segments.count = 4;
+}
+static void mut_area_past_end(struct cbdt_info *in)
+{
+	in->blkdevs.off = 64 * MiB - 4096;
+}
+static void mut_huge_off(struct cbdt_info *in)
+{
+	in->hosts.off = UINT64_MAX - 63;
+}
+static void mut_huge_seg_off(struct cbdt_info *in)
+{
+	in->seg_data_off = UINT64_MAX & ~(uint64_t)(CBDT_SEG_ALIGN - 1);
+}
 
 static void test_inconsistent_layout_is_erange(void **state)
 {
 	struct fixture *f = *state;
 	void (*muts[])(struct cbdt_info *) = {
-		mut_size_big, mut_entry_size, mut_count_zero, mut_host_count,
-		mut_seg_max, mut_overlap, mut_in_header, mut_unaligned_area,
-		mut_seg_size, mut_seg_unaligned, mut_seg_overlap,
-		mut_too_many_segs, mut_area_past_end, mut_huge_off,
-		mut_huge_seg_off,
+		mut_size_big,	   mut_entry_size,     mut_count_zero,
+		mut_host_count,	   mut_seg_max,	       mut_overlap,
+		mut_in_header,	   mut_unaligned_area, mut_seg_size,
+		mut_seg_unaligned, mut_seg_overlap,    mut_too_many_segs,
+		mut_area_past_end, mut_huge_off,       mut_huge_seg_off,
 	};
 
 	for (size_t i = 0; i < sizeof(muts) / sizeof(muts[0]); i++) {
@@ -494,7 +556,7 @@ static void test_inconsistent_layout_is_erange(void **state)
 static void test_readonly_mapping(void **state)
 {
 	struct fixture *f = *state;
-	struct cbdt_backend_rec r = { .size = 4242 }, got;
+	struct cbdt_backend_rec r = {.size = 4242}, got;
 	struct cbdt *t;
 	uint64_t owner;
 	int status;
@@ -504,8 +566,8 @@ static void test_readonly_mapping(void **state)
 	assert_int_equal(cbdt_open(f->path, 0, &t), 0);
 	assert_int_equal(cbdt_slot_claim(t, CBDT_OBJ_BACKEND, 3, 2, &owner), 3);
 	strcpy(r.name, "disk0");
-	assert_int_equal(cbdt_record_write(t, CBDT_OBJ_BACKEND, 3, &r,
-					   sizeof(r)), 0);
+	assert_int_equal(
+		cbdt_record_write(t, CBDT_OBJ_BACKEND, 3, &r, sizeof(r)), 0);
 	cbdt_close(t);
 
 	assert_int_equal(cbdt_open(f->path, CBDT_MAP_RDONLY, &t), 0);
@@ -544,8 +606,8 @@ static void test_map_flags_checked(void **state)
 
 static void test_strerror_is_distinct(void **state)
 {
-	int errs[] = { ENOENT, ENOSPC, ENODATA, EMEDIUMTYPE, EBADMSG,
-		       EPROTONOSUPPORT, ERANGE, ENODEV };
+	int errs[] = {ENOENT,  ENOSPC,		ENODATA, EMEDIUMTYPE,
+		      EBADMSG, EPROTONOSUPPORT, ERANGE,	 ENODEV};
 	size_t n = sizeof(errs) / sizeof(errs[0]);
 
 	(void)state;
@@ -599,28 +661,34 @@ static void test_info_check_mutations(void **state)
 		nflip = (int)(xorshift(&x) % 16);
 		for (int k = 0; k < nflip && len; k++) {
 			uint64_t r = xorshift(&x);
-			size_t pos = (r & 1 ? CBDT_INFO_B_OFF : 0) + (r >> 8) % 256;
+			size_t pos =
+				(r & 1 ? CBDT_INFO_B_OFF : 0) + (r >> 8) % 256;
 
 			if (pos < len)
 				img[pos] ^= (uint8_t)(r >> 32) | 1;
 		}
 		/* Sometimes forge the crc so the contents get checked. */
 		if (xorshift(&x) % 4 == 0 && len >= CBDT_INFO_B_OFF + 256) {
-			struct cbdt_info *b = (struct cbdt_info *)(img + CBDT_INFO_B_OFF);
+			struct cbdt_info *b =
+				(struct cbdt_info *)(img + CBDT_INFO_B_OFF);
 
-			b->crc = cbdt_crc32c(0, (uint8_t *)b + 4, sizeof(*b) - 4);
+			b->crc = cbdt_crc32c(0, (uint8_t *)b + 4,
+					     sizeof(*b) - 4);
 		}
 		ret = cbdt_info_check(img, len, 64 * MiB, &in);
 		if (ret == 0) {
 			accepted++;
 			assert_true(in.size <= 64 * MiB);
-			assert_true(in.seg_data_off + (uint64_t)in.segments.count *
-				    in.seg_size <= in.size);
+			assert_true(in.seg_data_off +
+					    (uint64_t)in.segments.count *
+						    in.seg_size <=
+				    in.size);
 			assert_true(in.hosts.off + (uint64_t)in.hosts.count *
-				    CBDT_SLOT_SIZE <= in.size);
+							   CBDT_SLOT_SIZE <=
+				    in.size);
 		} else {
-			int ok[] = { -ENOSPC, -ENODATA, -EMEDIUMTYPE, -EBADMSG,
-				     -EPROTONOSUPPORT, -ERANGE };
+			int ok[] = {-ENOSPC,  -ENODATA,		-EMEDIUMTYPE,
+				    -EBADMSG, -EPROTONOSUPPORT, -ERANGE};
 			bool known = false;
 
 			for (size_t k = 0; k < 6; k++)
@@ -645,7 +713,8 @@ static void test_info_check_short_image(void **state)
 	assert_int_equal(cbdt_info_check(img, sizeof(img), 64 * MiB, &in), 0);
 	assert_int_equal(in.seq, 2);
 	/* Only A inside the image. */
-	assert_int_equal(cbdt_info_check(img, sizeof(img) - 1, 64 * MiB, &in), 0);
+	assert_int_equal(cbdt_info_check(img, sizeof(img) - 1, 64 * MiB, &in),
+			 0);
 	assert_int_equal(in.seq, 1);
 	assert_int_equal(cbdt_info_check(img, 100, 64 * MiB, &in), -ENOSPC);
 	assert_int_equal(cbdt_info_check(img, 0, 64 * MiB, &in), -ENOSPC);
@@ -655,7 +724,8 @@ static void test_info_check_short_image(void **state)
 	assert_int_equal(cbdt_info_check(img, sizeof(img), 64 * MiB, NULL), 0);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+#define T(fn) \
+	cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 
 int main(void)
 {

@@ -22,7 +22,7 @@
 
 /* Sleeps that only a missing wake-up would wait out: the doorbell tests
  * can tell "woken" from "timed out" however slow the machine is. */
-#define LONG_SLEEP_US	(2 * TFX_DEADLINE_MS * 1000U)
+#define LONG_SLEEP_US (2 * TFX_DEADLINE_MS * 1000U)
 
 static uint64_t now_ns(void)
 {
@@ -34,8 +34,8 @@ static uint64_t now_ns(void)
 
 static void test_defaults(void **state)
 {
-	struct cbdt_wait_cfg cfg = { .spin_ns = 7, .sleep_min_us = 300,
-				     .sleep_max_us = 100 };
+	struct cbdt_wait_cfg cfg = {
+		.spin_ns = 7, .sleep_min_us = 300, .sleep_max_us = 100};
 	struct cbdt_wait w;
 
 	cbdt_wait_init(&w, NULL);
@@ -61,8 +61,8 @@ static void test_defaults(void **state)
  */
 static void test_spin_then_sleep(void **state)
 {
-	struct cbdt_wait_cfg cfg = { .spin_ns = 2000000, .sleep_min_us = 100,
-				     .sleep_max_us = 100 };
+	struct cbdt_wait_cfg cfg = {
+		.spin_ns = 2000000, .sleep_min_us = 100, .sleep_max_us = 100};
 	struct cbdt_wait w;
 	uint64_t start, before, after, spins, sleeps, spin_end;
 	bool would;
@@ -114,14 +114,14 @@ static void test_spin_then_sleep(void **state)
 
 static void test_backoff_doubles_to_cap(void **state)
 {
-	struct cbdt_wait_cfg cfg = { .spin_ns = 1, .sleep_min_us = 10,
-				     .sleep_max_us = 100 };
-	static const uint32_t expect[] = { 20, 40, 80, 100, 100, 100 };
+	struct cbdt_wait_cfg cfg = {
+		.spin_ns = 1, .sleep_min_us = 10, .sleep_max_us = 100};
+	static const uint32_t expect[] = {20, 40, 80, 100, 100, 100};
 	struct cbdt_wait w;
 	uint64_t start, elapsed;
 
 	cbdt_wait_init(&w, &cfg);
-	cbdt_wait_idle(&w, NULL);	/* starts the streak */
+	cbdt_wait_idle(&w, NULL); /* starts the streak */
 	while (!cbdt_wait_would_sleep(&w))
 		;
 	start = now_ns();
@@ -140,15 +140,16 @@ struct sleeper {
 	uint32_t *doorbell;
 	uint32_t sleep_us;
 	uint64_t elapsed_ns;
-	uint64_t end_ns;	/* when the sleep returned */
+	uint64_t end_ns; /* when the sleep returned */
 	uint32_t started;
 };
 
 static void *sleeper_main(void *arg)
 {
 	struct sleeper *s = arg;
-	struct cbdt_wait_cfg cfg = { .spin_ns = 1, .sleep_min_us = s->sleep_us,
-				     .sleep_max_us = s->sleep_us };
+	struct cbdt_wait_cfg cfg = {.spin_ns = 1,
+				    .sleep_min_us = s->sleep_us,
+				    .sleep_max_us = s->sleep_us};
 	struct cbdt_wait w;
 	uint64_t start;
 
@@ -170,15 +171,16 @@ static void *sleeper_main(void *arg)
  */
 static unsigned doorbell_cap_after_timeouts(uint32_t doorbell_max_us)
 {
-	struct cbdt_wait_cfg cfg = { .spin_ns = 1, .sleep_min_us = 50,
-				     .sleep_max_us = 200,
-				     .doorbell_max_us = doorbell_max_us };
+	struct cbdt_wait_cfg cfg = {.spin_ns = 1,
+				    .sleep_min_us = 50,
+				    .sleep_max_us = 200,
+				    .doorbell_max_us = doorbell_max_us};
 	struct cbdt_wait w;
 	uint32_t doorbell;
 
 	cbdt_wait_init(&w, &cfg);
 	for (int i = 0; i < 8; i++) {
-		doorbell = 1;	/* asleep, nobody rings: the futex times out */
+		doorbell = 1; /* asleep, nobody rings: the futex times out */
 		cbdt_wait_idle(&w, &doorbell);
 	}
 	return w.sleep_us;
@@ -195,7 +197,7 @@ static void test_doorbell_cap_only_for_local_peer(void **state)
 static void test_futex_doorbell_wakes(void **state)
 {
 	uint32_t doorbell = 1;
-	struct sleeper s = { .doorbell = &doorbell, .sleep_us = LONG_SLEEP_US };
+	struct sleeper s = {.doorbell = &doorbell, .sleep_us = LONG_SLEEP_US};
 	uint64_t rung;
 	pthread_t th;
 
@@ -222,7 +224,7 @@ static void test_ring_only_when_asleep(void **state)
 
 	cbdt_doorbell_ring(&doorbell);
 	assert_int_equal(doorbell, 0);
-	doorbell = 2;	/* not a sleeper's mark: left alone */
+	doorbell = 2; /* not a sleeper's mark: left alone */
 	cbdt_doorbell_ring(&doorbell);
 	assert_int_equal(doorbell, 2);
 	doorbell = 1;
@@ -235,7 +237,7 @@ static void test_cleared_doorbell_returns_at_once(void **state)
 	/* The waker cleared it between our re-check and the futex call:
 	 * FUTEX_WAIT sees 0 != 1 and returns instead of sleeping. */
 	uint32_t doorbell = 0;
-	struct sleeper s = { .doorbell = &doorbell, .sleep_us = LONG_SLEEP_US };
+	struct sleeper s = {.doorbell = &doorbell, .sleep_us = LONG_SLEEP_US};
 
 	sleeper_main(&s);
 	/* Far below the sleep it would otherwise have taken. */
@@ -261,9 +263,9 @@ struct idler {
 	uint32_t doorbell;
 	uint32_t stop;
 	uint64_t cpu_ns;
-	uint64_t sleeps;	/* of the one idle streak */
-	uint64_t late_spins;	/* spins after its first sleep */
-	uint32_t cap_us;	/* its longest sleep */
+	uint64_t sleeps;     /* of the one idle streak */
+	uint64_t late_spins; /* spins after its first sleep */
+	uint32_t cap_us;     /* its longest sleep */
 };
 
 static void *idler_main(void *arg)
@@ -298,7 +300,7 @@ static void *idler_main(void *arg)
  */
 static void test_idle_waiter_cpu(void **state)
 {
-	struct idler id = { 0 };
+	struct idler id = {0};
 	uint64_t start, wall, max_sleeps;
 	pthread_t th;
 	double pct;
