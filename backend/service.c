@@ -87,10 +87,10 @@ static int transport_open(struct service *svc, bool format, bool force)
 {
 	const struct config *cfg = svc->cfg;
 	struct stat st;
-	char sz[32];
-	int ret;
+	char sz[32], sz2[32];
+	int ret, found = stat(cfg->path, &st);
 
-	if (stat(cfg->path, &st) < 0 && errno == ENOENT) {
+	if (found < 0 && errno == ENOENT) {
 		ret = cbdt_file_create(cfg->path, cfg->size);
 		if (ret && ret != -EEXIST) {
 			log_err("transport: %s: cannot create it: %s",
@@ -100,6 +100,13 @@ static int transport_open(struct service *svc, bool format, bool force)
 		if (!ret)
 			log_info("transport: %s: created (%s)", cfg->path,
 				 format_size(cfg->size, sz, sizeof(sz)));
+	} else if (found == 0 && cfg->size && S_ISREG(st.st_mode) &&
+		   (uint64_t)st.st_size != cfg->size) {
+		log_info(
+			"transport: %s: exists (%s); size = %s only creates a missing one",
+			cfg->path,
+			format_size((uint64_t)st.st_size, sz, sizeof(sz)),
+			format_size(cfg->size, sz2, sizeof(sz2)));
 	}
 	if (format)
 		return transport_open_format(svc, true, force, &svc->t);

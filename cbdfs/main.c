@@ -35,6 +35,8 @@ struct cbdfs_optstr {
 	char *chunk;
 	int ro;
 	int max_threads; /* -o max_threads= given (libfuse parses it) */
+	char *pos[3];	 /* the arguments that are not options */
+	unsigned npos;
 };
 
 enum {
@@ -64,24 +66,61 @@ static const struct fuse_opt cbdfs_opt_spec[] = {
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_END};
 
-static void usage(const char *prog)
+#define EXIT_USAGE 2
+
+static void usage(void)
 {
-	printf("usage: %s MOUNTPOINT -o transport=PATH[,hostname=NAME]"
-	       "[,queues=N][,timeout=SEC][,ro] [options]\n\n"
+	printf("usage: cbdfs [SOURCE] MOUNTPOINT [-o transport=PATH][,hostname=NAME]\n"
+	       "             [,queues=N][,timeout=SEC][,chunk=SIZE][,ro] [FUSE options]\n"
+	       "       cbdfs --help | --version\n\n"
 	       "Every backend in the cbd transport appears as MOUNTPOINT/backendN;\n"
-	       "attach one with losetup (--direct-io=on recommended).\n\n"
+	       "attach one with losetup (--direct-io=on recommended).  SOURCE, when\n"
+	       "given, is the transport, as mount -t fuse.cbdfs and /etc/fstab pass\n"
+	       "it; generic mount options (defaults, _netdev, nofail, noauto,\n"
+	       "x-systemd.*, ...) are ignored.\n\n"
 	       "cbdfs options:\n"
-	       "    -o transport=PATH      the transport: /dev/daxX.Y or a file (required)\n"
+	       "    -o transport=PATH      the transport: /dev/daxX.Y or a file\n"
+	       "                           (required unless SOURCE names it)\n"
 	       "    -o hostname=NAME       host name registered in the transport\n"
 	       "                           (default: the system host name)\n"
 	       "    -o queues=N            channels per opened backend, 1-%u\n"
 	       "                           (default: min(backend handlers, CPUs))\n"
 	       "    -o timeout=SEC         fail I/O with EIO once the backend has not\n"
 	       "                           answered for SEC seconds (default: wait)\n"
-	       "    -o ro                  open every backend read-only\n"
 	       "    -o chunk=SIZE          split reads and writes into channel requests\n"
-	       "                           of at most SIZE (4K-1M, default 1M)\n\n",
-	       prog, CBDT_QUEUES_MAX);
+	       "                           of at most SIZE (4K-1M, default 1M)\n"
+	       "    -o ro                  open every backend read-only\n\n"
+	       "FUSE options:\n"
+	       "    -f                     foreground (log to stderr)\n"
+	       "    -d, -o debug           foreground, with FUSE and cbdfs debug messages\n"
+	       "    -s                     one FUSE thread\n"
+	       "    -o max_threads=N       FUSE worker threads (default %u)\n"
+	       "    -o max_idle_threads=N  idle FUSE threads kept (default: libfuse's)\n"
+	       "    -o clone_fd            one /dev/fuse descriptor per worker\n"
+	       "    -o allow_other         let users other than the mounting one in\n"
+	       "    -o allow_root          let root in, too\n"
+	       "    -o auto_unmount        unmount when cbdfs dies\n"
+	       "    -o MOUNTFLAG           rw, nosuid, nodev, noexec, noatime, ...\n"
+	       "    -h, --help             this help\n"
+	       "    -V, --version          the versions of cbdfs and libfuse\n",
+	       CBDT_QUEUES_MAX, CBDFS_MAX_THREADS);
+}
+
+/* Mount options that mean something to mount(8), fstab or systemd but
+ * not to FUSE: mount.fuse3 may pass them on; they are dropped. */
+static bool opt_generic(const char *arg)
+{
+	static const char *const plain[] = {
+		"defaults", "_netdev", "nofail", "auto",  "noauto",	 "user",
+		"nouser",   "users",   "owner",	 "group", "nosymfollow",
+	};
+
+	if (!strncmp(arg, "x-", 2) || !strncmp(arg, "comment=", 8))
+		return true;
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		if (!strcmp(arg, plain[i]))
+			return true;
+	return false;
 }
 
 static int opt_proc(void *data, const char *arg, int key,
@@ -89,13 +128,56 @@ static int opt_proc(void *data, const char *arg, int key,
 {
 	struct cbdfs_optstr *o = data;
 
-	if (key == KEY_RO)
+	switch (key) {
+	case KEY_RO:
 		o->ro = 1;
-	if (key == KEY_MAX_THREADS)
+		return 1; /* keep it: "ro" also makes the mount read-only */
+	case KEY_MAX_THREADS:
 		o->max_threads = 1;
-	/* keep it: "ro" also makes the mount read-only, and libfuse parses
-	 * max_threads */
-	return 1;
+		return 1; /* libfuse parses it */
+	case FUSE_OPT_KEY_OPT:
+		return opt_generic(arg) ? 0 : 1;
+	case FUSE_OPT_KEY_NONOPT:
+		/* [SOURCE] MOUNTPOINT: sorted out once all are seen */
+		if (o->npos < sizeof(o->pos) / sizeof(o->pos[0]))
+			o->pos[o->npos] = strdup(arg);
+		o->npos++;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/*
+ * cbdfs [SOURCE] MOUNTPOINT: hand the mount point back to libfuse and take
+ * SOURCE as the transport (it must agree with transport=).  0, -ENOMEM, or
+ * EXIT_USAGE with the reason logged.
+ */
+static int positional_sort(struct cbdfs_optstr *o, struct fuse_args *args)
+{
+	const char *mnt;
+
+	if (o->npos > 2) {
+		log_err("too many arguments: expected [SOURCE] MOUNTPOINT (see --help)");
+		return EXIT_USAGE;
+	}
+	if (o->npos == 0)
+		return 0; /* reported once --help and --version are ruled out */
+	mnt = o->pos[o->npos - 1];
+	if (o->npos == 2) {
+		if (!o->pos[0])
+			return -ENOMEM;
+		if (o->transport && strcmp(o->transport, o->pos[0])) {
+			log_err("SOURCE %s and -o transport=%s disagree",
+				o->pos[0], o->transport);
+			return EXIT_USAGE;
+		}
+		if (!o->transport && !(o->transport = strdup(o->pos[0])))
+			return -ENOMEM;
+	}
+	if (!mnt || fuse_opt_add_arg(args, mnt))
+		return -ENOMEM;
+	return 0;
 }
 
 /*
@@ -346,20 +428,25 @@ int main(int argc, char *argv[])
 	struct cbdfs_optstr o = {0};
 	struct fuse_cmdline_opts fo = {0};
 	static struct cbdfs fs;
-	int ret = 1;
+	char *fsname = NULL;
+	int ret, rc;
 
 	log_init("cbdfs", 0);
 	fuse_set_log_func(fuse_log_cb);
+	ret = EXIT_USAGE;
 	if (fuse_opt_parse(&args, &o, cbdfs_opt_spec, opt_proc) == -1)
 		goto out_args;
+	rc = positional_sort(&o, &args);
+	if (rc) {
+		ret = rc == EXIT_USAGE ? EXIT_USAGE : 1;
+		goto out_args;
+	}
 	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out_args;
 	if (!o.max_threads)
 		fo.max_threads = CBDFS_MAX_THREADS;
 	if (fo.show_help) {
-		usage(argv[0]);
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
+		usage();
 		ret = 0;
 		goto out_opts;
 	}
@@ -376,12 +463,21 @@ int main(int argc, char *argv[])
 	}
 	if (cfg_check(&o, &fs.cfg))
 		goto out_opts;
+	ret = 1;
 	fs.uid = getuid();
 	fs.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fs.start_time);
 	fuse_opt_add_arg(&args, "-odefault_permissions");
 	fuse_opt_add_arg(&args, "-osubtype=cbdfs");
-	fuse_opt_add_arg(&args, "-ofsname=cbdfs");
+	/* /proc/mounts then shows the transport as the source, as fstab has
+	 * it; a path with a comma or backslash would need escaping: no. */
+	if (asprintf(&fsname, "-ofsname=%s",
+		     strpbrk(fs.cfg.transport, ",\\") ? "cbdfs" :
+							fs.cfg.transport) < 0) {
+		fsname = NULL;
+		goto out_opts;
+	}
+	fuse_opt_add_arg(&args, fsname);
 	ret = run(&fs, &args, &fo) ? 1 : 0;
 
 out_opts:
@@ -393,6 +489,9 @@ out_args:
 	free(o.queues);
 	free(o.timeout);
 	free(o.chunk);
+	for (unsigned i = 0; i < o.npos && i < 3; i++)
+		free(o.pos[i]);
+	free(fsname);
 	fuse_opt_free_args(&args);
 	return ret;
 }

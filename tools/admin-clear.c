@@ -191,3 +191,84 @@ out_close:
 	cbdt_close(t);
 	return rc;
 }
+
+/* Clear @id of @type, waiting a while for live handlers to detach. */
+static int clear_waiting(struct cbdt *t, enum cbdt_obj type, uint32_t id,
+			 struct cbdt_observer *obs, struct cbdt_blocker *by)
+{
+	uint64_t deadline = cbdt_now_ms() + CLEAR_RETRY_MS;
+	int ret;
+
+	while ((ret = clear_call(t, type, id, obs, by)) == -EAGAIN &&
+	       cbdt_now_ms() < deadline)
+		cbdt_sleep_ms(CLEAR_RETRY_STEP_MS);
+	return ret;
+}
+
+int admin_clear_dead(const char *path, uint32_t window_ms)
+{
+	/* Dependents first, as the janitor goes: a host last. */
+	static const enum cbdt_obj order[] = {CBDT_OBJ_BLKDEV, CBDT_OBJ_SEGMENT,
+					      CBDT_OBJ_BACKEND, CBDT_OBJ_HOST};
+	struct status_opts so = {.window_ms = window_ms};
+	struct status_opts quick = {.no_liveness = true};
+	struct status_snap *before = NULL, *after = NULL;
+	struct cbdt_observer *obs = NULL;
+	struct cbdt_blocker by;
+	char what[512];
+	struct cbdt *t;
+	int ret, rc = 1;
+
+	ret = cbdt_open(path, 0, &t);
+	if (ret) {
+		log_err("%s: %s", path, cbdt_strerror(ret));
+		return 1;
+	}
+	if (!so.window_ms)
+		so.window_ms = status_default_window(t);
+	ret = cbdt_observer_new(t, so.window_ms, &obs);
+	if (!ret)
+		ret = status_collect(t, &so, obs, &before);
+	if (ret) {
+		log_err("%s: %s", path, strerror(-ret));
+		goto out;
+	}
+	rc = 0;
+	for (unsigned i = 0; i < ARRAY_SIZE(order); i++) {
+		uint32_t n = cbdt_slot_count(t, order[i]);
+
+		for (uint32_t id = 0; id < n; id++) {
+			const struct status_slot *sl =
+				admin_slot(before, order[i], id);
+
+			if (!sl->active || sl->alive)
+				continue;
+			if (order[i] == CBDT_OBJ_SEGMENT &&
+			    !before->segments[id].orphaned)
+				continue; /* its blkdev decides */
+			ret = clear_waiting(t, order[i], id, obs, &by);
+			if (ret == 0 || ret == -ESTALE)
+				continue;
+			cbdt_obj_describe(t, order[i], id, what, sizeof(what));
+			if (ret == -EBUSY || ret == -EAGAIN) {
+				/* dead but still needed: kept, as the
+				 * janitor would keep it */
+				blocker_say(t, path, "clear-dead", what, &by,
+					    before->window_ms);
+			} else {
+				log_err("%s: clear-dead: %s: %s", path, what,
+					strerror(-ret));
+				rc = 1;
+			}
+		}
+	}
+	if (status_collect(t, &quick, NULL, &after) == 0) {
+		clear_report(t, before, after, true);
+		status_snap_free(after);
+	}
+out:
+	status_snap_free(before);
+	cbdt_observer_free(obs);
+	cbdt_close(t);
+	return rc;
+}

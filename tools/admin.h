@@ -20,4 +20,12 @@ const struct status_slot *admin_slot(const struct status_snap *s,
 int admin_clear(const char *path, enum cbdt_obj type, const char *cmd,
 		const char *arg, uint32_t window_ms);
 
+/*
+ * clear-dead: every dead object that nothing alive needs, dependents
+ * first (blkdevs, orphaned segments, backends, hosts).  A dead object
+ * that a live one still needs is kept, with the reason on stderr.  Exit
+ * code: 0, or 1 if a clear failed for another reason.
+ */
+int admin_clear_dead(const char *path, uint32_t window_ms);
+
 #endif /* CBD_TOOLS_ADMIN_H */

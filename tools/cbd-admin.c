@@ -54,6 +54,8 @@ static void usage(FILE *f)
 		"  clear-backend ID   a dead backend that no live blkdev maps\n"
 		"  clear-blkdev ID    a dead blkdev, its channels and its writer lock\n"
 		"  clear-segment ID   a channel segment whose blkdev is gone or dead\n"
+		"  clear-dead         every dead object that nothing alive needs,\n"
+		"                     dependents first (what the janitor does)\n"
 		"        Anything alive (its heartbeat moves) or still used is refused with\n"
 		"        the reason.\n"
 		"\n"
@@ -174,6 +176,12 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 	if (!strcmp(o->cmd, "format")) {
 		if (o->arg)
 			usage_error("format takes no argument");
+	} else if (!strcmp(o->cmd, "clear-dead")) {
+		if (o->format_opts)
+			usage_error(
+				"--size, --force, --entry-crc and --data-crc are for format");
+		if (o->arg)
+			usage_error("clear-dead takes no argument");
 	} else if (!strncmp(o->cmd, "clear-", 6)) {
 		if (o->format_opts)
 			usage_error(
@@ -309,6 +317,8 @@ int main(int argc, char **argv)
 	transport_path(&o, path, sizeof(path));
 	if (!strcmp(o.cmd, "format")) {
 		rc = cmd_format(path, &o);
+	} else if (!strcmp(o.cmd, "clear-dead")) {
+		rc = admin_clear_dead(path, o.window_ms);
 	} else {
 		for (unsigned i = 0; i < ARRAY_SIZE(clears); i++)
 			if (!strcmp(o.cmd, clears[i].cmd))

@@ -51,7 +51,7 @@ const char *cbdt_strerror(int err)
 	case ENOSPC:
 		return "too small for a transport, or no free slot left";
 	case ENODATA:
-		return "not formatted (nothing written there yet)";
+		return "not formatted (nothing written there yet; cbd-admin format makes it a transport)";
 	case EMEDIUMTYPE:
 		return "not a cbd transport (bad magic)";
 	case EBADMSG:

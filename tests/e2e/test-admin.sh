@@ -99,6 +99,11 @@ expect 1 "backend $be \(disk0.*is mapped by live blkdev $bd" \
 expect 1 "host $srv \(node-b.*serves backend $be .*mapped by live blkdev $bd" \
 	"$ADM" -t "$TR" "${LIVE[@]}" clear-host "$srv"
 expect 1 "blkdev $bd .*is alive" "$ADM" -t "$TR" "${LIVE[@]}" clear-blkdev "$bd"
+# clear-dead keeps the dead backend and host a live client still needs
+expect 0 "clear-dead: backend $be \(disk0.*is mapped by live blkdev $bd" \
+	"$ADM" -t "$TR" "${LIVE[@]}" clear-dead
+status_json | jq -e '(.backends|length) == 1 and (.blkdevs|length) == 1' >/dev/null ||
+	fail "clear-dead cleared what a live client uses: $(status_json)"
 
 log "kill -9 the client too: nobody left, no janitor; cbd-admin clears"
 kill -9 "$CLIENT_PID"
@@ -118,6 +123,25 @@ expect 0 "cleared host $srv \(node-b" "$ADM" -t "$TR" clear-host "$srv"
 status_json | jq -e '.hosts == [] and .backends == [] and .blkdevs == [] and
 	.segments == []' >/dev/null || fail "leftovers: $(status_json)"
 expect 0 "formatted" "$ADM" -t "$TR" format --force
+
+log "clear-dead: everything dead, in order, in one go"
+rm -f "$T/backend.pid"	# the killed backend left it behind
+start_backend "$T/cbd.ini" "$T/backend.pid"
+rm -f "$T/ready"
+"$BUILD/cbd-testclient" -t "$TR" -b 0 -H node-a -q 2 --ready "$T/ready" \
+	--attach-timeout 30000 hold 3600 >>"$T/client.log" 2>&1 &
+CLIENT_PID=$!
+cleanup_fn "stop_daemon $CLIENT_PID"
+wait_for 60 test -e "$T/ready" || { cat "$T/client.log" >&2; fail "client did not map"; }
+kill -9 "$CLIENT_PID" "$BACKEND_PID"
+wait "$CLIENT_PID" "$BACKEND_PID" 2>/dev/null || true
+expect 0 "cleared blkdev " "$ADM" -t "$TR" clear-dead
+for what in "cleared segment " "cleared backend .* \(disk0" "cleared host .*node-a" "cleared host .*node-b"; do
+	grep -qE "$what" "$T/out" || fail "clear-dead: no /$what/ in $(cat "$T/out")"
+done
+status_json | jq -e '.hosts == [] and .backends == [] and .blkdevs == [] and
+	.segments == []' >/dev/null || fail "clear-dead left: $(status_json)"
+expect 0 "nothing was cleared" "$ADM" -t "$TR" clear-dead
 
 log "a dead host is cleared with everything it owns"
 rm -f "$T/backend.pid"	# the killed backend left it behind
