@@ -107,6 +107,38 @@ static unsigned default_queues(const struct cbdt_backend_rec *rec)
 	return MIN(n, CBDT_QUEUES_MAX);
 }
 
+/*
+ * A writable open was refused: say who holds the backend and what will
+ * free it.  The holder's heartbeat is watched for a moment (twice its
+ * host's interval) to tell a live writer from a dead one that a janitor
+ * has not cleared yet.
+ */
+static void busy_explain(struct cbdfs *fs, uint32_t id)
+{
+	struct cbdt_host_rec h;
+	uint32_t bd, wait_ms = 500;
+	uint64_t owner, hb;
+	char who[256];
+
+	if (cbdt_backend_lock_holder(fs->t, id, &bd))
+		return;
+	cbdt_obj_describe(fs->t, CBDT_OBJ_BLKDEV, bd, who, sizeof(who));
+	owner = cbdt_slot_owner(fs->t, CBDT_OBJ_BLKDEV, bd);
+	if (!cbdt_host_read(fs->t, CBDT_OWNER_HOST(owner), &h) &&
+	    h.hb_interval_ms)
+		wait_ms = MIN(2 * h.hb_interval_ms, 5000U);
+	hb = cbdt_slot_heartbeat_read(fs->t, CBDT_OBJ_BLKDEV, bd);
+	cbdt_sleep_ms(wait_ms);
+	if (cbdt_slot_heartbeat_read(fs->t, CBDT_OBJ_BLKDEV, bd) != hb)
+		log_warn(
+			"backend%u: writable open refused: %s writes it (alive)",
+			id, who);
+	else
+		log_warn(
+			"backend%u: writable open refused: held by %s, whose heartbeat stopped: a janitor clears it once it has been still for its heartbeat timeout, or now: cbd-admin clear-blkdev %u",
+			id, who, bd);
+}
+
 static int bdev_map(struct cbdfs *fs, uint32_t id, bool writable,
 		    struct cbdfs_blkdev **out)
 {
@@ -129,6 +161,10 @@ static int bdev_map(struct cbdfs *fs, uint32_t id, bool writable,
 					CBDFS_ATTACH_MS;
 	ret = cbdt_blkdev_map(fs->t, fs->host_id, id, queues, !writable,
 			      attach_ms, &b);
+	if (ret == -EBUSY && writable) {
+		busy_explain(fs, id);
+		return ret;
+	}
 	if (ret) {
 		log_warn("backend%u: map %s: %s", id, writable ? "rw" : "ro",
 			 cbdt_strerror(ret));

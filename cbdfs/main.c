@@ -268,6 +268,51 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	return 0;
 }
 
+/*
+ * A cbdfs of our host name that died (kill -9, a crash) left its blkdevs
+ * behind, under the host slot we just took over: they are nobody's now.
+ * Clear them at once instead of making every writable open wait for a
+ * janitor (EBUSY for a heartbeat timeout).  Their heartbeats stopped with
+ * their process, so an observer with a tiny timeout sees them dead.
+ */
+static void predecessor_clear(struct cbdfs *fs)
+{
+	uint32_t n = cbdt_slot_count(fs->t, CBDT_OBJ_BLKDEV);
+	struct cbdt_observer *obs;
+	struct cbdt_blocker by;
+	uint64_t deadline;
+	char what[256];
+	int ret;
+
+	if (cbdt_observer_new(fs->t, 1, &obs))
+		return;
+	cbdt_observer_sample(obs);
+	cbdt_sleep_ms(5);
+	for (uint32_t id = 0; id < n; id++) {
+		uint64_t o = cbdt_slot_owner(fs->t, CBDT_OBJ_BLKDEV, id);
+
+		if (CBDT_OWNER_STATE(o) != CBDT_SLOT_ACTIVE ||
+		    CBDT_OWNER_HOST(o) != fs->host_id)
+			continue;
+		cbdt_obj_describe(fs->t, CBDT_OBJ_BLKDEV, id, what,
+				  sizeof(what));
+		/* the backend's handlers detach on request: a few seconds */
+		deadline = cbdt_now_ms() + 10000;
+		while ((ret = cbdt_blkdev_clear(fs->t, id, obs, &by)) ==
+			       -EAGAIN &&
+		       cbdt_now_ms() < deadline)
+			cbdt_sleep_ms(20);
+		if (ret)
+			log_warn(
+				"host %u: %s of our dead predecessor: not cleared: %s",
+				fs->host_id, what, cbdt_strerror(ret));
+		else
+			log_info("host %u: cleared %s of our dead predecessor",
+				 fs->host_id, what);
+	}
+	cbdt_observer_free(obs);
+}
+
 static int host_register(struct cbdfs *fs)
 {
 	struct cbdt_host_rec rec;
@@ -280,12 +325,23 @@ static int host_register(struct cbdfs *fs)
 	rec.role = CBDT_ROLE_CLIENT;
 	rec.hb_interval_ms = CBDFS_HB_INTERVAL_MS;
 	rec.hb_timeout_ms = CBDFS_HB_TIMEOUT_MS;
-	ret = cbdt_host_register(fs->t, &rec, false, &fs->host_id,
+	/* A dead cbdfs of our name (this boot: its pid is gone; another
+	 * boot: its heartbeat stays still) is taken over, as cbd-backend
+	 * does; a live one refuses us. */
+	ret = cbdt_host_register(fs->t, &rec, true, &fs->host_id,
 				 &fs->host_owner);
-	if (ret)
+	if (ret == -EEXIST) {
+		log_err("host: another cbdfs with host name %s is running on this transport (give -o hostname=)",
+			fs->cfg.hostname);
+		return ret;
+	}
+	if (ret) {
 		log_err("host: register %s: %s", fs->cfg.hostname,
 			cbdt_strerror(ret));
-	return ret;
+		return ret;
+	}
+	predecessor_clear(fs);
+	return 0;
 }
 
 /* After fuse_daemonize() the pid in the host record is the parent's. */

@@ -260,6 +260,11 @@ int cbdt_backend_lock(struct cbdt *t, uint32_t backend_id, uint32_t blkdev_id,
 void cbdt_backend_unlock(struct cbdt *t, uint32_t backend_id,
 			 uint32_t blkdev_id, uint64_t blkdev_owner);
 
+/* The blkdev whose lease is in backend @backend_id's writer lock (it may
+ * be stale): 0 and *blkdev_id, -ENOENT if unlocked, -ERANGE. */
+int cbdt_backend_lock_holder(const struct cbdt *t, uint32_t backend_id,
+			     uint32_t *blkdev_id);
+
 /*
  * Stable 64-bit identity of a backend: a hash of the serving host's name,
  * the backend's name and its path.  The same config restarted gives the

@@ -119,3 +119,19 @@ void cbdt_backend_unlock(struct cbdt *t, uint32_t backend_id,
 	if (s)
 		cmpxchg(&s->hdr.lock, &cur, 0);
 }
+
+int cbdt_backend_lock_holder(const struct cbdt *t, uint32_t backend_id,
+			     uint32_t *blkdev_id)
+{
+	struct cbdt_slot *s = cbdt_slot_get(t, CBDT_OBJ_BACKEND, backend_id);
+	uint64_t cur;
+
+	if (!s)
+		return -ERANGE;
+	/* Pairs with the CAS of the last locker or unlocker. */
+	cur = smp_load_acquire(&s->hdr.lock);
+	if (!cur)
+		return -ENOENT;
+	*blkdev_id = cbdt_lease_id(cur);
+	return 0;
+}
