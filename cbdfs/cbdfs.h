@@ -54,6 +54,7 @@ struct cbdfs {
 	struct cbdt *t;
 	uint32_t host_id;
 	uint64_t host_owner;
+	char mountpoint[CBDT_PATH_LEN]; /* absolute, in our host record */
 	struct timespec start_time;
 	uid_t uid;
 	gid_t gid;

@@ -325,6 +325,7 @@ static int host_register(struct cbdfs *fs)
 	rec.role = CBDT_ROLE_CLIENT;
 	rec.hb_interval_ms = CBDFS_HB_INTERVAL_MS;
 	rec.hb_timeout_ms = CBDFS_HB_TIMEOUT_MS;
+	strlcpy_field(rec.mountpoint, fs->mountpoint, sizeof(rec.mountpoint));
 	/* A dead cbdfs of our name (this boot: its pid is gone; another
 	 * boot: its heartbeat stays still) is taken over, as cbd-backend
 	 * does; a live one refuses us. */
@@ -423,6 +424,9 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 			"prctl(PR_SET_IO_FLUSHER): %m (needs CAP_SYS_RESOURCE): "
 			"a loop device on cbdfs may deadlock under memory pressure");
 	/* the first write to the transport: everything was checked before */
+	if (!realpath(fo->mountpoint, fs->mountpoint))
+		strlcpy_field(fs->mountpoint, fo->mountpoint,
+			      sizeof(fs->mountpoint));
 	ret = host_register(fs);
 	if (ret)
 		goto out_session;

@@ -29,6 +29,7 @@ struct opts {
 	const char *config;
 	bool json;
 	bool all;
+	bool check;
 	double watch_s;	    /* 0: once */
 	uint32_t window_ms; /* 0: derived */
 };
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: " PROG
 		" [-t PATH | -c FILE] [--json] [--all] [--watch SEC] [--window MS]\n"
+		"                  [--check]\n"
 		"Show the hosts, backends, blkdevs and segments of a cbd transport.\n"
 		"Read-only: the transport is mapped read-only and never written.\n"
 		"\n"
@@ -57,6 +59,10 @@ static void usage(FILE *f)
 		"  -w, --watch SEC       refresh every SEC seconds until interrupted\n"
 		"                        (with --json: one compact object per line)\n"
 		"      --window MS       watch the heartbeats for MS milliseconds\n"
+		"  -C, --check           report what is wrong (a dead host, backend or\n"
+		"                        blkdev, a lost channel, new errors in the\n"
+		"                        window), one line each, and exit 1 if anything\n"
+		"                        is; with --json or the tables, after them\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n"
 		"\n"
@@ -66,10 +72,13 @@ static void usage(FILE *f)
 		" watches it.  The\n"
 		"window is 1.5 x the largest heartbeat interval recorded by the active\n"
 		"hosts, at least %u ms and at most %u ms (%u ms when no host records one);\n"
-		"every run takes that long.\n"
+		"every run takes that long.  I/O rates (IOPS, MiB/s) are over that window;\n"
+		"with --watch the window is the period (at least the liveness window), so\n"
+		"a frame comes exactly every period.\n"
 		"\n"
 		"Exit status: 0 ok; 1 the transport or the config cannot be read or is not\n"
-		"a valid transport (one line on stderr says why); 2 bad usage.\n",
+		"a valid transport (one line on stderr says why), or --check found a\n"
+		"problem; 2 bad usage.\n",
 		STATUS_WINDOW_MIN_MS, STATUS_WINDOW_MAX_MS,
 		STATUS_WINDOW_DEFAULT_MS);
 }
@@ -92,6 +101,7 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 		{"all", no_argument, NULL, 'a'},
 		{"watch", required_argument, NULL, 'w'},
 		{"window", required_argument, NULL, OPT_WINDOW},
+		{"check", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -102,7 +112,8 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:c:jaw:hV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:c:jaw:ChV", lopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 't':
 			o->transport = optarg;
@@ -115,6 +126,9 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'a':
 			o->all = true;
+			break;
+		case 'C':
+			o->check = true;
 			break;
 		case 'w':
 			errno = 0;
@@ -187,11 +201,25 @@ static int status_once(const char *path, const struct opts *o, FILE *f)
 			log_err("%s: %s", path, cbdt_strerror(ret));
 		return ret;
 	}
+	/* --watch: the frame's sampling is the period itself (rates over
+	 * it, one frame per period), but never shorter than liveness needs */
+	if (o->watch_s && !o->window_ms)
+		so.window_ms =
+			(uint32_t)MAX((uint64_t)llround(o->watch_s * 1000),
+				      status_default_window(t));
 	ret = status_collect(t, &so, NULL, &s);
 	if (ret) {
 		if (ret != -EINTR)
 			log_err("%s: %s", path, strerror(-ret));
 		goto out_close;
+	}
+	if (o->check && !o->json && o->watch_s == 0 && !o->all) {
+		/* --check alone: the problems, or one line saying none */
+		if (status_check(s, f))
+			ret = -EUCLEAN;
+		else
+			fprintf(f, "ok: %s\n", path);
+		goto out_snap;
 	}
 	if (o->json) {
 		j = status_json(s, o->all);
@@ -207,6 +235,9 @@ static int status_once(const char *path, const struct opts *o, FILE *f)
 	}
 	if (ret)
 		log_err("%s: printing: %s", path, strerror(-ret));
+	else if (o->check && status_check(s, o->json ? stderr : f))
+		ret = -EUCLEAN;
+out_snap:
 	status_snap_free(s);
 out_close:
 	cbdt_close(t);

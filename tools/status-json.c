@@ -72,6 +72,51 @@ static json_t *slot_json(struct jb *jb, const struct status_slot *sl,
 	return o;
 }
 
+/* The "io" object of a blkdev or backend (see cbd-status(1), JSON). */
+static json_t *io_json(struct jb *jb, const struct status_io *io,
+		       const struct status_snap *s)
+{
+	static const char *const op_keys[CBDT_STAT_OPS] = {
+		"bad", "read", "write", "flush", "discard", "write_zeroes",
+	};
+	json_t *o = json_object(), *ops = json_object(), *bytes = json_object(),
+	       *lat = json_array();
+
+	if (!o || !ops || !bytes || !lat) {
+		jb->failed = true;
+		json_decref(ops);
+		json_decref(bytes);
+		json_decref(lat);
+		return o;
+	}
+	for (unsigned i = 0; i < CBDT_STAT_OPS; i++) {
+		put(jb, ops, op_keys[i], jint(io->ops[i]));
+		if (i)
+			put(jb, bytes, op_keys[i], jint(io->bytes[i]));
+	}
+	for (unsigned i = 0; i < CBDT_LAT_BUCKETS; i++)
+		append(jb, lat, jint(io->lat[i]));
+	put(jb, o, "channels", jint(io->channels));
+	put(jb, o, "ops", ops);
+	put(jb, o, "bytes", bytes);
+	put(jb, o, "errors", jint(io->errors));
+	put(jb, o, "errors_window", jint(io->errors_window));
+	put(jb, o, "timed_out", jint(io->timed_out));
+	put(jb, o, "inflight", jint(io->inflight));
+	put(jb, o, "lost", json_boolean(io->lost));
+	put(jb, o, "latency_us_log2", lat);
+	if (s->io_ns) {
+		put(jb, o, "iops", json_real(io->iops));
+		put(jb, o, "read_mib_s", json_real(io->read_mib_s));
+		put(jb, o, "write_mib_s", json_real(io->write_mib_s));
+	} else {
+		put(jb, o, "iops", json_null());
+		put(jb, o, "read_mib_s", json_null());
+		put(jb, o, "write_mib_s", json_null());
+	}
+	return o;
+}
+
 static json_t *transport_json(struct jb *jb, const struct status_snap *s)
 {
 	const struct cbdt_info *in = &s->info;
@@ -121,12 +166,18 @@ static json_t *host_json(struct jb *jb, const struct status_host *h)
 	put(jb, o, "heartbeat_interval_ms",
 	    jrec_int(&h->s, h->r.hb_interval_ms));
 	put(jb, o, "heartbeat_timeout_ms", jrec_int(&h->s, h->r.hb_timeout_ms));
+	put(jb, o, "mountpoint",
+	    h->s.rec == STATUS_REC_VALID && h->r.mountpoint[0] ?
+		    json_string(h->r.mountpoint) :
+		    json_null());
 	return o;
 }
 
-static json_t *backend_json(struct jb *jb, const struct status_backend *b)
+static json_t *backend_json(struct jb *jb, const struct status_snap *s,
+			    const struct status_backend *b)
 {
 	json_t *o = slot_json(jb, &b->s, true);
+	struct status_io io;
 
 	if (!o)
 		return NULL;
@@ -139,12 +190,50 @@ static json_t *backend_json(struct jb *jb, const struct status_backend *b)
 	put(jb, o, "handlers", jrec_int(&b->s, b->r.handlers));
 	put(jb, o, "writer_blkdev",
 	    b->locked ? jint(b->lock_blkdev) : json_null());
+	status_io_backend(s, b->s.id, &io);
+	put(jb, o, "io", io_json(jb, &io, s));
 	return o;
 }
 
-static json_t *blkdev_json(struct jb *jb, const struct status_blkdev *d)
+/* What a client of the blkdev gets, as ublk list and nbdinfo show it. */
+static json_t *caps_json(struct jb *jb, const struct status_snap *s,
+			 const struct status_blkdev *d,
+			 const struct status_io *io)
+{
+	const struct status_backend *b = d->r.backend_id < s->nr_backends ?
+						 &s->backends[d->r.backend_id] :
+						 NULL;
+	bool ro = (d->r.flags & CBDT_BLKDEV_RO) ||
+		  (b && b->s.rec == STATUS_REC_VALID &&
+		   (b->r.flags & CBDT_BACKEND_RO));
+	json_t *o = json_object();
+
+	if (!o) {
+		jb->failed = true;
+		return NULL;
+	}
+	put(jb, o, "size",
+	    b && b->s.rec == STATUS_REC_VALID ? jint(b->r.size) : json_null());
+	put(jb, o, "logical_block_size",
+	    b && b->s.rec == STATUS_REC_VALID ? jint(b->r.block_size) :
+						json_null());
+	put(jb, o, "queues", jint(io->channels));
+	put(jb, o, "queue_depth", jint(io->qdepth));
+	put(jb, o, "max_io_bytes", jint(io->max_io));
+	put(jb, o, "readonly", json_boolean(ro));
+	put(jb, o, "flush", json_true()); /* a no-op when read-only */
+	put(jb, o, "fua", json_boolean(!ro));
+	put(jb, o, "discard", json_boolean(!ro));
+	put(jb, o, "write_zeroes", json_boolean(!ro));
+	return o;
+}
+
+static json_t *blkdev_json(struct jb *jb, const struct status_snap *s,
+			   const struct status_blkdev *d)
 {
 	json_t *o = slot_json(jb, &d->s, true), *ch;
+	const char *mnt;
+	struct status_io io;
 
 	if (!o)
 		return NULL;
@@ -160,6 +249,14 @@ static json_t *blkdev_json(struct jb *jb, const struct status_blkdev *d)
 	for (unsigned q = 0; ch && q < d->r.queues; q++)
 		append(jb, ch, jint(d->r.segs[q]));
 	put(jb, o, "channels", ch);
+	mnt = d->r.host_id < s->nr_hosts &&
+			      s->hosts[d->r.host_id].s.rec == STATUS_REC_VALID ?
+		      s->hosts[d->r.host_id].r.mountpoint :
+		      "";
+	put(jb, o, "mountpoint", mnt[0] ? json_string(mnt) : json_null());
+	status_io_blkdev(s, d->s.id, &io);
+	put(jb, o, "capabilities", caps_json(jb, s, d, &io));
+	put(jb, o, "io", io_json(jb, &io, s));
 	return o;
 }
 
@@ -179,6 +276,8 @@ static json_t *segment_json(struct jb *jb, const struct status_segment *g)
 	put(jb, o, "client", json_string(status_client_name(g)));
 	put(jb, o, "orphaned",
 	    json_boolean(g->s.active && chan && g->orphaned));
+	put(jb, o, "lost", json_boolean(g->s.active && chan && g->lost));
+	put(jb, o, "inflight", chan ? jint(g->inflight) : json_null());
 	return o;
 }
 
@@ -205,10 +304,11 @@ json_t *status_json(const struct status_snap *s, bool all)
 	for (uint32_t i = 0; i < s->nr_backends; i++)
 		if (all || s->backends[i].s.active)
 			append(&jb, backends,
-			       backend_json(&jb, &s->backends[i]));
+			       backend_json(&jb, s, &s->backends[i]));
 	for (uint32_t i = 0; i < s->nr_blkdevs; i++)
 		if (all || s->blkdevs[i].s.active)
-			append(&jb, blkdevs, blkdev_json(&jb, &s->blkdevs[i]));
+			append(&jb, blkdevs,
+			       blkdev_json(&jb, s, &s->blkdevs[i]));
 	for (uint32_t i = 0; i < s->nr_segments; i++)
 		if (all || s->segments[i].s.active)
 			append(&jb, segments,

@@ -311,6 +311,84 @@ static bool blkdevs_print(FILE *f, const struct status_snap *s, bool all)
 	return tbl_free(&t);
 }
 
+/* What is wrong with an object, in one word. */
+static const char *io_health(const struct status_slot *sl,
+			     const struct status_io *io)
+{
+	if (io->lost)
+		return "LOST";
+	if (!sl->alive)
+		return "dead";
+	return io->errors_window ? "errors" : "ok";
+}
+
+/* One row of the I/O table; @qd 0: not a blkdev. */
+static void io_row(struct tbl *t, const struct status_snap *s, const char *what,
+		   const struct status_slot *sl, const struct status_io *io,
+		   uint32_t qd, const char *where)
+{
+	char iops[32], rd[32], wr[32], qds[16];
+
+	if (s->io_ns) {
+		snprintf(iops, sizeof(iops), "%.0f", io->iops);
+		snprintf(rd, sizeof(rd), "%.1f", io->read_mib_s);
+		snprintf(wr, sizeof(wr), "%.1f", io->write_mib_s);
+	} else {
+		snprintf(iops, sizeof(iops), "-");
+		snprintf(rd, sizeof(rd), "-");
+		snprintf(wr, sizeof(wr), "-");
+	}
+	if (qd)
+		snprintf(qds, sizeof(qds), "%u", qd);
+	else
+		snprintf(qds, sizeof(qds), "-");
+	tbl_row(t, "%s\t%s\t%s\t%s\t%u\t%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s",
+		what, iops, rd, wr, io->inflight, qds, io->errors,
+		io->timed_out, io_health(sl, io), where);
+}
+
+/* Rates over the window, totals since the channels were set up. */
+static bool io_print(FILE *f, const struct status_snap *s)
+{
+	char what[64], title[64];
+	struct status_io io;
+	struct tbl t;
+
+	tbl_init(&t, "OBJECT IOPS> READ_MiB/s> WRITE_MiB/s> INFLIGHT> QD> "
+		     "ERRORS> TIMED_OUT> HEALTH WHERE");
+	for (uint32_t i = 0; i < s->nr_backends; i++) {
+		const struct status_backend *b = &s->backends[i];
+
+		if (!b->s.active)
+			continue;
+		status_io_backend(s, i, &io);
+		snprintf(what, sizeof(what), "backend %u", i);
+		io_row(&t, s, what, &b->s, &io, 0,
+		       b->s.rec == STATUS_REC_VALID ? b->r.name : "-");
+	}
+	for (uint32_t i = 0; i < s->nr_blkdevs; i++) {
+		const struct status_blkdev *d = &s->blkdevs[i];
+		const char *mnt = "";
+
+		if (!d->s.active)
+			continue;
+		status_io_blkdev(s, i, &io);
+		if (d->s.rec == STATUS_REC_VALID &&
+		    d->r.host_id < s->nr_hosts &&
+		    s->hosts[d->r.host_id].s.rec == STATUS_REC_VALID)
+			mnt = s->hosts[d->r.host_id].r.mountpoint;
+		snprintf(what, sizeof(what), "blkdev %u", i);
+		io_row(&t, s, what, &d->s, &io, io.qdepth, mnt[0] ? mnt : "-");
+	}
+	if (s->io_ns)
+		snprintf(title, sizeof(title), "I/O (rates over %.1f s)",
+			 (double)s->io_ns / 1e9);
+	else
+		snprintf(title, sizeof(title), "I/O (no rates: not sampled)");
+	tbl_print(f, title, &t);
+	return tbl_free(&t);
+}
+
 static bool segments_print(FILE *f, const struct status_snap *s, bool all)
 {
 	char be[96], title[64];
@@ -392,6 +470,8 @@ int status_table_print(FILE *f, const struct status_snap *s, bool all)
 	lost |= backends_print(f, s, all);
 	fputc('\n', f);
 	lost |= blkdevs_print(f, s, all);
+	fputc('\n', f);
+	lost |= io_print(f, s);
 	fputc('\n', f);
 	lost |= segments_print(f, s, all);
 	if (lost)

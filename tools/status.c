@@ -291,6 +291,7 @@ int status_collect(struct cbdt *t, const struct status_opts *o,
 	static const struct status_opts defaults;
 	struct cbdt_observer *own = NULL;
 	struct status_snap *s;
+	uint64_t t0;
 	int ret;
 
 	if (!o)
@@ -309,12 +310,17 @@ int status_collect(struct cbdt *t, const struct status_opts *o,
 			goto err_free;
 		obs = own;
 	}
+	status_io_sample(t, s, true);
+	t0 = cbdt_now_ns();
 	ret = sample_window(obs, o, s->window_ms);
 	if (ret)
 		goto err_free;
 
 	/* Records after the window: they are the freshest we can show. */
 	snap_fill(t, s);
+	status_io_sample(t, s, false);
+	if (s->window_ms)
+		s->io_ns = cbdt_now_ns() - t0;
 	if (o->no_liveness)
 		goto out; /* nothing was watched: nothing reads as alive */
 	for (uint32_t id = 0; id < s->nr_hosts; id++)

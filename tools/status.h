@@ -67,6 +67,31 @@ struct status_segment {
 	uint32_t handler_state; /* enum cbdt_handler_state */
 	uint32_t client_state;	/* enum cbdt_client_state */
 	bool orphaned; /* its blkdev slot no longer holds blkdev_owner */
+	/* I/O (status-io.c), channels only */
+	bool lost;		    /* handler_flags LOST */
+	uint32_t inflight;	    /* submitted, not yet completed */
+	uint32_t qdepth;	    /* submission ring entries */
+	uint32_t max_io;	    /* data area: the largest request */
+	uint64_t timed_out;	    /* the client's count */
+	struct cbdt_chan_stats st;  /* counters at the end of the window */
+	struct cbdt_chan_stats st0; /* ... and at its start */
+	uint64_t owner0;	    /* owner word at the start */
+};
+
+/* I/O of a blkdev or a backend: its channels summed. */
+struct status_io {
+	uint32_t channels;
+	uint64_t ops[CBDT_STAT_OPS]; /* since the channels were set up */
+	uint64_t bytes[CBDT_STAT_OPS];
+	uint64_t errors;
+	uint64_t errors_window; /* new errors within the window */
+	uint64_t timed_out;
+	uint64_t lat[CBDT_LAT_BUCKETS];
+	uint32_t inflight;
+	bool lost;   /* a channel is LOST */
+	double iops; /* over the window */
+	double read_mib_s, write_mib_s;
+	uint32_t qdepth, max_io; /* the smallest of its channels */
 };
 
 struct status_snap {
@@ -74,6 +99,7 @@ struct status_snap {
 	uint64_t map_size;
 	struct cbdt_info info;
 	uint32_t window_ms; /* liveness window actually sampled; 0 = none */
+	uint64_t io_ns;	    /* between the two I/O samples; 0 = one sample */
 	bool janitor_held;
 	uint32_t janitor_host;
 
@@ -109,6 +135,21 @@ void status_snap_free(struct status_snap *s);
  * [STATUS_WINDOW_MIN_MS, STATUS_WINDOW_MAX_MS].
  */
 uint32_t status_default_window(const struct cbdt *t);
+
+/* status-io.c: channel counters (two samples: @first then the end of
+ * the window) and their sums per blkdev and per backend. */
+void status_io_sample(const struct cbdt *t, struct status_snap *s, bool first);
+void status_io_blkdev(const struct status_snap *s, uint32_t id,
+		      struct status_io *io);
+void status_io_backend(const struct status_snap *s, uint32_t id,
+		       struct status_io *io);
+
+/*
+ * What --check reports: every dead host, backend or blkdev, every LOST
+ * channel and every object with new errors in the window, one line each
+ * on @f.  Returns how many problems.
+ */
+unsigned status_check(const struct status_snap *s, FILE *f);
 
 /* Names used by both output formats. */
 const char *status_role_name(uint16_t role);

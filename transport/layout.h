@@ -185,8 +185,13 @@ struct cbdt_host_rec {
 	uint32_t hb_interval_ms; /* how often this host bumps its heartbeats */
 	uint32_t hb_timeout_ms;	 /* the timeout this host's janitor applies */
 	uint8_t reserved[40];
+	char mountpoint[CBDT_PATH_LEN]; /* a cbdfs client: where it is
+					 * mounted (NUL terminated; empty in
+					 * records of older writers) */
 };
-_Static_assert(sizeof(struct cbdt_host_rec) == 136, "cbdt_host_rec size");
+_Static_assert(sizeof(struct cbdt_host_rec) == 392, "cbdt_host_rec size");
+_Static_assert(offsetof(struct cbdt_host_rec, mountpoint) == 136,
+	       "host_rec.mountpoint");
 
 #define CBDT_BACKEND_RO (1U << 0)
 
@@ -281,6 +286,36 @@ enum cbdt_handler_state {
 };
 
 /*
+ * What a channel's handler counts, in the control area (lines 5-8).
+ * Writer: the handler, for every request just before its completion
+ * (WRITE_ONCE of each word; one writer).  Readers: cbd-status (relaxed
+ * loads; rates come from two samples).  Zero at channel init; they go on
+ * counting across handler restarts.  Zero in channels of older writers.
+ */
+#define CBDT_STAT_OPS 6 /* index: enum cbdt_op; 0 counts bad entries */
+#define CBDT_LAT_BUCKETS \
+	14 /* handler time: [0,1) us, [1,2), [2,4), ...
+				* [4096, inf) us */
+enum cbdt_stat_err {
+	CBDT_ERR_EIO,	  /* EIO (and LOST channels) */
+	CBDT_ERR_EINVAL,  /* a bad entry */
+	CBDT_ERR_EBADMSG, /* a crc mismatch */
+	CBDT_ERR_EROFS,	  /* a write to a read-only backend */
+	CBDT_ERR_ENOSPC,  /* the backing store is full */
+	CBDT_ERR_OTHER,
+	CBDT_ERR_NR,
+};
+
+struct cbdt_chan_stats {
+	uint64_t ops[CBDT_STAT_OPS];	/* requests completed, by op */
+	uint64_t bytes[CBDT_STAT_OPS];	/* READ/WRITE: data moved;
+					* DISCARD/WRITE_ZEROES: range */
+	uint64_t errors[CBDT_ERR_NR];	/* failed requests, by errno */
+	uint64_t lat[CBDT_LAT_BUCKETS]; /* handler time per request */
+};
+_Static_assert(sizeof(struct cbdt_chan_stats) == 4 * 64, "chan_stats size");
+
+/*
  * Control area at the start of a channel segment.  Cache lines split by
  * writer so that the two sides never write the same line.  Every ring index
  * is a free-running uint32_t (slot = index & (count - 1)); a ring is full
@@ -305,11 +340,14 @@ struct cbdt_channel_ctrl {
 	uint64_t blkdev_owner; /* as in the segment record */
 	uint8_t pad0[8];
 
-	/* line 1.  Writer: client.  Reader: handler. */
+	/* line 1.  Writer: client.  Reader: handler (and cbd-status). */
 	uint32_t sq_head; /* next se to fill; store-release after the se */
 	uint32_t cq_tail; /* next ce to reap; store-release after reading */
 	uint32_t client_state; /* enum cbdt_client_state */
-	uint8_t pad1[52];
+	uint32_t reserved1;
+	uint64_t timed_out; /* requests the client failed for timeout=
+			     * (its reaper; WRITE_ONCE, read relaxed) */
+	uint8_t pad1[40];
 
 	/* line 2.  Writer: handler.  Reader: client (and janitor). */
 	uint32_t sq_tail; /* next se to consume; advanced after completion */
@@ -331,7 +369,10 @@ struct cbdt_channel_ctrl {
 	uint32_t cq_sleep;
 	uint8_t pad4[60];
 
-	uint8_t reserved[CBDT_CTRL_SIZE - 5 * 64];
+	/* lines 5-8: the handler's counters (struct cbdt_chan_stats). */
+	struct cbdt_chan_stats stats;
+
+	uint8_t reserved[CBDT_CTRL_SIZE - 9 * 64];
 };
 _Static_assert(sizeof(struct cbdt_channel_ctrl) == CBDT_CTRL_SIZE, "ctrl size");
 _Static_assert(offsetof(struct cbdt_channel_ctrl, sq_head) == 64,
@@ -346,6 +387,9 @@ _Static_assert(offsetof(struct cbdt_channel_ctrl, sq_sleep) == 192,
 	       "ctrl.sq_sleep");
 _Static_assert(offsetof(struct cbdt_channel_ctrl, cq_sleep) == 256,
 	       "ctrl.cq_sleep");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, timed_out) == 80,
+	       "ctrl.timed_out");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, stats) == 320, "ctrl.stats");
 
 enum cbdt_op {
 	CBDT_OP_READ = 1,

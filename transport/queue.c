@@ -401,7 +401,14 @@ static int queue_answer_early(struct cbdt_queue *q, uint64_t min_age_ns,
 
 int cbdt_queue_expire(struct cbdt_queue *q, uint64_t age_ns)
 {
-	return queue_answer_early(q, age_ns, -ETIMEDOUT);
+	struct cbdt_channel_ctrl *ctrl = cbdt_channel_ctrl(q->ch);
+	int n = queue_answer_early(q, age_ns, -ETIMEDOUT);
+
+	/* The client's own counter (we, the reaper, are its one writer);
+	 * a broken ring is never written again. */
+	if (n > 0 && !smp_load_acquire(&q->broken))
+		WRITE_ONCE(ctrl->timed_out, ctrl->timed_out + (uint64_t)n);
+	return n;
 }
 
 int cbdt_queue_fail(struct cbdt_queue *q, int result)

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 
+#include "barrier.h"
 #include "cbdt.h"
 
 /* A busy handler looks at the ring's state every so many requests. */
@@ -31,6 +32,56 @@ static int serve_state(struct cbdt_channel *ch,
 	if (cbdt_channel_client_state(ch) != CBDT_CLIENT_OPEN)
 		return CBDT_SERVE_CLOSING;
 	return 0;
+}
+
+static enum cbdt_stat_err err_class(int result)
+{
+	switch (-result) {
+	case EIO:
+		return CBDT_ERR_EIO;
+	case EINVAL:
+		return CBDT_ERR_EINVAL;
+	case EBADMSG:
+		return CBDT_ERR_EBADMSG;
+	case EROFS:
+		return CBDT_ERR_EROFS;
+	case ENOSPC:
+		return CBDT_ERR_ENOSPC;
+	default:
+		return CBDT_ERR_OTHER;
+	}
+}
+
+/*
+ * Count a finished request in the channel's counters (we are their one
+ * writer): op, bytes, errors, and the time it took us, in powers of two
+ * of microseconds.
+ */
+static void serve_count(struct cbdt_channel *ch, const struct cbdt_request *rq,
+			int result, uint64_t ns)
+{
+	struct cbdt_chan_stats *st = &cbdt_channel_ctrl(ch)->stats;
+	unsigned op = result == -EINVAL && (!rq->op || rq->op > CBDT_OP_MAX) ?
+			      0 :
+			      rq->op;
+	uint64_t us = ns / 1000;
+	unsigned b = 0;
+
+	if (op >= CBDT_STAT_OPS)
+		op = 0;
+	while (us && b < CBDT_LAT_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	WRITE_ONCE(st->ops[op], st->ops[op] + 1);
+	if (!result && op)
+		WRITE_ONCE(st->bytes[op], st->bytes[op] + rq->len);
+	if (result) {
+		enum cbdt_stat_err e = err_class(result);
+
+		WRITE_ONCE(st->errors[e], st->errors[e] + 1);
+	}
+	WRITE_ONCE(st->lat[b], st->lat[b] + 1);
 }
 
 /* Validate and execute one request: its result. */
@@ -86,6 +137,7 @@ int cbdt_serve(struct cbdt_channel *ch, const struct cbdt_serve_cfg *cfg,
 {
 	unsigned since_check = 0;
 	struct cbdt_request rq;
+	uint64_t t0;
 	struct cbdt_wait w;
 	int ret, why;
 
@@ -107,11 +159,15 @@ int cbdt_serve(struct cbdt_channel *ch, const struct cbdt_serve_cfg *cfg,
 			continue;
 		}
 		cbdt_wait_reset(&w);
+		t0 = cbdt_now_ns();
 		/* peek < 0: a torn or stale entry, completed with that error */
 		if (ret > 0)
 			ret = serve_exec(ch, cfg, ops, arg, &rq);
 		if (ops->done)
 			ops->done(arg, &rq, ret);
+		/* before the completion, so a reader that sees it done sees
+		 * it counted */
+		serve_count(ch, &rq, ret, cbdt_now_ns() - t0);
 		why = serve_complete(ch, cfg, ops, arg, &rq, ret, &w);
 		if (why)
 			return why;

@@ -3,7 +3,9 @@
 # blank, too small and corrupted transports, exit 2 for bad usage; never
 # writes; then with a real cbd-backend and a held mapping, the JSON (keys,
 # types, values matching the config, validated with jq) and the tables;
-# a killed client shows as dead; --watch redraws until SIGINT.
+# a killed client shows as dead; --watch redraws until SIGINT.  I/O:
+# exact counts after known requests, rates while a client writes,
+# a cbdfs blkdev's mountpoint, and --check on healthy and dead objects.
 source "$(dirname "$0")/../functions.sh"
 requires jq
 test_tmpdir
@@ -102,8 +104,9 @@ fi
 TR=$T/transport.img
 make_image "$T/disk0.img" 64M
 make_image "$T/disk1.img" 32M
+make_image "$T/disk2.img" 32M
 write_config "$T/cbd.ini" "$TR" node-b disk0 "$T/disk0.img" handlers=2 \
-	disk1 "$T/disk1.img" readonly=true
+	disk1 "$T/disk1.img" readonly=true disk2 "$T/disk2.img"
 # A killed client must be seen dead before this backend's janitor clears
 # it: give the janitor a timeout that no busy machine spends on two
 # cbd-status runs.
@@ -114,18 +117,26 @@ start_backend "$T/cbd.ini" "$T/backend.pid"
 # cannot starve the daemons through (dead is dead in any window).
 LIVE=(--window 2000)
 
-# start_client NAME QUEUES: a client host holding a mapping of backend 0;
-# sets CLIENT_PID.
+# start_client NAME QUEUES BACKEND CMD...: a client host mapping BACKEND
+# and running CMD...; sets CLIENT_PID once mapped.
 start_client() {
-	rm -f "$T/$1.ready"
-	"$BUILD/cbd-testclient" -t "$TR" -b 0 -H "$1" -q "$2" \
-		--attach-timeout 30000 --ready "$T/$1.ready" hold 3600 \
-		>>"$T/$1.log" 2>&1 &
+	local name=$1 queues=$2 backend=$3
+	shift 3
+	rm -f "$T/$name.ready"
+	"$BUILD/cbd-testclient" -t "$TR" -b "$backend" -H "$name" -q "$queues" \
+		--attach-timeout 30000 --ready "$T/$name.ready" "$@" \
+		>>"$T/$name.log" 2>&1 &
 	CLIENT_PID=$!
 	cleanup_fn "stop_daemon $CLIENT_PID"
-	wait_for 60 test -e "$T/$1.ready" || { cat "$T/$1.log" >&2; fail "client $1 did not map"; }
+	wait_for 60 test -e "$T/$name.ready" || { cat "$T/$name.log" >&2; fail "client $name did not map"; }
 }
-start_client node-a 2
+# known I/O, then a mapping held: one request of each (on either queue)
+start_client node-a 2 0 write 0 1M 7 read 0 1M 7 flush zeroes 1M 64K hold 3600
+A_PID=$CLIENT_PID
+# its last request is answered (and so counted) before the hold begins
+io_done() { "$ST" -t "$TR" --window 50 --json |
+	jq -e '.blkdevs[0].io.ops.write_zeroes == 1' >/dev/null; }
+wait_for 60 io_done || fail "node-a's I/O did not complete: $(cat "$T/node-a.log")"
 
 log "JSON of a live transport"
 "$ST" -c "$T/cbd.ini" "${LIVE[@]}" --json >"$T/live.json" || fail "cbd-status --json"
@@ -180,6 +191,46 @@ q '.blkdevs[0] as $d | .transport.segments_used == 2 and
 	([.segments[].id] | sort) == ($d.channels | sort)'
 q '.transport.segments_used + .transport.segments_free == .transport.slots.segments'
 
+log "I/O counters: exact after known requests, on the blkdev and its backend"
+q '(.backends[] | select(.name=="disk0") | .id) as $b |
+	(.blkdevs[0].io) as $d | (.backends[] | select(.id == $b) | .io) as $e |
+	$d.ops == {bad: 0, read: 1, write: 1, flush: 1, discard: 0, write_zeroes: 1} and
+	$d.bytes == {read: 1048576, write: 1048576, flush: 0, discard: 0,
+		     write_zeroes: 65536} and
+	$d.errors == 0 and $d.errors_window == 0 and $d.timed_out == 0 and
+	$d.inflight == 0 and $d.lost == false and $d.channels == 2 and
+	($d.latency_us_log2 | length == 14 and add == 4) and
+	$e.ops == $d.ops and $e.bytes == $d.bytes and
+	([$d.iops, $d.read_mib_s, $d.write_mib_s] | all(type == "number"))'
+q '.blkdevs[0].capabilities | .size == 67108864 and .logical_block_size == 512 and
+	.queues == 2 and .queue_depth > 0 and .max_io_bytes >= 1048576 and
+	.readonly == false and .flush and .fua and .discard and .write_zeroes'
+q '.blkdevs[0].mountpoint == null and all(.hosts[]; .mountpoint == null)'
+q '(.backends[] | select(.name=="disk1") | .io) | .channels == 0 and .ops.read == 0'
+"$ST" -t "$TR" "${LIVE[@]}" --check >"$T/check.txt" || fail "--check on a healthy transport: $(cat "$T/check.txt")"
+[ "$(cat "$T/check.txt")" = "ok: $TR" ] || fail "--check: $(cat "$T/check.txt")"
+
+log "I/O rates while a client writes"
+disk2=$(jq -r '.backends[] | select(.name=="disk2") | .id' "$J")
+start_client node-s 1 "$disk2" stress --seconds 3600 --qd 4 --log "$T/stress.log"
+STRESS_PID=$CLIENT_PID CLIENT_PID=$A_PID
+# rates over a window in which the stress client completed requests:
+# however slow this machine, some window sees them
+writing() { "$ST" -t "$TR" --window 500 --json >"$T/rate.json" &&
+	jq -e --argjson b "$disk2" '[.blkdevs[] | select(.backend_id == $b)] |
+		length == 1 and .[0].io.iops > 0 and .[0].io.write_mib_s > 0 and
+		.[0].io.read_mib_s == 0 and .[0].io.ops.write > 0' "$T/rate.json" >/dev/null; }
+wait_for 120 writing || fail "no write rate seen: $(jq -c '.blkdevs' "$T/rate.json")"
+jq -e --argjson b "$disk2" '.backends[] | select(.id == $b) | .io.iops > 0 and .io.write_mib_s > 0' \
+	"$T/rate.json" >/dev/null || fail "backend rate: $(jq -c '.backends' "$T/rate.json")"
+"$ST" -t "$TR" --window 500 >"$T/rate.txt"
+grep -qE '^I/O \(rates over [0-9.]+ s\)' "$T/rate.txt" || fail "no I/O table: $(cat "$T/rate.txt")"
+grep -qE "^ +backend $disk2 .* ok +disk2\$" "$T/rate.txt" || fail "I/O table: $(cat "$T/rate.txt")"
+stop_daemon "$STRESS_PID"
+# a clean exit unmaps: the blkdev goes
+wait_for 60 sh -c "'$ST' -t '$TR' --window 50 --json | jq -e '.blkdevs | length == 1'" ||
+	fail "the stress client's blkdev stayed"
+
 log "tables"
 "$ST" -t "$TR" >"$T/live.txt" || fail "cbd-status"
 for want in node-a node-b "$T/disk0.img" "$T/disk1.img" "64.0 MiB" \
@@ -227,6 +278,13 @@ if [ -x "$BUILD/cbdfs" ] && [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] &&
 		([.blkdevs[] | select(.host_id == $h.id)] | length == 1 and
 		 .[0].backend_id == $b.id and .[0].readonly and .[0].alive and
 		 .[0].queues == 1 and (.[0].channels | length) == 1)'
+	mnt=$(realpath "$T/mnt")
+	q '(.hosts[] | select(.hostname=="node-c")) as $h |
+		$h.mountpoint == "'"$mnt"'" and
+		([.blkdevs[] | select(.host_id == $h.id)] | .[0].mountpoint == $h.mountpoint and
+		 .[0].capabilities.readonly and .[0].capabilities.size == 33554432)'
+	"$ST" -t "$TR" | grep -qE "^ +blkdev [0-9]+ .* ok +$mnt\$" ||
+		fail "I/O table lacks the mountpoint: $("$ST" -t "$TR")"
 	"$ST" -t "$TR" | grep -q 'node-c (' || fail "table lacks the cbdfs blkdev"
 	exec 3<&-
 	umount_cbdfs "$T/mnt" "$CBDFS_PID"
@@ -243,6 +301,17 @@ q '.hosts[] | select(.hostname=="node-b") | .alive == true'
 "$ST" -t "$TR" >"$T/dead.txt"
 grep -E "^ +[0-9]+ +node-a +client +[0-9]+ +no " "$T/dead.txt" >/dev/null ||
 	fail "table does not show node-a dead: $(cat "$T/dead.txt")"
+rc=0
+"$ST" -t "$TR" "${LIVE[@]}" --check >"$T/check.txt" || rc=$?
+[ "$rc" = 1 ] || fail "--check with a dead client: exit $rc"
+grep -qE '^dead: host [0-9]+ \(node-a\) ' "$T/check.txt" || fail "--check: $(cat "$T/check.txt")"
+grep -qE '^dead: blkdev [0-9]+ ' "$T/check.txt" || fail "--check: $(cat "$T/check.txt")"
+grep -q 'node-b' "$T/check.txt" && fail "--check reports the live backend: $(cat "$T/check.txt")"
+# with --json: the JSON on stdout, the problems on stderr
+rc=0
+"$ST" -t "$TR" "${LIVE[@]}" --check --json >"$T/check.json" 2>"$T/check.err" || rc=$?
+[ "$rc" = 1 ] && jq -e . "$T/check.json" >/dev/null && grep -q '^dead: host' "$T/check.err" ||
+	fail "--check --json: exit $rc, $(cat "$T/check.err")"
 # and then the janitor of the live backend clears it
 wait_for 60 sh -c "'$ST' -t '$TR' --window 50 --json | jq -e '.blkdevs == [] and .segments == []'" ||
 	fail "the janitor did not clear the dead client"

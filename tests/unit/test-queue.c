@@ -206,6 +206,8 @@ static void test_expired_request_keeps_its_slot_until_completion(void **state)
 	assert_int_equal(x->rec.d[0].result, -ETIMEDOUT);
 	assert_int_equal(cbdt_queue_expire(x->rec.q, 0), 0); /* once */
 	assert_int_equal(cbdt_queue_busy(x->rec.q), 1);
+	/* counted once, where cbd-status reads it */
+	assert_int_equal(READ_ONCE(cbdt_channel_ctrl(x->f->c)->timed_out), 1);
 	/* the handler answers late: no second answer, only the release */
 	hserve(x, 0, NULL);
 	assert_int_equal(cbdt_queue_reap(x->rec.q, 100, NULL), 1);
@@ -431,6 +433,22 @@ static void test_serve_validates_and_stops_on_close(void **state)
 	assert_int_equal(s.errors, 1);
 	assert_int_equal(s.execs[1], 1);
 	assert_int_equal(s.execs[0], 1); /* the FLUSH */
+	/* the counters cbd-status shows: by op, the refused WRITE as an
+	 * EINVAL error that moved no data, every request timed once */
+	const struct cbdt_chan_stats *st = &cbdt_channel_ctrl(x->f->h)->stats;
+	uint64_t timed = 0;
+
+	assert_int_equal(st->ops[CBDT_OP_READ], 1);
+	assert_int_equal(st->ops[CBDT_OP_WRITE], 1);
+	assert_int_equal(st->ops[CBDT_OP_FLUSH], 1);
+	assert_int_equal(st->ops[0], 0);
+	assert_int_equal(st->bytes[CBDT_OP_READ], 4096);
+	assert_int_equal(st->bytes[CBDT_OP_WRITE], 0);
+	assert_int_equal(st->errors[CBDT_ERR_EINVAL], 1);
+	assert_int_equal(st->errors[CBDT_ERR_EIO], 0);
+	for (unsigned i = 0; i < CBDT_LAT_BUCKETS; i++)
+		timed += st->lat[i];
+	assert_int_equal(timed, 3);
 }
 
 static void test_serve_stops_for_check_and_for_a_moved_segment(void **state)
@@ -486,6 +504,8 @@ static void test_serve_fails_everything_of_a_lost_channel(void **state)
 	cbdt_channel_client_close(x->f->c);
 	pthread_join(th, NULL);
 	assert_int_equal(s.execs[0], 0); /* nothing reached the store */
+	assert_int_equal(cbdt_channel_ctrl(x->f->h)->stats.errors[CBDT_ERR_EIO],
+			 2);
 }
 
 /*

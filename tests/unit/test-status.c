@@ -834,6 +834,110 @@ static void test_no_liveness_and_stop(void **state)
 	assert_true(cbdt_now_ms() - t0 < TFX_DEADLINE_MS);
 }
 
+/*
+ * I/O: the channels' counters summed per blkdev and per backend, rates
+ * from the two samples (the window's length set by hand: exact), what
+ * is in flight, LOST channels, and what --check reports.
+ */
+static void test_io_counters_rates_and_check(void **state)
+{
+	struct fx *f = *state;
+	struct bumper b = {0};
+	struct world w;
+	struct status_snap *s;
+	struct cbdt_channel_ctrl *c0, *c1;
+	struct status_io io;
+	json_t *j, *jio;
+	char *buf = NULL, *tab;
+	size_t len = 0;
+	FILE *mf;
+
+	world_build(f->t, &w);
+	c0 = cbdt_segment_ctrl(f->t, w.segs[0]);
+	c1 = cbdt_segment_ctrl(f->t, w.segs[1]);
+	c0->stats.ops[CBDT_OP_READ] = 10;
+	c0->stats.bytes[CBDT_OP_READ] = 10 * 4096;
+	c1->stats.ops[CBDT_OP_WRITE] = 5;
+	c1->stats.bytes[CBDT_OP_WRITE] = 5 * MiB;
+	c1->stats.errors[CBDT_ERR_EIO] = 2; /* old errors: not a problem */
+	c0->stats.lat[3] = 10;
+	c1->stats.lat[12] = 5;
+	c1->timed_out = 1;
+	bumper_add(&b, CBDT_OBJ_HOST, w.srv);
+	bumper_add(&b, CBDT_OBJ_HOST, w.cli);
+	bumper_add(&b, CBDT_OBJ_BACKEND, w.be);
+	bumper_add(&b, CBDT_OBJ_BLKDEV, w.bd);
+	bumper_start(&b, f->t);
+	s = collect_beating(f->t, &b, WINDOW_MS);
+	bumper_stop(&b);
+
+	/* nothing moved in the window: totals, no rates, nothing wrong */
+	status_io_blkdev(s, w.bd, &io);
+	assert_int_equal(io.channels, 2);
+	assert_int_equal(io.ops[CBDT_OP_READ], 10);
+	assert_int_equal(io.ops[CBDT_OP_WRITE], 5);
+	assert_int_equal(io.bytes[CBDT_OP_WRITE], 5 * MiB);
+	assert_int_equal(io.errors, 2);
+	assert_int_equal(io.errors_window, 0);
+	assert_int_equal(io.timed_out, 1);
+	assert_int_equal(io.lat[3], 10);
+	assert_int_equal(io.lat[12], 5);
+	assert_int_equal(io.inflight, 0);
+	assert_false(io.lost);
+	assert_true(io.iops == 0 && io.read_mib_s == 0 && io.write_mib_s == 0);
+	assert_int_equal(io.qdepth, 16);
+	assert_true(io.max_io > 0);
+	mf = open_memstream(&buf, &len);
+	assert_int_equal(status_check(s, mf), 0);
+	fclose(mf);
+	free(buf);
+
+	j = to_json(s, false);
+	check_types(j);
+	jio = get(find_id(j, "blkdevs", w.bd), "io", JSON_OBJECT);
+	assert_int_equal(get_int(get(jio, "ops", JSON_OBJECT), "read"), 10);
+	assert_int_equal(get_int(get(jio, "bytes", JSON_OBJECT), "write"),
+			 5 * MiB);
+	assert_int_equal(get_int(jio, "errors"), 2);
+	assert_int_equal(get_int(jio, "timed_out"), 1);
+	assert_int_equal(
+		json_array_size(get(jio, "latency_us_log2", JSON_ARRAY)),
+		CBDT_LAT_BUCKETS);
+	jio = get(find_id(j, "backends", w.be), "io", JSON_OBJECT);
+	assert_int_equal(get_int(get(jio, "ops", JSON_OBJECT), "write"), 5);
+	json_decref(j);
+
+	/* a second sample one second later: rates, new errors, LOST */
+	status_io_sample(f->t, s, true);
+	c0->stats.ops[CBDT_OP_READ] += 100;
+	c0->stats.bytes[CBDT_OP_READ] += 100 * 4096;
+	c1->stats.ops[CBDT_OP_WRITE] += 3;
+	c1->stats.bytes[CBDT_OP_WRITE] += 3 * MiB;
+	c1->stats.errors[CBDT_ERR_EBADMSG] += 1;
+	c1->handler_flags |= CBDT_HF_LOST;
+	status_io_sample(f->t, s, false);
+	s->io_ns = 1000000000ULL;
+	status_io_backend(s, w.be, &io);
+	assert_true(io.iops == 103);
+	assert_true(io.read_mib_s == 100 * 4096.0 / MiB);
+	assert_true(io.write_mib_s == 3);
+	assert_int_equal(io.errors_window, 1);
+	assert_true(io.lost);
+	mf = open_memstream(&buf, &len);
+	assert_int_equal(status_check(s, mf), 4); /* lost, errors: x2 */
+	fclose(mf);
+	assert_non_null(strstr(buf, "lost: backend 0"));
+	assert_non_null(strstr(buf, "errors: blkdev 0: 1 failed requests"));
+	free(buf);
+	tab = to_table(s, false);
+	assert_non_null(strstr(table_line(tab, "I/O", "blkdev 0"), "103"));
+	assert_non_null(strstr(table_line(tab, "I/O", "blkdev 0"), "LOST"));
+	free(tab);
+
+	cbdt_channel_close(w.handler);
+	status_snap_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -848,6 +952,7 @@ int main(void)
 		T(test_default_window),
 		T(test_readonly_mapping),
 		T(test_no_liveness_and_stop),
+		T(test_io_counters_rates_and_check),
 #undef T
 	};
 
