@@ -54,6 +54,7 @@ void status_io_sample(const struct cbdt *t, struct status_snap *s, bool first)
 			      smp_load_acquire(&ctrl->sq_tail);
 		g->lost = READ_ONCE(ctrl->handler_flags) & CBDT_HF_LOST;
 		g->timed_out = READ_ONCE(ctrl->timed_out);
+		g->submitted = READ_ONCE(ctrl->submitted);
 		g->qdepth = READ_ONCE(ctrl->se_count);
 		g->max_io = READ_ONCE(ctrl->data_size);
 	}
@@ -77,6 +78,7 @@ static void io_add(const struct status_snap *s, const struct status_segment *g,
 	for (unsigned i = 0; i < CBDT_LAT_BUCKETS; i++)
 		io->lat[i] += g->st.lat[i];
 	io->timed_out += g->timed_out;
+	io->submitted += g->submitted;
 	io->inflight += g->inflight;
 	io->lost |= g->lost;
 	if (secs > 0) {
@@ -142,19 +144,21 @@ static unsigned check_slot(FILE *f, const char *what, uint32_t id,
 	return 1;
 }
 
-static unsigned check_io(FILE *f, const struct status_snap *s,
-			 const char *what, uint32_t id,
-			 const struct status_io *io)
+static unsigned check_io(FILE *f, const struct status_snap *s, const char *what,
+			 uint32_t id, const struct status_io *io)
 {
 	unsigned n = 0;
 
 	if (io->lost) {
-		fprintf(f, "lost: %s %u: a channel lost writes acknowledged in writeback mode (its I/O fails)\n",
+		fprintf(f,
+			"lost: %s %u: a channel lost writes acknowledged in writeback mode (its I/O fails)\n",
 			what, id);
 		n++;
 	}
 	if (io->errors_window) {
-		fprintf(f, "errors: %s %u: %" PRIu64 " failed requests in the last %.1f s\n",
+		fprintf(f,
+			"errors: %s %u: %" PRIu64
+			" failed requests in the last %.1f s\n",
 			what, id, io->errors_window, (double)s->io_ns / 1e9);
 		n++;
 	}

@@ -101,6 +101,7 @@ static json_t *io_json(struct jb *jb, const struct status_io *io,
 	put(jb, o, "bytes", bytes);
 	put(jb, o, "errors", jint(io->errors));
 	put(jb, o, "errors_window", jint(io->errors_window));
+	put(jb, o, "submitted", jint(io->submitted));
 	put(jb, o, "timed_out", jint(io->timed_out));
 	put(jb, o, "inflight", jint(io->inflight));
 	put(jb, o, "lost", json_boolean(io->lost));

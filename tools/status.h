@@ -68,11 +68,12 @@ struct status_segment {
 	uint32_t client_state;	/* enum cbdt_client_state */
 	bool orphaned; /* its blkdev slot no longer holds blkdev_owner */
 	/* I/O (status-io.c), channels only */
-	bool lost;		    /* handler_flags LOST */
-	uint32_t inflight;	    /* submitted, not yet completed */
-	uint32_t qdepth;	    /* submission ring entries */
-	uint32_t max_io;	    /* data area: the largest request */
-	uint64_t timed_out;	    /* the client's count */
+	bool lost;	    /* handler_flags LOST */
+	uint32_t inflight;  /* submitted, not yet completed */
+	uint32_t qdepth;    /* submission ring entries */
+	uint32_t max_io;    /* data area: the largest request */
+	uint64_t timed_out; /* the client's counts */
+	uint64_t submitted;
 	struct cbdt_chan_stats st;  /* counters at the end of the window */
 	struct cbdt_chan_stats st0; /* ... and at its start */
 	uint64_t owner0;	    /* owner word at the start */
@@ -84,8 +85,8 @@ struct status_io {
 	uint64_t ops[CBDT_STAT_OPS]; /* since the channels were set up */
 	uint64_t bytes[CBDT_STAT_OPS];
 	uint64_t errors;
-	uint64_t errors_window; /* new errors within the window */
-	uint64_t timed_out;
+	uint64_t errors_window;	       /* new errors within the window */
+	uint64_t timed_out, submitted; /* the clients' counts */
 	uint64_t lat[CBDT_LAT_BUCKETS];
 	uint32_t inflight;
 	bool lost;   /* a channel is LOST */

@@ -347,7 +347,9 @@ struct cbdt_channel_ctrl {
 	uint32_t reserved1;
 	uint64_t timed_out; /* requests the client failed for timeout=
 			     * (its reaper; WRITE_ONCE, read relaxed) */
-	uint8_t pad1[40];
+	uint64_t submitted; /* requests the client submitted (under its
+			     * queue lock; WRITE_ONCE, read relaxed) */
+	uint8_t pad1[32];
 
 	/* line 2.  Writer: handler.  Reader: client (and janitor). */
 	uint32_t sq_tail; /* next se to consume; advanced after completion */
@@ -389,6 +391,8 @@ _Static_assert(offsetof(struct cbdt_channel_ctrl, cq_sleep) == 256,
 	       "ctrl.cq_sleep");
 _Static_assert(offsetof(struct cbdt_channel_ctrl, timed_out) == 80,
 	       "ctrl.timed_out");
+_Static_assert(offsetof(struct cbdt_channel_ctrl, submitted) == 88,
+	       "ctrl.submitted");
 _Static_assert(offsetof(struct cbdt_channel_ctrl, stats) == 320, "ctrl.stats");
 
 enum cbdt_op {

@@ -260,6 +260,9 @@ static int slot_submit(struct cbdt_queue *q, struct queue_slot *s,
 		slot_put(q, s);
 		return ret;
 	}
+	/* the client's own count (we hold the lock: one writer) */
+	WRITE_ONCE(cbdt_channel_ctrl(q->ch)->submitted,
+		   cbdt_channel_ctrl(q->ch)->submitted + 1);
 	if (q->reaper_asleep)
 		pthread_cond_signal(&q->work);
 	return 0;

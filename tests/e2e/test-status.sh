@@ -198,6 +198,7 @@ q '(.backends[] | select(.name=="disk0") | .id) as $b |
 	$d.bytes == {read: 1048576, write: 1048576, flush: 0, discard: 0,
 		     write_zeroes: 65536} and
 	$d.errors == 0 and $d.errors_window == 0 and $d.timed_out == 0 and
+	$d.submitted == 4 and
 	$d.inflight == 0 and $d.lost == false and $d.channels == 2 and
 	($d.latency_us_log2 | length == 14 and add == 4) and
 	$e.ops == $d.ops and $e.bytes == $d.bytes and

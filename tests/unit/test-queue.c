@@ -208,6 +208,7 @@ static void test_expired_request_keeps_its_slot_until_completion(void **state)
 	assert_int_equal(cbdt_queue_busy(x->rec.q), 1);
 	/* counted once, where cbd-status reads it */
 	assert_int_equal(READ_ONCE(cbdt_channel_ctrl(x->f->c)->timed_out), 1);
+	assert_int_equal(READ_ONCE(cbdt_channel_ctrl(x->f->c)->submitted), 1);
 	/* the handler answers late: no second answer, only the release */
 	hserve(x, 0, NULL);
 	assert_int_equal(cbdt_queue_reap(x->rec.q, 100, NULL), 1);
