@@ -86,11 +86,14 @@ int cbdfs_backend_info(struct cbdfs *fs, uint32_t id,
 		/* an open file stays visible even while its backend is down */
 		info->size = bd->size;
 		info->ro = bd->backend_ro || fs->cfg.ro;
+		memcpy(info->name, bd->name, sizeof(info->name));
 	} else {
 		ret = backend_alive(fs, id, &rec);
 		if (!ret) {
 			info->size = rec.size;
 			info->ro = (rec.flags & CBDT_BACKEND_RO) || fs->cfg.ro;
+			memcpy(info->name, rec.name, sizeof(info->name));
+			info->name[sizeof(info->name) - 1] = '\0';
 		}
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -181,6 +184,8 @@ static int bdev_map(struct cbdfs *fs, uint32_t id, bool writable,
 	bd->size = b->size;
 	bd->ro = b->ro;
 	bd->backend_ro = rec.flags & CBDT_BACKEND_RO;
+	memcpy(bd->name, rec.name, sizeof(bd->name));
+	bd->name[sizeof(bd->name) - 1] = '\0';
 	ret = cbdfs_engine_start(bd);
 	if (ret)
 		goto err_free;

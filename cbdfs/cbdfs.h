@@ -18,9 +18,12 @@
 #include "cbdt.h"
 #include "worker.h"
 
+/* Inodes: the root, a file per backend, by-name/ and a link per backend. */
 #define CBDFS_ROOT_INO	      FUSE_ROOT_ID
 #define CBDFS_INO(backend_id) ((fuse_ino_t)(backend_id) + 2)
-#define CBDFS_BACKEND_ID(ino) ((uint32_t)((ino)-2))
+#define CBDFS_BYNAME_INO      CBDFS_INO(CBDT_BACKENDS_NR)
+#define CBDFS_LINK_INO(id)    (CBDFS_BYNAME_INO + 1 + (fuse_ino_t)(id))
+#define CBDFS_BYNAME	      "by-name"
 
 #define CBDFS_MAX_IO	     (1U << 20) /* max_write / max_read */
 #define CBDFS_HB_INTERVAL_MS 100U	/* host + blkdev heartbeats */
@@ -79,6 +82,7 @@ struct cbdfs {
 struct cbdfs_backend_info {
 	uint64_t size;
 	bool ro;
+	char name[CBDT_NAME_LEN]; /* [backend NAME] of its cbd.ini */
 };
 
 int cbdfs_state_init(struct cbdfs *fs);
@@ -137,8 +141,9 @@ struct cbdfs_blkdev {
 	uint64_t size;
 	bool ro;	 /* mapped read-only */
 	bool backend_ro; /* the backend itself is read-only */
-	bool lost;	 /* a janitor cleared the blkdev (fs->lock) */
-	bool unmapping;	 /* engine stopping (fs->lock) */
+	char name[CBDT_NAME_LEN];
+	bool lost;	/* a janitor cleared the blkdev (fs->lock) */
+	bool unmapping; /* engine stopping (fs->lock) */
 	unsigned refs;
 	unsigned nq;
 	struct cbdfs_queue *q;

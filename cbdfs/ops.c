@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cbdfs FUSE callbacks (low-level API): a root directory with one file
- * "backendN" per backend.
+ * "backendN" per backend, and a directory "by-name" with a symlink
+ * NAME -> ../backendN per backend name.
  *
  * Concurrency: every callback may run in parallel on several FUSE worker
  * threads, and a request may be answered later by a reaper thread
@@ -35,9 +36,78 @@ static struct cbdfs_blkdev *fi_bdev(const struct fuse_file_info *fi)
 	return (struct cbdfs_blkdev *)(uintptr_t)fi->fh;
 }
 
+/* What an inode is; *id: the backend of a file or a link. */
+enum ino_kind {
+	INO_NONE,
+	INO_ROOT,
+	INO_FILE,
+	INO_BYNAME,
+	INO_LINK
+};
+
+static enum ino_kind ino_kind(fuse_ino_t ino, uint32_t *id)
+{
+	if (ino == CBDFS_ROOT_INO)
+		return INO_ROOT;
+	if (ino == CBDFS_BYNAME_INO)
+		return INO_BYNAME;
+	if (ino >= CBDFS_INO(0) && ino < CBDFS_INO(CBDT_BACKENDS_NR)) {
+		*id = (uint32_t)(ino - CBDFS_INO(0));
+		return INO_FILE;
+	}
+	if (ino >= CBDFS_LINK_INO(0) &&
+	    ino < CBDFS_LINK_INO(CBDT_BACKENDS_NR)) {
+		*id = (uint32_t)(ino - CBDFS_LINK_INO(0));
+		return INO_LINK;
+	}
+	return INO_NONE;
+}
+
+/* A backend name that can be a directory entry (records of any writer). */
+static bool link_name_ok(const char *name)
+{
+	return name[0] && strcmp(name, ".") && strcmp(name, "..") &&
+	       !strchr(name, '/');
+}
+
+/* The backend by-name/@name points to: the lowest id of that name. */
+static int by_name(struct cbdfs *fs, const char *name, uint32_t *id,
+		   struct cbdfs_backend_info *bi)
+{
+	if (!link_name_ok(name))
+		return -ENOENT;
+	for (uint32_t i = 0; i < CBDT_BACKENDS_NR; i++)
+		if (!cbdfs_backend_info(fs, i, bi) && !strcmp(bi->name, name)) {
+			*id = i;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* Backend @id has the link by-name/NAME (it is the lowest id of NAME). */
+static int link_info(struct cbdfs *fs, uint32_t id,
+		     struct cbdfs_backend_info *bi)
+{
+	struct cbdfs_backend_info other;
+	uint32_t owner;
+
+	if (cbdfs_backend_info(fs, id, bi) ||
+	    by_name(fs, bi->name, &owner, &other) || owner != id)
+		return -ENOENT;
+	return 0;
+}
+
+static int link_target(uint32_t id, char *buf, size_t size)
+{
+	return snprintf(buf, size, "../backend%u", id);
+}
+
 static void stat_fill(const struct cbdfs *fs, fuse_ino_t ino,
 		      const struct cbdfs_backend_info *bi, struct stat *st)
 {
+	uint32_t id = 0;
+	char target[32];
+
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_uid = fs->uid;
@@ -46,15 +116,51 @@ static void stat_fill(const struct cbdfs *fs, fuse_ino_t ino,
 	st->st_mtim = fs->start_time;
 	st->st_ctim = fs->start_time;
 	st->st_blksize = BLKSIZE;
-	if (!bi) {
+	switch (ino_kind(ino, &id)) {
+	case INO_ROOT:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 3; /* ., .. and by-name/.. */
+		break;
+	case INO_BYNAME:
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2;
-		return;
+		break;
+	case INO_LINK:
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = link_target(id, target, sizeof(target));
+		break;
+	default:
+		st->st_mode = S_IFREG | (bi->ro ? 0400 : 0600);
+		st->st_nlink = 1;
+		st->st_size = (off_t)bi->size;
+		st->st_blocks = (blkcnt_t)((bi->size + 511) / 512);
 	}
-	st->st_mode = S_IFREG | (bi->ro ? 0400 : 0600);
-	st->st_nlink = 1;
-	st->st_size = (off_t)bi->size;
-	st->st_blocks = (blkcnt_t)((bi->size + 511) / 512);
+}
+
+/* Attributes of @ino: 0, or -ENOENT when it is (no longer) there. */
+static int ino_stat(struct cbdfs *fs, fuse_ino_t ino, struct stat *st)
+{
+	struct cbdfs_backend_info bi;
+	uint32_t id;
+
+	switch (ino_kind(ino, &id)) {
+	case INO_ROOT:
+	case INO_BYNAME:
+		break;
+	case INO_FILE:
+		if (cbdfs_backend_info(fs, id, &bi))
+			return -ENOENT;
+		break;
+	case INO_LINK:
+		if (link_info(fs, id, &bi))
+			return -ENOENT;
+		break;
+	default:
+		return -ENOENT;
+	}
+	stat_fill(fs, ino, &bi, st);
+	return 0;
 }
 
 /* "backendN" with N a canonical decimal backend id; -1 otherwise. */
@@ -99,38 +205,58 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct cbdfs *fs = req_fs(req);
 	struct cbdfs_backend_info bi;
 	struct fuse_entry_param e;
-	long id = name_to_id(name);
+	fuse_ino_t ino = 0;
+	uint32_t id;
+	long n;
 
-	if (parent != CBDFS_ROOT_INO || id < 0 ||
-	    cbdfs_backend_info(fs, (uint32_t)id, &bi)) {
+	if (parent == CBDFS_ROOT_INO && !strcmp(name, CBDFS_BYNAME)) {
+		ino = CBDFS_BYNAME_INO;
+	} else if (parent == CBDFS_ROOT_INO) {
+		n = name_to_id(name);
+		if (n >= 0)
+			ino = CBDFS_INO(n);
+	} else if (parent == CBDFS_BYNAME_INO && !by_name(fs, name, &id, &bi)) {
+		ino = CBDFS_LINK_INO(id);
+	}
+	memset(&e, 0, sizeof(e));
+	if (!ino || ino_stat(fs, ino, &e.attr)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	memset(&e, 0, sizeof(e));
-	e.ino = CBDFS_INO(id);
+	e.ino = ino;
 	e.generation = 1;
 	e.attr_timeout = ATTR_TIMEOUT;
 	e.entry_timeout = ENTRY_TIMEOUT;
-	stat_fill(fs, e.ino, &bi, &e.attr);
 	fuse_reply_entry(req, &e);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct cbdfs *fs = req_fs(req);
-	struct cbdfs_backend_info bi;
 	struct stat st;
 
-	if (ino == CBDFS_ROOT_INO) {
-		stat_fill(fs, ino, NULL, &st);
-	} else if (cbdfs_backend_info(fs, CBDFS_BACKEND_ID(ino), &bi) == 0) {
-		stat_fill(fs, ino, &bi, &st);
-	} else {
+	if (ino_stat(req_fs(req), ino, &st))
+		fuse_reply_err(req, ENOENT);
+	else
+		fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cbdfs_backend_info bi;
+	char target[32];
+	uint32_t id;
+
+	if (ino_kind(ino, &id) != INO_LINK) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (link_info(req_fs(req), id, &bi)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+	link_target(id, target, sizeof(target));
+	fuse_reply_readlink(req, target);
 }
 
 /*
@@ -148,13 +274,24 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct cbdfs *fs = req_fs(req);
 	bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct cbdfs_blkdev *bd;
+	uint32_t id;
 	int ret;
 
-	if (ino == CBDFS_ROOT_INO) {
+	switch (ino_kind(ino, &id)) {
+	case INO_FILE:
+		break;
+	case INO_ROOT:
+	case INO_BYNAME:
 		fuse_reply_err(req, EISDIR);
 		return;
+	case INO_LINK: /* the kernel follows links; O_PATH never gets here */
+		fuse_reply_err(req, ELOOP);
+		return;
+	default:
+		fuse_reply_err(req, ENOENT);
+		return;
 	}
-	ret = cbdfs_blkdev_open(fs, CBDFS_BACKEND_ID(ino), writable, &bd);
+	ret = cbdfs_blkdev_open(fs, id, writable, &bd);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -220,7 +357,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	cbdfs_engine_trim(fi_bdev(fi), req, op, (uint64_t)off, (uint64_t)len);
 }
 
-/* ---- the root directory: a snapshot per opendir ---------------------- */
+/* ---- the directories: a snapshot per opendir ------------------------ */
 
 struct dirbuf {
 	char *p;
@@ -243,17 +380,50 @@ static int dirbuf_add(fuse_req_t req, struct dirbuf *db, const char *name,
 	return 0;
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+/* The entries of the root (@links false) or of by-name (true). */
+static int dir_fill(fuse_req_t req, struct dirbuf *db, fuse_ino_t self,
+		    bool links)
 {
 	struct cbdfs *fs = req_fs(req);
 	struct cbdfs_backend_info bi;
-	struct dirbuf *db;
 	char name[32];
+	int ret;
+
+	ret = dirbuf_add(req, db, ".", self, S_IFDIR);
+	if (!ret)
+		ret = dirbuf_add(req, db, "..", CBDFS_ROOT_INO, S_IFDIR);
+	if (!ret && !links)
+		ret = dirbuf_add(req, db, CBDFS_BYNAME, CBDFS_BYNAME_INO,
+				 S_IFDIR);
+	for (uint32_t id = 0; id < CBDT_BACKENDS_NR && !ret; id++) {
+		if (!links) {
+			if (cbdfs_backend_info(fs, id, &bi))
+				continue;
+			snprintf(name, sizeof(name), "backend%u", id);
+			ret = dirbuf_add(req, db, name, CBDFS_INO(id), S_IFREG);
+		} else if (!link_info(fs, id, &bi)) {
+			ret = dirbuf_add(req, db, bi.name, CBDFS_LINK_INO(id),
+					 S_IFLNK);
+		}
+	}
+	return ret;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct dirbuf *db;
 	uint32_t id;
 	int ret;
 
-	if (ino != CBDFS_ROOT_INO) {
+	switch (ino_kind(ino, &id)) {
+	case INO_ROOT:
+	case INO_BYNAME:
+		break;
+	case INO_NONE:
+		fuse_reply_err(req, ENOENT);
+		return;
+	default:
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
@@ -262,15 +432,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = dirbuf_add(req, db, ".", CBDFS_ROOT_INO, S_IFDIR);
-	if (!ret)
-		ret = dirbuf_add(req, db, "..", CBDFS_ROOT_INO, S_IFDIR);
-	for (id = 0; id < CBDT_BACKENDS_NR && !ret; id++) {
-		if (cbdfs_backend_info(fs, id, &bi))
-			continue;
-		snprintf(name, sizeof(name), "backend%u", id);
-		ret = dirbuf_add(req, db, name, CBDFS_INO(id), S_IFREG);
-	}
+	ret = dir_fill(req, db, ino, ino == CBDFS_BYNAME_INO);
 	if (ret) {
 		free(db->p);
 		free(db);
@@ -312,7 +474,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct cbdfs_backend_info bi;
 	struct statvfs sv;
 	uint64_t blocks = 0;
-	uint32_t id, files = 1;
+	uint32_t id, files = 2; /* the directories */
 
 	for (id = 0; id < CBDT_BACKENDS_NR; id++) {
 		if (cbdfs_backend_info(fs, id, &bi))
@@ -333,6 +495,7 @@ const struct fuse_lowlevel_ops cbdfs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.getattr = op_getattr,
+	.readlink = op_readlink,
 	.setattr = op_setattr,
 	.open = op_open,
 	.release = op_release,

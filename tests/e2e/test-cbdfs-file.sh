@@ -15,7 +15,7 @@ END=$((5 << 30))
 log "attributes and names"
 [ "$(stat -c '%F %a %s %h' "$FILE")" = "regular file 600 $END 1" ] ||
 	fail "stat: $(stat -c '%F %a %s %h' "$FILE")"
-[ "$(ls "$MNT")" = backend0 ] || fail "listing: $(ls "$MNT")"
+[ "$(ls "$MNT" | tr '\n' ' ')" = "backend0 by-name " ] || fail "listing: $(ls "$MNT")"
 for bad in backend00 backend1 backendx backend backend-1 disk0; do
 	[ ! -e "$MNT/$bad" ] || fail "$bad exists"
 done

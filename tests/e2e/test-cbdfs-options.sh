@@ -67,7 +67,8 @@ cmp -s -n $((64 << 20)) "$T/zero" /dev/zero || fail "zero file was written"
 
 log "a good mount registers a client host, unmount releases it"
 mount_cbdfs "$M" "transport=$T/transport,hostname=optclient"
-[ "$(ls -A "$M")" = "" ] || fail "empty transport lists: $(ls -A "$M")"
+[ "$(ls -A "$M")" = "by-name" ] || fail "empty transport lists: $(ls -A "$M")"
+[ "$(ls -A "$M/by-name")" = "" ] || fail "empty transport names: $(ls -A "$M/by-name")"
 # alive: a heartbeat in a window no busy machine starves cbdfs through
 "$BUILD/cbd-status" -t "$T/transport" --window 2000 --json >"$T/st.json"
 jq -e '.hosts | map(select(.hostname == "optclient" and .alive)) | length == 1' \
