@@ -21,11 +21,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "backend.h"
+#include "cli.h"
 #include "log.h"
 
 #define PROG	       "cbd-backend"
 #define DEFAULT_CONFIG "/etc/cbd/cbd.ini"
-#define EXIT_USAGE     2
+#define EXIT_USAGE     CLI_EXIT_USAGE
 
 enum {
 	OPT_FORMAT = 256,
@@ -110,7 +111,8 @@ static int options_parse(int argc, char **argv, struct options *o)
 	int c;
 
 	o->config = DEFAULT_CONFIG;
-	while ((c = getopt_long(argc, argv, "c:fdp:l:vhV", longopts, NULL)) !=
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:fdp:l:vhV", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'c':
@@ -149,29 +151,20 @@ static int options_parse(int argc, char **argv, struct options *o)
 			usage(stdout);
 			exit(EXIT_SUCCESS);
 		case 'V':
-			printf(PROG " " CBD_VERSION "\n");
-			exit(EXIT_SUCCESS);
+			cli_version();
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			cli_bad_option(c, argv);
 		}
 	}
-	if (optind < argc) {
-		log_err("unexpected argument '%s' (see --help)", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (o->daemon && o->foreground) {
-		log_err("--daemon and --foreground exclude each other");
-		return EXIT_USAGE;
-	}
-	if (o->force && !o->format) {
-		log_err("--force only goes with --format");
-		return EXIT_USAGE;
-	}
-	if (o->check_config && (o->format || o->daemon || o->pidfile)) {
-		log_err("--check-config touches nothing: it goes with -c only");
-		return EXIT_USAGE;
-	}
+	if (optind < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->daemon && o->foreground)
+		cli_usage_error("--daemon and --foreground exclude each other");
+	if (o->force && !o->format)
+		cli_usage_error("--force only goes with --format");
+	if (o->check_config && (o->format || o->daemon || o->pidfile))
+		cli_usage_error(
+			"--check-config touches nothing: it goes with -c only");
 	return 0;
 }
 

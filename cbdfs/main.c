@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cbdfs.h"
+#include "cli.h"
 #include "log.h"
 #include "util.h"
 
@@ -66,7 +67,7 @@ static const struct fuse_opt cbdfs_opt_spec[] = {
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_END};
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 static void usage(void)
 {
@@ -123,6 +124,19 @@ static bool opt_generic(const char *arg)
 	return false;
 }
 
+/* What fuse_parse_cmdline() takes besides -o (libfuse 3.14). */
+static bool opt_cmdline(const char *arg)
+{
+	static const char *const known[] = {
+		"-h", "--help", "-V", "--version", "-d", "-f", "-s",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (!strcmp(arg, known[i]))
+			return true;
+	return false;
+}
+
 static int opt_proc(void *data, const char *arg, int key,
 		    struct fuse_args *outargs)
 {
@@ -136,6 +150,12 @@ static int opt_proc(void *data, const char *arg, int key,
 		o->max_threads = 1;
 		return 1; /* libfuse parses it */
 	case FUSE_OPT_KEY_OPT:
+		/* -o OPT comes without a dash; a dash is one of libfuse's
+		 * command-line options or nobody's */
+		if (arg[0] == '-' && !opt_cmdline(arg)) {
+			cli_usage_msg("unknown option %s", arg);
+			return -1;
+		}
 		return opt_generic(arg) ? 0 : 1;
 	case FUSE_OPT_KEY_NONOPT:
 		/* [SOURCE] MOUNTPOINT: sorted out once all are seen */
@@ -158,7 +178,8 @@ static int positional_sort(struct cbdfs_optstr *o, struct fuse_args *args)
 	const char *mnt;
 
 	if (o->npos > 2) {
-		log_err("too many arguments: expected [SOURCE] MOUNTPOINT (see --help)");
+		cli_usage_msg(
+			"too many arguments: expected [SOURCE] MOUNTPOINT");
 		return EXIT_USAGE;
 	}
 	if (o->npos == 0)
@@ -168,8 +189,8 @@ static int positional_sort(struct cbdfs_optstr *o, struct fuse_args *args)
 		if (!o->pos[0])
 			return -ENOMEM;
 		if (o->transport && strcmp(o->transport, o->pos[0])) {
-			log_err("SOURCE %s and -o transport=%s disagree",
-				o->pos[0], o->transport);
+			cli_usage_msg("SOURCE %s and -o transport=%s disagree",
+				      o->pos[0], o->transport);
 			return EXIT_USAGE;
 		}
 		if (!o->transport && !(o->transport = strdup(o->pos[0])))
@@ -218,13 +239,14 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	uint64_t v;
 
 	if (!o->transport || !*o->transport) {
-		log_err("missing -o transport=PATH (see --help)");
+		cli_usage_msg("missing -o transport=PATH");
 		return -EINVAL;
 	}
 	cfg->transport = o->transport;
 	if (o->queues) {
 		if (parse_uint(o->queues, 1, CBDT_QUEUES_MAX, &v)) {
-			log_err("queues=%s: expected a number from 1 to %u",
+			cli_usage_msg(
+				"queues=%s: expected a number from 1 to %u",
 				o->queues, CBDT_QUEUES_MAX);
 			return -EINVAL;
 		}
@@ -232,7 +254,8 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	}
 	if (o->timeout) {
 		if (parse_uint(o->timeout, 1, 86400, &v)) {
-			log_err("timeout=%s: expected seconds from 1 to 86400",
+			cli_usage_msg(
+				"timeout=%s: expected seconds from 1 to 86400",
 				o->timeout);
 			return -EINVAL;
 		}
@@ -241,7 +264,8 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	if (o->chunk) {
 		if (parse_size(o->chunk, &v) || v < CBDT_DATA_UNIT ||
 		    v > CBDFS_MAX_IO || v % CBDT_DATA_UNIT) {
-			log_err("chunk=%s: expected a multiple of 4K from 4K to 1M",
+			cli_usage_msg(
+				"chunk=%s: expected a multiple of 4K from 4K to 1M",
 				o->chunk);
 			return -EINVAL;
 		}
@@ -260,8 +284,8 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 	if (!cfg->hostname)
 		return -ENOMEM;
 	if (!*cfg->hostname || strlen(cfg->hostname) >= CBDT_HOSTNAME_LEN) {
-		log_err("hostname=%s: must be 1 to %u characters",
-			cfg->hostname, CBDT_HOSTNAME_LEN - 1);
+		cli_usage_msg("hostname=%s: must be 1 to %u characters",
+			      cfg->hostname, CBDT_HOSTNAME_LEN - 1);
 		return -EINVAL;
 	}
 	cfg->ro = o->ro;
@@ -411,7 +435,9 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	}
 	fs->se = fuse_session_new(args, &cbdfs_ops, sizeof(cbdfs_ops), fs);
 	if (!fs->se) {
-		ret = -EINVAL; /* libfuse said why */
+		/* libfuse said which option it does not know */
+		fprintf(stderr, "Try 'cbdfs --help'.\n");
+		ret = -EDOM;
 		goto out_state;
 	}
 	/*
@@ -501,8 +527,11 @@ int main(int argc, char *argv[])
 		ret = rc == EXIT_USAGE ? EXIT_USAGE : 1;
 		goto out_args;
 	}
-	if (fuse_parse_cmdline(&args, &fo) != 0)
+	if (fuse_parse_cmdline(&args, &fo) != 0) {
+		/* libfuse said why: a bad mount point or option */
+		fprintf(stderr, "Try 'cbdfs --help'.\n");
 		goto out_args;
+	}
 	if (!o.max_threads)
 		fo.max_threads = CBDFS_MAX_THREADS;
 	if (fo.show_help) {
@@ -512,13 +541,14 @@ int main(int argc, char *argv[])
 	}
 	if (fo.show_version) {
 		printf("cbdfs %s\n", CBD_VERSION);
+		fflush(stdout); /* before fusermount3's line */
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_opts;
 	}
 	log_init("cbdfs", fo.debug ? 1 : 0);
 	if (!fo.mountpoint) {
-		log_err("no mountpoint given (see --help)");
+		cli_usage_msg("no mountpoint given");
 		goto out_opts;
 	}
 	if (cfg_check(&o, &fs.cfg))
@@ -538,7 +568,8 @@ int main(int argc, char *argv[])
 		goto out_opts;
 	}
 	fuse_opt_add_arg(&args, fsname);
-	ret = run(&fs, &args, &fo) ? 1 : 0;
+	ret = run(&fs, &args, &fo);
+	ret = ret == -EDOM ? EXIT_USAGE : ret ? 1 : 0;
 
 out_opts:
 	free(fo.mountpoint);

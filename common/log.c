@@ -67,6 +67,11 @@ int log_verbosity(void)
 	return log_level;
 }
 
+const char *log_progname(void)
+{
+	return log_prog;
+}
+
 static void log_line(int prio, const char *fmt, va_list ap)
 {
 	int saved = errno;

@@ -19,6 +19,8 @@ int log_to_syslog(void);
 /* From now on append to @path, each line with the local time: 0/-errno. */
 int log_to_file(const char *path);
 int log_verbosity(void);
+/* The name given to log_init(). */
+const char *log_progname(void);
 
 void log_err(const char *fmt, ...) PRINTF_FMT(1, 2);  /* always */
 void log_warn(const char *fmt, ...) PRINTF_FMT(1, 2); /* always */

@@ -18,6 +18,7 @@
 
 #include "admin.h"
 #include "cbdt.h"
+#include "cli.h"
 #include "log.h"
 #include "status.h"
 #include "config.h"
@@ -79,21 +80,6 @@ static void usage(FILE *f)
 		STATUS_WINDOW_DEFAULT_MS);
 }
 
-static void __attribute__((noreturn)) usage_error(const char *fmt, ...)
-	PRINTF_FMT(1, 2);
-
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" PROG " --help'.\n", stderr);
-	exit(2);
-}
-
 static void opts_parse(int argc, char **argv, struct opts *o)
 {
 	enum {
@@ -118,7 +104,7 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:c:s:fhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:c:s:fhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			o->transport = optarg;
@@ -128,13 +114,14 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_WINDOW:
 			if (parse_uint(optarg, 1, 60000, &v))
-				usage_error(
+				cli_usage_error(
 					"--window: milliseconds between 1 and 60000 expected");
 			o->window_ms = (uint32_t)v;
 			break;
 		case 's':
 			if (parse_size(optarg, &o->size) || !o->size)
-				usage_error("--size: bad size '%s'", optarg);
+				cli_usage_error("--size: bad size '%s'",
+						optarg);
 			o->format_opts = true;
 			break;
 		case 'f':
@@ -153,43 +140,37 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			usage(stdout);
 			exit(0);
 		case 'V':
-			printf(PROG " %s\n", CBD_VERSION);
-			exit(0);
+			cli_version();
 		default:
-			if (optopt && optopt < 256)
-				usage_error(
-					"bad option or missing argument: -%c",
-					optopt);
-			usage_error("bad option or missing argument: %s",
-				    argv[optind - 1]);
+			cli_bad_option(c, argv);
 		}
 	}
 	if (o->transport && o->config)
-		usage_error("-t and -c exclude each other");
+		cli_usage_error("-t and -c exclude each other");
 	if (optind >= argc)
-		usage_error("no command given");
+		cli_usage_error("no command given");
 	o->cmd = argv[optind++];
 	if (optind < argc)
 		o->arg = argv[optind++];
 	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!strcmp(o->cmd, "format")) {
 		if (o->arg)
-			usage_error("format takes no argument");
+			cli_usage_error("format takes no argument");
 	} else if (!strcmp(o->cmd, "clear-dead")) {
 		if (o->format_opts)
-			usage_error(
+			cli_usage_error(
 				"--size, --force, --entry-crc and --data-crc are for format");
 		if (o->arg)
-			usage_error("clear-dead takes no argument");
+			cli_usage_error("clear-dead takes no argument");
 	} else if (!strncmp(o->cmd, "clear-", 6)) {
 		if (o->format_opts)
-			usage_error(
+			cli_usage_error(
 				"--size, --force, --entry-crc and --data-crc are for format");
 		if (!o->arg)
-			usage_error("%s needs an id", o->cmd);
+			cli_usage_error("%s needs an id", o->cmd);
 	} else {
-		usage_error("unknown command '%s'", o->cmd);
+		cli_usage_error("unknown command '%s'", o->cmd);
 	}
 }
 
@@ -325,7 +306,7 @@ int main(int argc, char **argv)
 				rc = admin_clear(path, clears[i].type, o.cmd,
 						 o.arg, o.window_ms);
 		if (rc < 0) {
-			usage_error("unknown command '%s'", o.cmd);
+			cli_usage_error("unknown command '%s'", o.cmd);
 		}
 	}
 	if (fflush(stdout)) {

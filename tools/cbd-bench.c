@@ -20,6 +20,7 @@
 
 #include "barrier.h"
 #include "cbdt.h"
+#include "cli.h"
 #include "log.h"
 #include "util.h"
 
@@ -120,7 +121,8 @@ static int opts_parse(int argc, char **argv, struct opts *o)
 			   .copy_qd = 8,
 			   .idle_s = 3,
 			   .spin_ns = 20000};
-	while ((c = getopt_long(argc, argv, "t:fs:q:hV", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":t:fs:q:hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			o->path = optarg;
@@ -163,23 +165,20 @@ static int opts_parse(int argc, char **argv, struct opts *o)
 			usage(stdout);
 			exit(0);
 		case 'V':
-			printf(PROG " " CBD_VERSION "\n");
-			exit(0);
+			cli_version();
 		default:
-			usage(stderr);
-			return -EINVAL;
+			cli_bad_option(c, argv);
 		}
 	}
-	if (optind != argc) {
-		log_err("unexpected argument: %s", argv[optind]);
-		return -EINVAL;
-	}
+	if (optind != argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	return 0;
 bad:
 	for (const struct option *l = lo; l->name; l++)
 		if (l->val == c)
-			log_err("bad value for --%s: %s", l->name, optarg);
-	return -EINVAL;
+			cli_usage_error("--%s: bad value '%s'", l->name,
+					optarg);
+	cli_usage_error("bad value '%s'", optarg);
 }
 
 /* ---- the transport ---- */

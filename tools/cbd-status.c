@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "cbdt.h"
+#include "cli.h"
 #include "log.h"
 #include "status.h"
 #include "config.h"
@@ -83,12 +84,6 @@ static void usage(FILE *f)
 		STATUS_WINDOW_DEFAULT_MS);
 }
 
-static void __attribute__((noreturn)) usage_error(const char *what)
-{
-	fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n", what);
-	exit(2);
-}
-
 static void opts_parse(int argc, char **argv, struct opts *o)
 {
 	enum {
@@ -106,13 +101,13 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	char *end, bad[128];
+	char *end;
 	uint64_t v;
 	int c;
 
 	memset(o, 0, sizeof(*o));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:c:jaw:ChV", lopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, ":t:c:jaw:ChV", lopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 't':
@@ -136,12 +131,12 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			if (errno || *end || end == optarg ||
 			    !isfinite(o->watch_s) || o->watch_s < 0.1 ||
 			    o->watch_s > 86400)
-				usage_error(
+				cli_usage_error(
 					"--watch: seconds between 0.1 and 86400 expected");
 			break;
 		case OPT_WINDOW:
 			if (parse_uint(optarg, 1, 60000, &v))
-				usage_error(
+				cli_usage_error(
 					"--window: milliseconds between 1 and 60000 expected");
 			o->window_ms = (uint32_t)v;
 			break;
@@ -149,24 +144,15 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			usage(stdout);
 			exit(0);
 		case 'V':
-			printf(PROG " %s\n", CBD_VERSION);
-			exit(0);
+			cli_version();
 		default:
-			if (optopt && optopt < 256)
-				snprintf(bad, sizeof(bad),
-					 "bad option or missing argument: -%c",
-					 optopt);
-			else
-				snprintf(bad, sizeof(bad),
-					 "bad option or missing argument: %s",
-					 argv[optind - 1]);
-			usage_error(bad);
+			cli_bad_option(c, argv);
 		}
 	}
 	if (optind < argc)
-		usage_error("unexpected argument");
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (o->transport && o->config)
-		usage_error("-t and -c exclude each other");
+		cli_usage_error("-t and -c exclude each other");
 }
 
 /* The transport path from -t or the config; exits 1 on a config error. */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "log.h"
 #include "testclient.h"
 #include "util.h"
@@ -55,7 +56,9 @@ static void usage(FILE *f)
 		"      --hb-interval MS    heartbeat interval (default 100)\n"
 		"      --hb-timeout MS     timeout recorded for this host (default 1500)\n"
 		"      --ready FILE        create FILE once the backend is mapped\n"
-		"  -v, --verbose           -h, --help              -V, --version\n"
+		"  -v, --verbose           more messages\n"
+		"  -h, --help              this text\n"
+		"  -V, --version           print the version\n"
 		"\n"
 		"Commands (OFF and LEN take K/M/G suffixes):\n"
 		"  write OFF LEN SEED      write the pattern of SEED (write-fua: with FUA)\n"
@@ -299,7 +302,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct tc *tc)
 	int c, verbose = 0;
 	uint64_t v;
 
-	while ((c = getopt_long(argc, argv, "+t:b:H:q:vhV", lopts, NULL)) !=
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:t:b:H:q:vhV", lopts, NULL)) !=
 	       -1) {
 		int bad = 0;
 
@@ -347,26 +351,22 @@ static int parse_opts(int argc, char **argv, struct opts *o, struct tc *tc)
 			usage(stdout);
 			exit(0);
 		case 'V':
-			printf("cbd-testclient %s\n", CBD_VERSION);
-			exit(0);
+			cli_version();
 		default:
-			usage(stderr);
-			return -EDOM;
+			cli_bad_option(c, argv);
 		}
 		if (bad) {
-			log_err("%s: bad value: %s", argv[optind - 1], optarg);
-			return -EDOM;
+			for (const struct option *l = lopts; l->name; l++)
+				if (l->val == c)
+					cli_usage_error("--%s: bad value '%s'",
+							l->name, optarg);
 		}
 	}
 	log_init("cbd-testclient", verbose);
-	if (!o->path) {
-		log_err("-t TRANSPORT is required");
-		return -EDOM;
-	}
-	if (optind >= argc) {
-		log_err("no command given (see --help)");
-		return -EDOM;
-	}
+	if (!o->path)
+		cli_usage_error("-t TRANSPORT is required");
+	if (optind >= argc)
+		cli_usage_error("no command given");
 	return 0;
 }
 
@@ -422,6 +422,7 @@ int main(int argc, char **argv)
 	int ret, i;
 
 	log_init("cbd-testclient", 0);
+	cli_set_usage_exit(EXIT_USAGE); /* 2 is ENOENT here */
 	pthread_mutex_init(&tc.b_lock, NULL);
 	cbdt_wait_init(&tc.w, NULL);
 	ret = parse_opts(argc, argv, &o, &tc);

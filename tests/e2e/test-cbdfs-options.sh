@@ -19,13 +19,19 @@ cp "$T/garbage" "$T/garbage.orig"
 truncate -s 64M "$T/zero"
 touch "$T/afile"
 
-# expect_error REGEX ARGS...: cbdfs fails with exactly one matching line.
+# expect_error REGEX ARGS...: cbdfs fails with exactly one matching line
+# (a usage error: exit 2, and the line "Try 'cbdfs --help'." after it).
 expect_error() {
 	local re=$1 out rc=0
 	shift
 	out=$(timeout 60 "$CBDFS" "$@" 2>&1 </dev/null) || rc=$?
 	[ "$rc" -ne 0 ] || fail "cbdfs $* succeeded"
 	[ "$rc" -ne 124 ] || fail "cbdfs $* hung"
+	if [ "$rc" = 2 ]; then
+		[ "$(tail -n 1 <<<"$out")" = "Try 'cbdfs --help'." ] ||
+			fail "cbdfs $*: usage error without the --help hint: $out"
+		out=$(head -n -1 <<<"$out")
+	fi
 	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] ||
 		fail "cbdfs $*: expected one line, got:"$'\n'"$out"
 	[[ $out == "cbdfs: "* ]] || fail "cbdfs $*: no 'cbdfs:' prefix: $out"
@@ -37,7 +43,7 @@ expect_error() {
 log "help and version"
 "$CBDFS" --help | grep -q 'transport=PATH' || fail "--help lacks transport="
 "$CBDFS" --help | grep -q 'timeout=SEC' || fail "--help lacks timeout="
-"$CBDFS" --version | grep -qx 'cbdfs [0-9.]*' || fail "--version"
+"$CBDFS" --version >"$T/version" && [ "$(head -n 1 "$T/version")" = "cbdfs $("$BUILD/cbd-status" --version | cut -d' ' -f2)" ] || fail "--version: $(cat "$T/version")"
 
 log "bad command lines"
 expect_error 'no mountpoint' -o "transport=$T/transport"

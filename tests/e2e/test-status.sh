@@ -31,7 +31,7 @@ log "usage and version"
 "$ST" --version | grep -qE '^cbd-status [0-9]' || fail "--version"
 "$ST" --help | grep -q -- '--window MS' || fail "--help lacks --window"
 "$ST" --help | grep -q 'heartbeat' || fail "--help does not explain liveness"
-expect_error 2 "bad option" "$ST" --bogus
+expect_error 2 "unknown option --bogus" "$ST" --bogus
 expect_error 2 "exclude" "$ST" -t "$T/x" -c "$T/y"
 expect_error 2 "--watch" "$ST" -t "$T/x" --watch 0
 expect_error 2 "--window" "$ST" -t "$T/x" --window abc
