@@ -55,6 +55,22 @@ dax_wait() {
 	wait_for 60 test -c /dev/dax0.0 || fail "no /dev/dax0.0: $(ndctl list -N 2>&1)"
 }
 
+# b_conf FILE TIMEOUT_MS [KEY=VALUE...]: guest B's cbd-backend config:
+# host guest-b on /dev/dax0.0, heartbeats every 500 ms, dead after
+# TIMEOUT_MS; backend disk0 (id 0) on its virtio disk /dev/vda with the
+# KEYs given (handlers = 2 unless one says otherwise).
+b_conf() {
+	local file=$1 timeout=$2 kv
+	shift 2
+	printf '[transport]\npath = /dev/dax0.0\nhostname = guest-b\n' >"$file"
+	printf 'heartbeat_interval_ms = 500\nheartbeat_timeout_ms = %s\n\n' "$timeout" >>"$file"
+	printf '[backend disk0]\npath = /dev/vda\nid = 0\n' >>"$file"
+	[[ " $* " == *" handlers="* ]] || set -- handlers=2 "$@"
+	for kv in "$@"; do
+		printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >>"$file"
+	done
+}
+
 # ---- host side ------------------------------------------------------
 declare -A VM_PID=()
 

@@ -8,21 +8,6 @@ source "$(dirname "$0")/lib.sh"
 
 TIMEOUT_MS=20000
 
-conf() {
-	cat >"$1" <<-EOF
-	[transport]
-	path = /dev/dax0.0
-	hostname = guest-b
-	heartbeat_interval_ms = 500
-	heartbeat_timeout_ms = $TIMEOUT_MS
-
-	[backend disk0]
-	path = /dev/vda
-	id = 0
-	handlers = 2
-	EOF
-}
-
 # client_gone NAME: no live or dead host NAME left in the transport.
 client_gone() {
 	! "$BUILD/cbd-status" -t /dev/dax0.0 --json |
@@ -32,7 +17,7 @@ client_gone() {
 guest_b() {
 	dax_wait
 	"$BUILD/cbd-admin" -t /dev/dax0.0 format || fail "format"
-	conf "$RUN/b.ini"
+	b_conf "$RUN/b.ini" "$TIMEOUT_MS"
 	start_backend "$RUN/b.ini" "$RUN/b.pid"
 	flag_set b.ready
 	flag_wait a.killed 600

@@ -10,22 +10,6 @@
 # the documented bound).
 source "$(dirname "$0")/lib.sh"
 
-# conf FILE HOSTNAME: the backend's config on the dax device.
-conf() {
-	cat >"$1" <<-EOF
-	[transport]
-	path = /dev/dax0.0
-	hostname = $2
-	heartbeat_interval_ms = 500
-	heartbeat_timeout_ms = 10000
-
-	[backend disk0]
-	path = /dev/vda
-	id = 0
-	handlers = 2
-	EOF
-}
-
 # both_alive: cbd-status in this guest sees guest-a's and guest-b's hosts.
 both_alive() {
 	"$BUILD/cbd-status" -t /dev/dax0.0 --json | tee "$RUN/status.$CBD_VM_NAME.json" |
@@ -54,7 +38,7 @@ read_us() {
 guest_b() {
 	dax_wait
 	"$BUILD/cbd-admin" -t /dev/dax0.0 format || fail "cbd-admin format /dev/dax0.0"
-	conf "$RUN/b.ini" guest-b
+	b_conf "$RUN/b.ini" 10000
 	start_backend "$RUN/b.ini" "$RUN/b.pid"
 	flag_set b.ready
 	flag_wait a.mapped 120

@@ -6,25 +6,10 @@
 # passes, no completion lost or duplicated.
 source "$(dirname "$0")/lib.sh"
 
-conf() {
-	cat >"$1" <<-EOF
-	[transport]
-	path = /dev/dax0.0
-	hostname = guest-b
-	heartbeat_interval_ms = 500
-	heartbeat_timeout_ms = 10000
-
-	[backend disk0]
-	path = /dev/vda
-	id = 0
-	handlers = 2
-	EOF
-}
-
 guest_b() {
 	dax_wait
 	"$BUILD/cbd-admin" -t /dev/dax0.0 format || fail "format"
-	conf "$RUN/b.ini"
+	b_conf "$RUN/b.ini" 10000
 	start_backend "$RUN/b.ini" "$RUN/b.pid"
 	flag_set b.ready
 	flag_wait a.fio 300

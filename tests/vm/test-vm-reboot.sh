@@ -9,21 +9,6 @@
 # B's second reboot, and e2fsck -f after unmount is clean.
 source "$(dirname "$0")/lib.sh"
 
-conf() {
-	cat >"$1" <<-EOF
-	[transport]
-	path = /dev/dax0.0
-	hostname = guest-b
-	heartbeat_interval_ms = 500
-	heartbeat_timeout_ms = 6000
-
-	[backend disk0]
-	path = /dev/vda
-	id = 0
-	handlers = 2
-	EOF
-}
-
 # guest_b BOOT: boot 1 formats; every boot serves, says so, and waits to
 # be killed (or, on the last boot, for A to finish).
 guest_b() {
@@ -32,7 +17,7 @@ guest_b() {
 	if [ "$boot" = 1 ]; then
 		"$BUILD/cbd-admin" -t /dev/dax0.0 format || fail "format"
 	fi
-	conf "$RUN/b.ini"
+	b_conf "$RUN/b.ini" 6000
 	start_backend "$RUN/b.ini" "/tmp/b.pid"
 	cp /tmp/b.log "$RUN/b.$boot.log" 2>/dev/null || true
 	flag_set "b.ready.$boot"

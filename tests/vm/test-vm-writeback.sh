@@ -8,27 +8,11 @@
 # A's I/O on that mapping fails with EIO, and B's log says why.
 source "$(dirname "$0")/lib.sh"
 
-conf() {
-	cat >"$1" <<-EOF
-	[transport]
-	path = /dev/dax0.0
-	hostname = guest-b
-	heartbeat_interval_ms = 500
-	heartbeat_timeout_ms = 6000
-
-	[backend disk0]
-	path = /dev/vda
-	id = 0
-	handlers = 1
-	durability = writeback
-	EOF
-}
-
 guest_b() {
 	local boot=$1
 	dax_wait
 	[ "$boot" != 1 ] || "$BUILD/cbd-admin" -t /dev/dax0.0 format || fail "format"
-	conf "$RUN/b.ini"
+	b_conf "$RUN/b.ini" 6000 handlers=1 durability=writeback
 	start_backend "$RUN/b.ini" /tmp/b.pid
 	cp /tmp/b.log "$RUN/b.$boot.log"
 	flag_set "b.ready.$boot"
