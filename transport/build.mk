@@ -6,9 +6,11 @@ LIBCBDT_SRCS := \
 	transport/clear.c \
 	transport/crc32c.c \
 	transport/host.c \
+	transport/info.c \
 	transport/inuse.c \
 	transport/lease.c \
 	transport/liveness.c \
+	transport/probe.c \
 	transport/queue.c \
 	transport/serve.c \
 	transport/slot.c \

@@ -30,7 +30,7 @@ struct cbdt_observer;
 struct cbdt_inuse;
 
 /* ------------------------------------------------------------------ */
-/* transport.c: map, validate, format                                  */
+/* transport.c: map, validate, format (info.c: layout, info checks)    */
 /* ------------------------------------------------------------------ */
 
 /*

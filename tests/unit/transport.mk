@@ -1,3 +1,4 @@
-# Unit tests of libcbdt's core (transport.c, slot.c, liveness.c, crc32c.c).
+# Unit tests of libcbdt's core (transport.c, info.c, slot.c, liveness.c,
+# crc32c.c).
 UNIT_TESTS += test-crc32c test-inuse test-layout test-liveness test-slot \
 	test-transport
