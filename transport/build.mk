@@ -2,6 +2,7 @@
 LIBCBDT_SRCS := \
 	transport/blkdev.c \
 	transport/chan-alloc.c \
+	transport/chan-ctrl.c \
 	transport/channel.c \
 	transport/clear.c \
 	transport/crc32c.c \

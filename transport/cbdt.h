@@ -536,7 +536,7 @@ int cbdt_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m,
 			 uint64_t deadline_ns);
 
 /* ------------------------------------------------------------------ */
-/* channel.c: the data path                                             */
+/* channel.c: the data path (chan-ctrl.c: init, open, handler flags)    */
 /* ------------------------------------------------------------------ */
 
 /* A request as both sides see it, in private memory. */
