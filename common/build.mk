@@ -2,6 +2,7 @@
 # of libcbdt, which never prints.
 COMMON_SRCS := \
 	common/cli.c \
+	common/config-check.c \
 	common/config.c \
 	common/log.c \
 	common/util.c \

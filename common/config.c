@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cbd.ini parsing with inih, then (for cbd-backend) a check of everything it
- * names, so that a bad config is refused before the transport is touched.
- * The one reader of cbd.ini: cbd-backend, cbd-status and cbd-admin resolve
- * every key, and relative paths, the same way.  Single-threaded; errors
- * are one line "FILE:LINE: key: reason", the first one found wins.
+ * cbd.ini parsing with inih: sections, keys and values, relative paths
+ * made absolute; then config_load() runs the checks of config-check.c
+ * (for cbd-backend, of everything the config names too), so that a bad
+ * config is refused before the transport is touched.  The one reader of
+ * cbd.ini: cbd-backend, cbd-status and cbd-admin resolve every key, and
+ * relative paths, the same way.  Single-threaded; errors are one line
+ * "FILE:LINE: key: reason", the first one found wins.
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,18 +21,10 @@
 #include <ini.h>
 
 #include "cbdt.h"
+#include "config-internal.h"
 #include "config.h"
 #include "util.h"
 
-enum tkey {
-	T_PATH,
-	T_SIZE,
-	T_FORMAT,
-	T_HOSTNAME,
-	T_HB_INTERVAL,
-	T_HB_TIMEOUT,
-	T_NR
-};
 static const char *const tkeys[T_NR] = {
 	[T_PATH] = "path",
 	[T_SIZE] = "size",
@@ -42,14 +34,6 @@ static const char *const tkeys[T_NR] = {
 	[T_HB_TIMEOUT] = "heartbeat_timeout_ms",
 };
 
-enum bkey {
-	B_PATH,
-	B_ID,
-	B_HANDLERS,
-	B_READONLY,
-	B_DURABILITY,
-	B_NR
-};
 static const char *const bkeys[B_NR] = {
 	[B_PATH] = "path",
 	[B_ID] = "id",
@@ -58,34 +42,8 @@ static const char *const bkeys[B_NR] = {
 	[B_DURABILITY] = "durability",
 };
 
-enum section {
-	SEC_NONE,
-	SEC_TRANSPORT,
-	SEC_BACKEND,
-	SEC_BAD
-};
-
-struct parse {
-	FILE *f;
-	const char *file;   /* as the user named it, for messages */
-	char dir[PATH_MAX]; /* relative paths are relative to it */
-	struct config *cfg;
-	unsigned line;
-	enum section sec;
-	char sec_name[64];	 /* the header as inih will report it */
-	unsigned transport_line; /* 0: no [transport] section */
-	unsigned tlines[T_NR];	 /* line of each key, 0 = not given */
-	unsigned blines[CBDT_BACKENDS_NR][B_NR];
-	int err;
-	unsigned err_line;
-	char *errbuf;
-	size_t errlen;
-};
-
-__attribute__((format(printf, 5, 6))) static void perr(struct parse *p,
-						       unsigned line,
-						       const char *key, int err,
-						       const char *fmt, ...)
+void perr(struct parse *p, unsigned line, const char *key, int err,
+	  const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -406,141 +364,6 @@ static int config_handler(void *user, const char *section, const char *name,
 	else
 		backend_key(p, (enum bkey)k, value);
 	return 1;
-}
-
-/* Checks across keys, before any file is looked at. */
-static void config_check_keys(struct parse *p)
-{
-	struct config *cfg = p->cfg;
-
-	if (!p->transport_line) {
-		perr(p, 0, "[transport]", -EINVAL, "section missing");
-		return;
-	}
-	if (!p->tlines[T_PATH])
-		perr(p, p->transport_line, "path", -EINVAL,
-		     "missing in [transport]");
-	if (cfg->hb_timeout_ms < 2 * cfg->hb_interval_ms)
-		perr(p,
-		     p->tlines[T_HB_TIMEOUT]  ? p->tlines[T_HB_TIMEOUT] :
-		     p->tlines[T_HB_INTERVAL] ? p->tlines[T_HB_INTERVAL] :
-						p->transport_line,
-		     p->tlines[T_HB_TIMEOUT] ? "heartbeat_timeout_ms" :
-					       "heartbeat_interval_ms",
-		     -EINVAL,
-		     "heartbeat_timeout_ms (%u) must be at least twice heartbeat_interval_ms (%u)",
-		     cfg->hb_timeout_ms, cfg->hb_interval_ms);
-	for (unsigned i = 0; i < cfg->nr_backends; i++) {
-		struct config_backend *b = &cfg->backends[i];
-
-		if (!p->blines[i][B_PATH]) {
-			perr(p, b->line, "path", -EINVAL,
-			     "missing in [backend %s]", b->name);
-			continue;
-		}
-		for (unsigned j = 0; j < i; j++) {
-			if (b->id >= 0 && b->id == cfg->backends[j].id)
-				perr(p, p->blines[i][B_ID], "id", -EINVAL,
-				     "duplicate id %d (also backend %s)", b->id,
-				     cfg->backends[j].name);
-			if (!strcmp(b->path, cfg->backends[j].path))
-				perr(p, p->blines[i][B_PATH], "path", -EINVAL,
-				     "%s: also the path of backend %s", b->path,
-				     cfg->backends[j].name);
-		}
-		if (!strcmp(b->path, cfg->path))
-			perr(p, p->blines[i][B_PATH], "path", -EINVAL,
-			     "%s: is the transport", b->path);
-	}
-}
-
-/* The backing store must open with the access the backend needs. */
-static void config_check_backend(struct parse *p, unsigned i, struct stat *seen)
-{
-	struct config_backend *b = &p->cfg->backends[i];
-	unsigned line = p->blines[i][B_PATH];
-	struct stat st;
-	uint64_t size;
-	int fd, ret;
-
-	fd = open(b->path, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd < 0) {
-		perr(p, line, "path", -errno, "%s: %s", b->path,
-		     strerror(errno));
-		return;
-	}
-	if (fstat(fd, &st) < 0 ||
-	    (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
-		perr(p, line, "path", -EINVAL,
-		     "%s: not a regular file or a block device", b->path);
-		goto out_close;
-	}
-	ret = fd_size(fd, &size);
-	if (ret)
-		perr(p, line, "path", ret, "%s: cannot get its size: %s",
-		     b->path, strerror(-ret));
-	else if (size < CBDT_BACKEND_MIN_SIZE)
-		perr(p, line, "path", -EINVAL,
-		     "%s: %" PRIu64
-		     " bytes: smaller than %u bytes, too small to serve",
-		     b->path, size, CBDT_BACKEND_MIN_SIZE);
-	/* Two names for one file (a link, a symlink) would be two writers. */
-	for (unsigned j = 0; j < i; j++)
-		if (seen[j].st_dev == st.st_dev &&
-		    seen[j].st_ino == st.st_ino &&
-		    seen[j].st_mode == st.st_mode)
-			perr(p, line, "path", -EINVAL,
-			     "%s: the same file as backend %s", b->path,
-			     p->cfg->backends[j].name);
-	seen[i] = st;
-out_close:
-	close(fd);
-}
-
-/* An existing transport must be usable; a missing one creatable. */
-static void config_check_transport(struct parse *p)
-{
-	struct config *cfg = p->cfg;
-	unsigned line = p->tlines[T_PATH];
-	char dir[CBDT_PATH_LEN], *slash;
-	struct stat st;
-
-	if (stat(cfg->path, &st) == 0) {
-		if (S_ISREG(st.st_mode) &&
-		    (uint64_t)st.st_size < cbdt_min_size())
-			perr(p, line, "path", -ENOSPC,
-			     "%s: transport too small: %llu bytes (at least %llu)",
-			     cfg->path, (unsigned long long)st.st_size,
-			     (unsigned long long)cbdt_min_size());
-		else if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
-			perr(p, line, "path", -EINVAL,
-			     "%s: not a file or a dax device", cfg->path);
-		else if (access(cfg->path, R_OK | W_OK) < 0)
-			perr(p, line, "path", -errno, "%s: %s", cfg->path,
-			     strerror(errno));
-		return;
-	}
-	if (errno != ENOENT) {
-		perr(p, line, "path", -errno, "%s: %s", cfg->path,
-		     strerror(errno));
-		return;
-	}
-	if (!cfg->size) {
-		perr(p, line, "path", -ENOENT,
-		     "%s: does not exist and no size is set to create it",
-		     cfg->path);
-		return;
-	}
-	strlcpy_field(dir, cfg->path, sizeof(dir));
-	slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		perr(p, line, "path", -ENOENT,
-		     "%s: cannot be created: no directory %s", cfg->path, dir);
-	else if (access(dir, W_OK) < 0)
-		perr(p, line, "path", -errno, "%s: cannot be created: %s",
-		     cfg->path, strerror(errno));
 }
 
 static int config_defaults(struct parse *p)
