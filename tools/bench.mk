@@ -1,4 +1,6 @@
 # cbd-bench: ring micro-benchmark (client + null handler in two processes).
 PROGS += cbd-bench
 
-cbd_bench_SRCS := tools/cbd-bench.c
+cbd_bench_SRCS := \
+	tools/bench-run.c \
+	tools/cbd-bench.c
