@@ -137,8 +137,11 @@ check: format-check check-unit check-e2e
 check-unit: all $(UNIT_BINS)
 	@BUILD=$(BUILD) tests/run-unit.sh $(UNIT_TESTS)
 
+# Every e2e test with cbdfs on /dev/fuse, then the cbdfs ones again with
+# its requests over io_uring (where the kernel has it).
 check-e2e: all $(BUILD)/cbd-testclient
-	@BUILD=$(abspath $(BUILD)) tests/run-e2e.sh $(E2E)
+	@BUILD=$(abspath $(BUILD)) CBDFS_IO_URING=off tests/run-e2e.sh $(E2E)
+	@BUILD=$(abspath $(BUILD)) tests/run-uring.sh $(E2E_CBDFS)
 
 # Two kernels: QEMU guests on a shared emulated NVDIMM (tests/vm/lib.sh).
 check-vm: all $(BUILD)/cbd-testclient

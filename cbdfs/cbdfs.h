@@ -7,22 +7,22 @@
 #ifndef CBD_CBDFS_H
 #define CBD_CBDFS_H
 
-#define FUSE_USE_VERSION 312
-
-#include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "cbdt.h"
+#include "fuse-abi.h"
 #include "worker.h"
 
 /* Inodes: the root, a file per backend, by-name/ and a link per backend. */
 #define CBDFS_ROOT_INO	      FUSE_ROOT_ID
-#define CBDFS_INO(backend_id) ((fuse_ino_t)(backend_id) + 2)
+#define CBDFS_INO(backend_id) ((uint64_t)(backend_id) + 2)
 #define CBDFS_BYNAME_INO      CBDFS_INO(CBDT_BACKENDS_NR)
-#define CBDFS_LINK_INO(id)    (CBDFS_BYNAME_INO + 1 + (fuse_ino_t)(id))
+#define CBDFS_LINK_INO(id)    (CBDFS_BYNAME_INO + 1 + (uint64_t)(id))
 #define CBDFS_BYNAME	      "by-name"
 
 #define CBDFS_MAX_IO	     (1U << 20) /* max_write / max_read */
@@ -42,9 +42,36 @@ struct cbdfs_cfg {
 	unsigned timeout_s; /* -o timeout=, 0: I/O waits for ever */
 	bool ro;	    /* -o ro: every mapping read-only */
 	uint32_t chunk;	    /* -o chunk=: split READ/WRITE above it */
+	int uring;	    /* -o io_uring=: enum cbdfs_uring_mode */
 };
 
 struct cbdfs_blkdev;
+struct cbdfs_uring;
+struct cbdfs_uring_ent;
+struct fuse_session;
+
+/* -o io_uring= */
+enum cbdfs_uring_mode {
+	CBDFS_URING_AUTO, /* when the kernel offers it */
+	CBDFS_URING_ON,	  /* or fail */
+	CBDFS_URING_OFF,
+};
+
+/*
+ * The FUSE session (session.c).  fd, minor and uring are set before the
+ * workers start; exiting is written by anyone (stop), read by all.
+ */
+struct cbdfs_session {
+	struct cbdfs *fs;
+	int fd;		/* /dev/fuse, as libfuse mounted it */
+	uint32_t minor; /* protocol minor in use */
+	bool uring;	/* requests come over io_uring queues */
+	bool exiting;
+	sem_t stop; /* posted to end cbdfs_session_run() */
+	pthread_t *workers;
+	unsigned nworkers;
+	struct cbdfs_uring *ur; /* fuse-uring.c */
+};
 
 /*
  * One per process.  cfg, t, host_* and the times are set before the FUSE
@@ -61,7 +88,8 @@ struct cbdfs {
 	struct timespec start_time;
 	uid_t uid;
 	gid_t gid;
-	struct fuse_session *se;
+	struct fuse_session *se; /* libfuse: options and the mount only */
+	struct cbdfs_session sess;
 
 	pthread_mutex_t open_lock;
 	pthread_mutex_t lock;
@@ -116,7 +144,7 @@ int cbdfs_heartbeat_start(struct cbdfs *fs);
 void cbdfs_heartbeat_stop(struct cbdfs *fs);
 
 /* ------------------------------------------------------------------ */
-/* queue.c: submission, the reaper, start/drain (on struct cbdt_queue) */
+/* engine.c: submission, the reaper, start/drain (on struct cbdt_queue) */
 /* ------------------------------------------------------------------ */
 
 struct cbdfs_io;
@@ -164,7 +192,7 @@ struct cbdfs_cmd_desc {
 	uint32_t len;
 	const char *wbuf; /* WRITE data */
 	struct cbdfs_io *io;
-	fuse_req_t req;
+	struct cbdfs_req *req;
 };
 
 /* Queues and reapers of a freshly mapped blkdev. */
@@ -208,7 +236,7 @@ static inline uint64_t cbdfs_timeout_ns(const struct cbdfs *fs)
 /* ------------------------------------------------------------------ */
 
 /*
- * Answer FUSE for a finished (or failed) command: @who is the fuse_req_t,
+ * Answer FUSE for a finished (or failed) command: @who is the request,
  * or with @is_io the split request it is part of.
  */
 void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
@@ -219,18 +247,127 @@ uint8_t cbdfs_wepoch_get(struct cbdfs_blkdev *bd);
 void cbdfs_wepoch_put(struct cbdfs_blkdev *bd, uint8_t parity);
 
 /* Each answers @req itself, now or when the backend completes. */
-void cbdfs_engine_read(struct cbdfs_blkdev *bd, fuse_req_t req, uint64_t off,
-		       size_t len);
-void cbdfs_engine_write(struct cbdfs_blkdev *bd, fuse_req_t req,
+void cbdfs_engine_read(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
+		       uint64_t off, size_t len);
+void cbdfs_engine_write(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
 			const char *buf, uint64_t off, size_t len);
-void cbdfs_engine_flush(struct cbdfs_blkdev *bd, fuse_req_t req);
-void cbdfs_engine_trim(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
-		       uint64_t off, uint64_t len);
+void cbdfs_engine_flush(struct cbdfs_blkdev *bd, struct cbdfs_req *req);
+void cbdfs_engine_trim(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
+		       uint16_t op, uint64_t off, uint64_t len);
 
 /* ------------------------------------------------------------------ */
-/* ops.c: the FUSE callbacks                                            */
+/* session.c: the FUSE protocol on /dev/fuse; fuse-uring.c: io_uring  */
 /* ------------------------------------------------------------------ */
 
-extern const struct fuse_lowlevel_ops cbdfs_ops;
+/*
+ * A request being served.  With io_uring it lives in the entry that
+ * carried it (ent); from /dev/fuse it is allocated, and freed by its
+ * reply.  Either way it is valid until answered, from any thread.
+ */
+struct cbdfs_req {
+	uint64_t unique;
+	uint32_t opcode;
+	struct cbdfs *fs;
+	struct cbdfs_uring_ent *ent; /* NULL: came from /dev/fuse */
+};
+
+/* What an operation gets of its request. */
+struct cbdfs_in {
+	uint64_t nodeid;
+	uint32_t uid;
+	const void *arg;     /* the op's in-struct (insize bytes) */
+	const void *payload; /* what follows: a name, WRITE data */
+	size_t paylen;
+};
+
+/* An opcode cbdfs serves (ops.c). */
+struct cbdfs_op {
+	const char *name;
+	uint32_t insize; /* its in-struct: shorter requests get EINVAL */
+	void (*fn)(struct cbdfs_req *r, const struct cbdfs_in *in);
+	bool noreply; /* FORGET, INTERRUPT: never answered */
+};
+
+const struct cbdfs_op *cbdfs_op_find(uint32_t opcode); /* NULL: ENOSYS */
+const char *cbdfs_op_name(uint32_t opcode);
+
+/*
+ * Answer @r: @err (a positive errno, 0: success with the @n pieces of
+ * @iov as the reply).  0, or -errno: the kernel took no reply (-ENOENT:
+ * the request was interrupted and is gone).  @r is invalid afterwards.
+ */
+int cbdfs_reply(struct cbdfs_req *r, int err, const struct iovec *iov, int n);
+int cbdfs_reply_buf(struct cbdfs_req *r, const void *buf, size_t len);
+static inline int cbdfs_reply_err(struct cbdfs_req *r, int err)
+{
+	return cbdfs_reply(r, err, NULL, 0);
+}
+/* Drop a request that takes no reply (FORGET, INTERRUPT). */
+void cbdfs_reply_none(struct cbdfs_req *r);
+
+/*
+ * One request as read from /dev/fuse (@n bytes): split into in-struct and
+ * payload, and run; one that is shorter than a header or disagrees with
+ * its own length is dropped (logged), there is no one to answer.
+ */
+void cbdfs_session_request(struct cbdfs_session *s, char *buf, size_t n);
+
+/* Run a request: @arg is its in-struct, @payload the rest (session.c
+ * and fuse-uring.c split what they received). */
+void cbdfs_session_dispatch(struct cbdfs_req *r, const struct fuse_in_header *h,
+			    const void *arg, size_t arglen, const void *payload,
+			    size_t paylen);
+
+/* Before the mount (signals), and after the unmount. */
+int cbdfs_session_init(struct cbdfs *fs);
+void cbdfs_session_destroy(struct cbdfs *fs);
+/*
+ * Negotiate INIT on @fd, serve with @threads workers (or the io_uring
+ * queues) until stopped: a signal, an unmount, cbdfs_session_stop().
+ * Replies may still be sent afterwards, until cbdfs_session_end().
+ */
+int cbdfs_session_run(struct cbdfs *fs, int fd, unsigned threads,
+		      enum cbdfs_uring_mode mode);
+void cbdfs_session_end(struct cbdfs *fs);
+void cbdfs_session_stop(struct cbdfs *fs); /* async-signal-safe */
+bool cbdfs_session_exiting(const struct cbdfs *fs);
+/* Interrupt thread @t (SIGUSR1) until it has returned, and join it. */
+void cbdfs_thread_stop(pthread_t t);
+
+bool cbdfs_uring_enabled(void); /* the fuse module offers io_uring */
+int cbdfs_uring_start(struct cbdfs *fs);
+int cbdfs_uring_commit(struct cbdfs_req *r, int err, const struct iovec *iov,
+		       int n);
+void cbdfs_uring_free(struct cbdfs *fs);
+
+/* ------------------------------------------------------------------ */
+/* names.c: inodes, attributes, links, directory snapshots             */
+/* ------------------------------------------------------------------ */
+
+enum cbdfs_ino_kind {
+	CBDFS_INO_NONE,
+	CBDFS_INO_ROOT,
+	CBDFS_INO_FILE, /* backendN */
+	CBDFS_INO_BYNAME,
+	CBDFS_INO_LINK, /* by-name/NAME */
+};
+
+/* A directory listing as READDIR returns it (fuse_dirent records). */
+struct cbdfs_dir {
+	char *p;
+	size_t size;
+};
+
+enum cbdfs_ino_kind cbdfs_ino_kind(uint64_t ino, uint32_t *id);
+/* The inode of @name in @parent, or 0. */
+uint64_t cbdfs_lookup(struct cbdfs *fs, uint64_t parent, const char *name);
+/* Attributes of @ino now: 0, or -ENOENT (gone); @bi may be NULL. */
+int cbdfs_attr(struct cbdfs *fs, uint64_t ino, struct fuse_attr *a,
+	       struct cbdfs_backend_info *bi);
+/* The target of by-name/NAME of backend @id: its length, or -ENOENT. */
+int cbdfs_link_target(struct cbdfs *fs, uint32_t id, char *buf, size_t size);
+int cbdfs_dir_open(struct cbdfs *fs, uint64_t ino, struct cbdfs_dir **out);
+void cbdfs_dir_free(struct cbdfs_dir *d);
+void cbdfs_totals(struct cbdfs *fs, uint64_t *blocks, uint64_t *files);
 
 #endif /* CBD_CBDFS_H */

@@ -29,7 +29,7 @@
 
 /* A request split into several commands (larger than max_chunk). */
 struct cbdfs_io {
-	fuse_req_t req;
+	struct cbdfs_req *req;
 	uint16_t op;
 	int remaining; /* commands + the submitter's bias; atomic */
 	int error;     /* first errno; atomic */
@@ -37,6 +37,13 @@ struct cbdfs_io {
 	size_t len;
 	char *buf; /* READ: the data, assembled */
 };
+
+static void reply_write(struct cbdfs_req *req, size_t len)
+{
+	struct fuse_write_out out = {.size = (uint32_t)len};
+
+	cbdfs_reply_buf(req, &out, sizeof(out));
+}
 
 static int errno_of(int result)
 {
@@ -48,7 +55,7 @@ int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
 {
 	int ret = cbdt_cond_wait_until(c, m, deadline_ns);
 
-	if (!ret && fs->se && fuse_session_exited(fs->se))
+	if (!ret && cbdfs_session_exiting(fs))
 		return -ESHUTDOWN;
 	return ret;
 }
@@ -127,13 +134,13 @@ static void io_put(struct cbdfs_io *io, int n)
 		return;
 	e = READ_ONCE(io->error);
 	if (e)
-		fuse_reply_err(io->req, e);
+		cbdfs_reply_err(io->req, e);
 	else if (io->op == CBDT_OP_READ)
-		fuse_reply_buf(io->req, io->buf, io->len);
+		cbdfs_reply_buf(io->req, io->buf, io->len);
 	else if (io->op == CBDT_OP_WRITE)
-		fuse_reply_write(io->req, io->len);
+		reply_write(io->req, io->len);
 	else
-		fuse_reply_err(io->req, 0);
+		cbdfs_reply_err(io->req, 0);
 	free(io->buf);
 	free(io);
 }
@@ -145,7 +152,7 @@ void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
 	/* timeout= fails a request with EIO, as a disk would */
 	int result = d->result == -ETIMEDOUT ? -EIO : d->result;
 	struct cbdfs_io *io = who;
-	fuse_req_t req = who;
+	struct cbdfs_req *req = who;
 
 	if (result == -EBADMSG)
 		log_warn("backend%u: queue %u: %s at %llu: data crc mismatch",
@@ -162,19 +169,19 @@ void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
 		return;
 	}
 	if (result < 0) {
-		fuse_reply_err(req, errno_of(result));
+		cbdfs_reply_err(req, errno_of(result));
 		return;
 	}
 	switch (d->op) {
 	case CBDT_OP_READ:
 		/* one copy: the shared data area straight to the kernel */
-		fuse_reply_buf(req, d->data, d->len);
+		cbdfs_reply_buf(req, d->data, d->len);
 		break;
 	case CBDT_OP_WRITE:
-		fuse_reply_write(req, d->len);
+		reply_write(req, d->len);
 		break;
 	default:
-		fuse_reply_err(req, 0);
+		cbdfs_reply_err(req, 0);
 	}
 }
 
@@ -189,8 +196,9 @@ static struct cbdfs_queue *queue_pick(struct cbdfs_blkdev *bd)
  * Submit [off, off + len) as one command, or as several on one queue with
  * a parent that answers when the last one is done.
  */
-static void engine_submit(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
-			  uint64_t off, uint64_t len, const char *wbuf)
+static void engine_submit(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
+			  uint16_t op, uint64_t off, uint64_t len,
+			  const char *wbuf)
 {
 	bool has_data = op == CBDT_OP_READ || op == CBDT_OP_WRITE;
 	uint64_t chunk = has_data ? bd->max_chunk : TRIM_CHUNK, done;
@@ -204,7 +212,7 @@ static void engine_submit(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 		d.req = req;
 		ret = cbdfs_queue_submit(q, &d);
 		if (ret)
-			fuse_reply_err(req, errno_of(ret));
+			cbdfs_reply_err(req, errno_of(ret));
 		return;
 	}
 	io = calloc(1, sizeof(*io));
@@ -212,7 +220,7 @@ static void engine_submit(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 		io->buf = malloc(len);
 	if (!io || (op == CBDT_OP_READ && !io->buf)) {
 		free(io);
-		fuse_reply_err(req, ENOMEM);
+		cbdfs_reply_err(req, ENOMEM);
 		return;
 	}
 	n = (int)((len + chunk - 1) / chunk);
@@ -236,64 +244,64 @@ static void engine_submit(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 	io_put(io, n + 1);
 }
 
-void cbdfs_engine_read(struct cbdfs_blkdev *bd, fuse_req_t req, uint64_t off,
-		       size_t len)
+void cbdfs_engine_read(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
+		       uint64_t off, size_t len)
 {
 	if (off >= bd->size || len == 0) {
-		fuse_reply_buf(req, NULL, 0);
+		cbdfs_reply_buf(req, NULL, 0);
 		return;
 	}
 	engine_submit(bd, req, CBDT_OP_READ, off, MIN(len, bd->size - off),
 		      NULL);
 }
 
-void cbdfs_engine_write(struct cbdfs_blkdev *bd, fuse_req_t req,
+void cbdfs_engine_write(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
 			const char *buf, uint64_t off, size_t len)
 {
 	if (bd->ro) {
-		fuse_reply_err(req, EROFS);
+		cbdfs_reply_err(req, EROFS);
 		return;
 	}
 	if (len == 0) {
-		fuse_reply_write(req, 0);
+		reply_write(req, 0);
 		return;
 	}
 	/* a block device: no growing; a write across the end is short */
 	if (off >= bd->size) {
-		fuse_reply_err(req, ENOSPC);
+		cbdfs_reply_err(req, ENOSPC);
 		return;
 	}
 	engine_submit(bd, req, CBDT_OP_WRITE, off, MIN(len, bd->size - off),
 		      buf);
 }
 
-void cbdfs_engine_flush(struct cbdfs_blkdev *bd, fuse_req_t req)
+void cbdfs_engine_flush(struct cbdfs_blkdev *bd, struct cbdfs_req *req)
 {
 	int ret;
 
 	if (bd->ro) {
-		fuse_reply_err(req, 0);
+		cbdfs_reply_err(req, 0);
 		return;
 	}
 	pthread_mutex_lock(&bd->flush_lock);
 	ret = wepoch_drain(bd);
 	pthread_mutex_unlock(&bd->flush_lock);
 	if (ret) {
-		fuse_reply_err(req, EIO);
+		cbdfs_reply_err(req, EIO);
 		return;
 	}
 	engine_submit(bd, req, CBDT_OP_FLUSH, 0, 0, NULL);
 }
 
-void cbdfs_engine_trim(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
-		       uint64_t off, uint64_t len)
+void cbdfs_engine_trim(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
+		       uint16_t op, uint64_t off, uint64_t len)
 {
 	if (bd->ro) {
-		fuse_reply_err(req, EROFS);
+		cbdfs_reply_err(req, EROFS);
 		return;
 	}
 	if (off >= bd->size || len == 0) {
-		fuse_reply_err(req, 0);
+		cbdfs_reply_err(req, 0);
 		return;
 	}
 	engine_submit(bd, req, op, off, MIN(len, bd->size - off), NULL);
@@ -302,9 +310,9 @@ void cbdfs_engine_trim(struct cbdfs_blkdev *bd, fuse_req_t req, uint16_t op,
 /* ---- submission ------------------------------------------------------ */
 
 /*
- * The cookie of a command: the fuse_req_t, or the split request (tag 1),
+ * The cookie of a command: the struct cbdfs_req *, or the split request (tag 1),
  * and for a WRITE the parity of the write epoch it counts in (tag 2).
- * Both are malloc'd by libfuse or us: the low bits are free.
+ * Both are aligned to 8 at least: the low bits are free.
  */
 #define COOKIE_IO    1U
 #define COOKIE_EPOCH 2U
@@ -339,7 +347,7 @@ int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d)
 		if (ret != -ETIMEDOUT ||
 		    (deadline && cbdt_now_ns() >= deadline))
 			break;
-		if (fuse_session_exited(fs->se)) {
+		if (cbdfs_session_exiting(fs)) {
 			ret = -ESHUTDOWN;
 			break;
 		}

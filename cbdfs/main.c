@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cbdfs: command line, checks before anything is written or mounted,
- * host registration, mount and the FUSE session loop; teardown.
+ * host registration, mount, the FUSE session (session.c); teardown.
+ * libfuse parses the options and mounts; the protocol is ours.
  *
  * Concurrency: main() runs alone until the heartbeat thread and the FUSE
- * session start; after the loop returns it tears down what they used.
+ * session start; after the session ends it tears down what they used.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
 
 #include "cbdfs.h"
 #include "cli.h"
@@ -34,6 +38,7 @@ struct cbdfs_optstr {
 	char *queues;
 	char *timeout;
 	char *chunk;
+	char *io_uring;
 	int ro;
 	int max_threads; /* -o max_threads= given (libfuse parses it) */
 	char *pos[3];	 /* the arguments that are not options */
@@ -63,6 +68,7 @@ static const struct fuse_opt cbdfs_opt_spec[] = {
 	CBDFS_OPT("queues=%s", queues),
 	CBDFS_OPT("timeout=%s", timeout),
 	CBDFS_OPT("chunk=%s", chunk),
+	CBDFS_OPT("io_uring=%s", io_uring),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_END};
@@ -72,7 +78,8 @@ static const struct fuse_opt cbdfs_opt_spec[] = {
 static void usage(void)
 {
 	printf("usage: cbdfs [SOURCE] MOUNTPOINT [-o transport=PATH][,hostname=NAME]\n"
-	       "             [,queues=N][,timeout=SEC][,chunk=SIZE][,ro] [FUSE options]\n"
+	       "             [,queues=N][,timeout=SEC][,chunk=SIZE][,io_uring=MODE][,ro]\n"
+	       "             [FUSE options]\n"
 	       "       cbdfs --help | --version\n\n"
 	       "Every backend in the cbd transport appears as MOUNTPOINT/backendN;\n"
 	       "attach one with losetup (--direct-io=on recommended).  SOURCE, when\n"
@@ -90,14 +97,17 @@ static void usage(void)
 	       "                           answered for SEC seconds (default: wait)\n"
 	       "    -o chunk=SIZE          split reads and writes into channel requests\n"
 	       "                           of at most SIZE (4K-1M, default 1M)\n"
+	       "    -o io_uring=MODE       how the kernel's requests come: auto (over\n"
+	       "                           io_uring when the kernel offers it), on (or\n"
+	       "                           fail), off (/dev/fuse); default auto, or\n"
+	       "                           $CBDFS_IO_URING\n"
 	       "    -o ro                  open every backend read-only\n\n"
 	       "FUSE options:\n"
 	       "    -f                     foreground (log to stderr)\n"
-	       "    -d, -o debug           foreground, with FUSE and cbdfs debug messages\n"
-	       "    -s                     one FUSE thread\n"
-	       "    -o max_threads=N       FUSE worker threads (default %u)\n"
-	       "    -o max_idle_threads=N  idle FUSE threads kept (default: libfuse's)\n"
-	       "    -o clone_fd            one /dev/fuse descriptor per worker\n"
+	       "    -d, -o debug           foreground, with a debug line per request\n"
+	       "    -s                     one /dev/fuse worker thread\n"
+	       "    -o max_threads=N       /dev/fuse worker threads (default %u; with\n"
+	       "                           io_uring one thread per CPU queue instead)\n"
 	       "    -o allow_other         let users other than the mounting one in\n"
 	       "    -o allow_root          let root in, too\n"
 	       "    -o auto_unmount        unmount when cbdfs dies\n"
@@ -235,6 +245,7 @@ static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
 
 static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 {
+	const char *mode;
 	char host[256];
 	uint64_t v;
 
@@ -270,6 +281,19 @@ static int cfg_check(const struct cbdfs_optstr *o, struct cbdfs_cfg *cfg)
 			return -EINVAL;
 		}
 		cfg->chunk = (uint32_t)v;
+	}
+	/* the environment gives the default, so that a test suite can run
+	 * every mount in either mode */
+	mode = o->io_uring ? o->io_uring : getenv("CBDFS_IO_URING");
+	if (!mode || !*mode || !strcmp(mode, "auto")) {
+		cfg->uring = CBDFS_URING_AUTO;
+	} else if (!strcmp(mode, "on")) {
+		cfg->uring = CBDFS_URING_ON;
+	} else if (!strcmp(mode, "off")) {
+		cfg->uring = CBDFS_URING_OFF;
+	} else {
+		cli_usage_msg("io_uring=%s: expected auto, on or off", mode);
+		return -EINVAL;
 	}
 	if (o->hostname) {
 		cfg->hostname = strdup(o->hostname);
@@ -386,25 +410,7 @@ static void host_update_pid(struct cbdfs *fs)
 			 cbdt_strerror(ret));
 }
 
-static int session_loop(struct cbdfs *fs, const struct fuse_cmdline_opts *fo)
-{
-	struct fuse_loop_config *lc;
-	int ret;
-
-	if (fo->singlethread)
-		return fuse_session_loop(fs->se);
-	lc = fuse_loop_cfg_create();
-	if (!lc)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(lc, (unsigned)fo->clone_fd);
-	/* UINT_MAX is libfuse's "not given"; 3.14 complains if passed on */
-	if (fo->max_idle_threads != UINT_MAX)
-		fuse_loop_cfg_set_idle_threads(lc, fo->max_idle_threads);
-	fuse_loop_cfg_set_max_threads(lc, fo->max_threads);
-	ret = fuse_session_loop_mt(fs->se, lc);
-	fuse_loop_cfg_destroy(lc);
-	return ret;
-}
+static const struct fuse_lowlevel_ops no_ops;
 
 static int run(struct cbdfs *fs, struct fuse_args *args,
 	       const struct fuse_cmdline_opts *fo)
@@ -433,7 +439,8 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 		log_err("state: %s", strerror(-ret));
 		goto out_close;
 	}
-	fs->se = fuse_session_new(args, &cbdfs_ops, sizeof(cbdfs_ops), fs);
+	/* no operations: the session only mounts, session.c serves */
+	fs->se = fuse_session_new(args, &no_ops, sizeof(no_ops), fs);
 	if (!fs->se) {
 		/* libfuse said which option it does not know */
 		fprintf(stderr, "Try 'cbdfs --help'.\n");
@@ -456,9 +463,10 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	ret = host_register(fs);
 	if (ret)
 		goto out_session;
-	ret = -EIO;
-	if (fuse_set_signal_handlers(fs->se))
+	ret = cbdfs_session_init(fs);
+	if (ret)
 		goto out_host;
+	ret = -EIO;
 	if (fuse_session_mount(fs->se, fo->mountpoint))
 		goto out_signals;
 	if (fuse_daemonize(fo->foreground))
@@ -475,12 +483,10 @@ static int run(struct cbdfs *fs, struct fuse_args *args,
 	transport_note(fs->t);
 	log_info("%s: host %u (%s) on %s", fo->mountpoint, fs->host_id,
 		 fs->cfg.hostname, fs->cfg.transport);
-	ret = session_loop(fs, fo);
-	if (ret > 0) {
-		/* libfuse returns the signal that ended the loop: a clean stop */
-		log_info("signal %d: unmounting", ret);
-		ret = 0;
-	}
+	ret = cbdfs_session_run(fs, fuse_session_fd(fs->se),
+				fo->singlethread ? 1 : fo->max_threads,
+				(enum cbdfs_uring_mode)fs->cfg.uring);
+	log_info("%s: unmounting", fo->mountpoint);
 
 out_unmount:
 	/*
@@ -490,11 +496,12 @@ out_unmount:
 	 */
 	cbdfs_blkdev_release_all(fs);
 	cbdfs_heartbeat_stop(fs);
+	cbdfs_session_end(fs);
 	fuse_session_unmount(fs->se);
 	if (fs->host_lost)
 		ret = -ESTALE;
 out_signals:
-	fuse_remove_signal_handlers(fs->se);
+	cbdfs_session_destroy(fs);
 out_host:
 	if (!fs->host_lost)
 		cbdt_host_unregister(fs->t, fs->host_id, fs->host_owner);
@@ -580,6 +587,7 @@ out_args:
 	free(o.queues);
 	free(o.timeout);
 	free(o.chunk);
+	free(o.io_uring);
 	for (unsigned i = 0; i < o.npos && i < 3; i++)
 		free(o.pos[i]);
 	free(fsname);

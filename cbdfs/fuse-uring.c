@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * FUSE over io_uring (Linux 6.14+, protocol 7.42): one queue per possible
+ * CPU, as the kernel requires (a request goes to the queue of the CPU its
+ * submitter runs on), each with its own ring and thread and a fixed set
+ * of entries.  An entry is a header buffer and a payload buffer that the
+ * kernel fills with a request; we answer in the same buffers and commit,
+ * which also hands the entry back for the next request (one io_uring
+ * submission per request: COMMIT_AND_FETCH).
+ *
+ * Threads: a queue's thread is the only one that touches its ring: it
+ * takes the requests and runs them, and it submits every commit (the
+ * kernel cancels an entry whose last command came from a thread that has
+ * exited, so an engine reaper never submits one).  A reply from another
+ * thread is written into its entry's buffers and queued on the queue's
+ * pending list; an eventfd read by the ring wakes the queue's thread,
+ * which commits all that is pending in one submission.  The queues run
+ * until cbdfs_uring_free(), after the blkdevs were released: requests
+ * still held are answered; new ones during shutdown fail with EIO.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "barrier.h"
+#include "cbdfs.h"
+#include "log.h"
+#include "util.h"
+
+#define URING_DEPTH	 32 /* entries per queue */
+#define URING_PARAM	 "/sys/module/fuse/parameters/enable_uring"
+#define URING_PAYLOAD_SZ CBDFS_MAX_IO
+
+struct cbdfs_uring_ent {
+	struct cbdfs_req req; /* first: what ops see (req.ent = us) */
+	struct cbdfs_uring_queue *q;
+	struct cbdfs_uring_req_header *hdr;
+	char *payload;
+	struct iovec iov[2]; /* REGISTER: read when the kernel issues it */
+	struct cbdfs_uring_ent *next; /* on the pending list */
+};
+
+struct cbdfs_uring_queue {
+	struct cbdfs *fs;
+	unsigned qid;
+	struct io_uring ring; /* the queue's thread only */
+	bool ring_ok;
+	int efd;	      /* eventfd: replies are pending */
+	uint64_t ebuf;	      /* ... its counter, read by the ring */
+	pthread_mutex_t lock; /* pending */
+	struct cbdfs_uring_ent *pending;
+	bool stop;	      /* cbdfs_uring_free(): the thread returns */
+	pthread_t thr;
+	bool thr_ok;
+	struct cbdfs_uring_ent ents[URING_DEPTH];
+};
+
+struct cbdfs_uring {
+	unsigned nq;
+	struct cbdfs_uring_queue *q;
+	void *mem; /* every entry's buffers, one mapping */
+	size_t mem_size;
+};
+
+/* The queue whose thread this is, if any. */
+static __thread struct cbdfs_uring_queue *tl_queue;
+
+bool cbdfs_uring_enabled(void)
+{
+	char c = 'N';
+	int fd = open(URING_PARAM, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = 'N';
+	close(fd);
+	return c == 'Y' || c == '1';
+}
+
+/* The kernel's num_possible_cpus(): "0-N" or a list in sysfs. */
+static unsigned possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	unsigned a, b, n = 0;
+	int c;
+
+	if (!f)
+		return (unsigned)sysconf(_SC_NPROCESSORS_CONF);
+	for (;;) {
+		if (fscanf(f, "%u", &a) != 1)
+			break;
+		b = a;
+		c = fgetc(f);
+		if (c == '-') {
+			if (fscanf(f, "%u", &b) != 1)
+				break;
+			c = fgetc(f);
+		}
+		n += b - a + 1;
+		if (c != ',')
+			break;
+	}
+	fclose(f);
+	return n ? n : 1;
+}
+
+/* Queue a uring command for @e (the queue's thread); 0 or -errno. */
+static int ent_cmd(struct cbdfs_uring_ent *e, uint32_t cmd)
+{
+	struct cbdfs_uring_queue *q = e->q;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct cbdfs_uring_cmd_req *cr;
+
+	if (!sqe)
+		return -EAGAIN; /* never: one entry, one SQE at a time */
+	memset(sqe, 0, 128);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = q->fs->sess.fd;
+	sqe->cmd_op = cmd;
+	sqe->user_data = (uintptr_t)e;
+	cr = (struct cbdfs_uring_cmd_req *)sqe->cmd;
+	cr->qid = (uint16_t)q->qid;
+	if (cmd == CBDFS_URING_CMD_REGISTER) {
+		e->iov[0] = (struct iovec){e->hdr, sizeof(*e->hdr)};
+		e->iov[1] = (struct iovec){e->payload, URING_PAYLOAD_SZ};
+		sqe->addr = (uintptr_t)e->iov;
+		sqe->len = 2;
+	} else {
+		cr->commit_id = e->hdr->ring_ent_in_out.commit_id;
+	}
+	return 0;
+}
+
+static int queue_submit(struct cbdfs_uring_queue *q, unsigned wait)
+{
+	int ret;
+
+	do
+		ret = io_uring_submit_and_wait(&q->ring, wait);
+	while (ret == -EINTR && !wait);
+	return ret < 0 ? ret : 0;
+}
+
+/* Ask the ring to complete a read of the eventfd when replies wait. */
+static int queue_arm_eventfd(struct cbdfs_uring_queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_read(sqe, q->efd, &q->ebuf, sizeof(q->ebuf), 0);
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+/* The queue's thread: an SQE for every reply pending. */
+static void queue_commit_pending(struct cbdfs_uring_queue *q)
+{
+	struct cbdfs_uring_ent *e, *next;
+
+	pthread_mutex_lock(&q->lock);
+	e = q->pending;
+	q->pending = NULL;
+	pthread_mutex_unlock(&q->lock);
+	for (; e; e = next) {
+		next = e->next;
+		/* never fails: one SQE per entry and the eventfd's fit */
+		if (ent_cmd(e, CBDFS_URING_CMD_COMMIT_AND_FETCH))
+			log_err("io_uring: queue %u: no SQE for a commit",
+				q->qid);
+	}
+}
+
+int cbdfs_uring_commit(struct cbdfs_req *r, int err, const struct iovec *iov,
+		       int n)
+{
+	struct cbdfs_uring_ent *e = r->ent;
+	struct cbdfs_uring_queue *q = e->q;
+	struct fuse_out_header *oh = (void *)e->hdr->in_out;
+	uint64_t one = 1;
+	size_t len = 0;
+	bool wake;
+
+	for (int i = 0; i < n && !err; i++) {
+		if (len + iov[i].iov_len > URING_PAYLOAD_SZ) {
+			err = EIO; /* never: replies are at most max_read */
+			break;
+		}
+		memcpy(e->payload + len, iov[i].iov_base, iov[i].iov_len);
+		len += iov[i].iov_len;
+	}
+	memset(oh, 0, sizeof(*oh));
+	oh->error = -err;
+	oh->unique = r->unique;
+	e->hdr->ring_ent_in_out.payload_sz = err ? 0 : (uint32_t)len;
+	pthread_mutex_lock(&q->lock);
+	wake = !q->pending;
+	e->next = q->pending;
+	q->pending = e;
+	pthread_mutex_unlock(&q->lock);
+	/* the queue's own thread commits before it waits again */
+	if (wake && tl_queue != q && write(q->efd, &one, sizeof(one)) < 0)
+		log_warn("io_uring: queue %u: eventfd: %m", q->qid);
+	return 0;
+}
+
+/* A request arrived in @e: hand it to the operations. */
+static void ent_request(struct cbdfs_uring_ent *e)
+{
+	const struct fuse_in_header *h = (const void *)e->hdr->in_out;
+	uint32_t paylen = e->hdr->ring_ent_in_out.payload_sz;
+	const struct cbdfs_op *op = cbdfs_op_find(h->opcode);
+
+	memset(&e->req, 0, sizeof(e->req));
+	e->req.fs = e->q->fs;
+	e->req.ent = e;
+	if (paylen > URING_PAYLOAD_SZ)
+		paylen = URING_PAYLOAD_SZ;
+	if (cbdfs_session_exiting(e->q->fs)) {
+		e->req.unique = h->unique;
+		cbdfs_reply_err(&e->req, EIO); /* shutting down */
+		return;
+	}
+	cbdfs_session_dispatch(&e->req, h, e->hdr->op_in,
+			       op ? MIN(op->insize, CBDFS_URING_OP_IN_OUT_SZ) :
+				    0,
+			       e->payload, paylen);
+}
+
+static void *queue_main(void *arg)
+{
+	struct cbdfs_uring_queue *q = arg;
+	struct io_uring_cqe *cqe;
+	unsigned head, seen;
+	cpu_set_t set;
+	int ret;
+
+	tl_queue = q;
+	/* near the CPU whose requests we take (best effort) */
+	CPU_ZERO(&set);
+	CPU_SET(q->qid, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	while (!READ_ONCE(q->stop)) {
+		queue_commit_pending(q);
+		ret = queue_submit(q, 1);
+		if (ret && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			log_err("io_uring: queue %u: %s", q->qid,
+				strerror(-ret));
+			break;
+		}
+		seen = 0;
+		io_uring_for_each_cqe(&q->ring, head, cqe)
+		{
+			struct cbdfs_uring_ent *e = io_uring_cqe_get_data(cqe);
+			int res = cqe->res;
+
+			seen++;
+			if (!e) { /* the eventfd: replies are pending */
+				queue_arm_eventfd(q);
+				continue;
+			}
+			if (res == 0) {
+				ent_request(e);
+				continue;
+			}
+			if (res == -EINTR || res == -EAGAIN) {
+				ent_cmd(e, CBDFS_URING_CMD_COMMIT_AND_FETCH);
+				continue;
+			}
+			/* unmounted or aborted: the entry is gone */
+			if (res != -ENOTCONN && res != -ECONNABORTED &&
+			    res != -ECANCELED)
+				log_warn("io_uring: queue %u: entry: %s",
+					 q->qid, strerror(-res));
+		}
+		io_uring_cq_advance(&q->ring, seen);
+	}
+	return NULL;
+}
+
+static int queue_setup(struct cbdfs_uring *u, struct cbdfs_uring_queue *q,
+		       char **mem)
+{
+	struct io_uring_params p = {.flags = IORING_SETUP_SQE128 |
+					     IORING_SETUP_CQSIZE,
+				    .cq_entries = 2 * (URING_DEPTH + 1)};
+	int ret;
+
+	pthread_mutex_init(&q->lock, NULL);
+	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->efd < 0)
+		return -errno;
+	/* the entries and the eventfd, each one SQE at most at any time */
+	ret = io_uring_queue_init_params(URING_DEPTH + 1, &q->ring, &p);
+	if (ret)
+		return ret;
+	q->ring_ok = true;
+	for (unsigned i = 0; i < URING_DEPTH; i++) {
+		struct cbdfs_uring_ent *e = &q->ents[i];
+
+		e->q = q;
+		e->hdr = (void *)*mem;
+		*mem += 4096;
+		e->payload = *mem;
+		*mem += URING_PAYLOAD_SZ;
+		ret = ent_cmd(e, CBDFS_URING_CMD_REGISTER);
+		if (ret)
+			return ret;
+	}
+	(void)u;
+	ret = queue_arm_eventfd(q);
+	return ret ? ret : queue_submit(q, 0);
+}
+
+int cbdfs_uring_start(struct cbdfs *fs)
+{
+	struct cbdfs_uring *u = calloc(1, sizeof(*u));
+	char *mem;
+	int ret;
+
+	if (!u)
+		return -ENOMEM;
+	fs->sess.ur = u;
+	u->nq = possible_cpus();
+	u->q = calloc(u->nq, sizeof(*u->q));
+	u->mem_size = (size_t)u->nq * URING_DEPTH * (4096 + URING_PAYLOAD_SZ);
+	/* untouched until used: the RSS grows with the requests seen */
+	u->mem = mmap(NULL, u->mem_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!u->q || u->mem == MAP_FAILED) {
+		u->mem = NULL;
+		return -ENOMEM;
+	}
+	mem = u->mem;
+	for (unsigned i = 0; i < u->nq; i++) {
+		struct cbdfs_uring_queue *q = &u->q[i];
+
+		q->fs = fs;
+		q->qid = i;
+		ret = queue_setup(u, q, &mem);
+		if (ret) {
+			log_err("io_uring: queue %u: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	for (unsigned i = 0; i < u->nq; i++) {
+		ret = -pthread_create(&u->q[i].thr, NULL, queue_main, &u->q[i]);
+		if (ret)
+			return ret;
+		u->q[i].thr_ok = true;
+	}
+	log_info("io_uring: %u queues of %u entries", u->nq, URING_DEPTH);
+	return 0;
+}
+
+void cbdfs_uring_free(struct cbdfs *fs)
+{
+	struct cbdfs_uring *u = fs->sess.ur;
+
+	if (!u)
+		return;
+	for (unsigned i = 0; u->q && i < u->nq; i++) {
+		struct cbdfs_uring_queue *q = &u->q[i];
+
+		if (q->thr_ok) {
+			WRITE_ONCE(q->stop, true);
+			cbdfs_thread_stop(q->thr);
+		}
+		/* cancels the entries: the kernel fails what they hold */
+		if (q->ring_ok)
+			io_uring_queue_exit(&q->ring);
+		if (q->efd > 0)
+			close(q->efd);
+		pthread_mutex_destroy(&q->lock);
+	}
+	if (u->mem)
+		munmap(u->mem, u->mem_size);
+	free(u->q);
+	free(u);
+	fs->sess.ur = NULL;
+}
