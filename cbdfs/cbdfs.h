@@ -255,6 +255,17 @@ void cbdfs_engine_flush(struct cbdfs_blkdev *bd, struct cbdfs_req *req);
 void cbdfs_engine_trim(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
 		       uint16_t op, uint64_t off, uint64_t len);
 
+/*
+ * A FUSE thread can reap the completions of what it submitted itself,
+ * instead of waiting for the reaper's wake-up and then its own: enable
+ * once (@alone: only for a command alone in its queue, when requests
+ * are few), then after running requests poll, spinning until
+ * @done(@arg) says an answer (or new work) is there, or @budget_ns
+ * passed.  The reapers take over whatever is left.
+ */
+void cbdfs_engine_poll_enable(bool alone);
+void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg);
+
 /* ------------------------------------------------------------------ */
 /* session.c: the FUSE protocol on /dev/fuse; fuse-uring.c: io_uring  */
 /* ------------------------------------------------------------------ */

@@ -60,6 +60,101 @@ int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
 	return ret;
 }
 
+/* ---- polling: a FUSE thread reaps what it submitted ------------------ */
+
+/*
+ * The queues this thread submitted to since its last cbdfs_engine_poll().
+ * Each is valid until then: it holds a request of ours that this thread
+ * has not answered to the kernel yet, so its blkdev cannot be released.
+ */
+#define POLL_MAX 8
+/* Larger commands take longer than polling is worth, and their copies
+ * are better made by the reapers, beside the polling thread. */
+#define POLL_MAX_LEN (64U << 10)
+static __thread struct {
+	bool on;
+	bool alone; /* only a request alone in its queue */
+	unsigned n;
+	struct cbdfs_queue *q[POLL_MAX];
+} tl_poll;
+
+/* True if this thread will poll @q for what it submits now. */
+static bool poll_take(struct cbdfs_queue *q)
+{
+	if (!tl_poll.on || (tl_poll.alone && cbdt_queue_inflight(q->q)))
+		return false;
+	for (unsigned i = 0; i < tl_poll.n; i++)
+		if (tl_poll.q[i] == q)
+			return true;
+	if (tl_poll.n == POLL_MAX)
+		return false;
+	tl_poll.q[tl_poll.n++] = q;
+	return true;
+}
+
+/* The reapers take over what this thread polls for: before it blocks. */
+static void poll_handoff(void)
+{
+	for (unsigned i = 0; i < tl_poll.n; i++)
+		cbdt_queue_kick(tl_poll.q[i]->q);
+}
+
+static void strays_log(struct cbdfs_queue *q, uint32_t strays)
+{
+	if (strays)
+		log_warn(
+			"backend%u: queue %u: %u completions for no request in flight",
+			q->bd->backend_id, q->idx, strays);
+}
+
+void cbdfs_engine_poll_enable(bool alone)
+{
+	tl_poll.on = true;
+	tl_poll.alone = alone;
+}
+
+/*
+ * Polling for a command that was alone in its queue ends when the queue
+ * is empty (it completed, whoever reaped it) or others joined it (the
+ * depth is the reaper's).
+ */
+static bool poll_alone_done(void)
+{
+	unsigned empty = 0;
+
+	for (unsigned i = 0; i < tl_poll.n; i++) {
+		uint32_t n = cbdt_queue_inflight(tl_poll.q[i]->q);
+
+		if (n > 1)
+			return true;
+		empty += !n;
+	}
+	return empty == tl_poll.n;
+}
+
+void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
+{
+	uint64_t deadline = 0;
+	uint32_t strays;
+
+	while (tl_poll.n && !done(arg) &&
+	       !(tl_poll.alone && poll_alone_done())) {
+		if (!deadline)
+			deadline = cbdt_now_ns() + budget_ns;
+		else if (cbdt_now_ns() >= deadline)
+			break;
+		for (unsigned i = 0; i < tl_poll.n; i++) {
+			strays = 0;
+			cbdt_queue_reap_try(tl_poll.q[i]->q, REAP_BATCH,
+					    &strays);
+			strays_log(tl_poll.q[i], strays);
+		}
+		cpu_relax();
+	}
+	poll_handoff(); /* what is still in flight */
+	tl_poll.n = 0;
+}
+
 /* ---- write epochs: fsync covers every write submitted before it ---- */
 
 uint8_t cbdfs_wepoch_get(struct cbdfs_blkdev *bd)
@@ -102,6 +197,7 @@ static int wepoch_drain(struct cbdfs_blkdev *bd)
 	int ret = 0;
 	uint8_t p;
 
+	poll_handoff(); /* our own writes may be among those waited for */
 	pthread_mutex_lock(&bd->wlock);
 	p = (uint8_t)(bd->wepoch++ & 1);
 	/* A broken queue's writes never come back to lower the count: the
@@ -337,6 +433,7 @@ int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d)
 	if (d->op == CBDT_OP_WRITE && cbdfs_wepoch_get(q->bd))
 		cookie |= COOKIE_EPOCH;
 	r.cookie = (void *)cookie;
+	r.polled = d->len <= POLL_MAX_LEN && poll_take(q);
 	/* Wait for room in slices, so that an exiting session never hangs
 	 * a worker behind a dead backend. */
 	for (;;) {
@@ -401,10 +498,7 @@ static void *queue_reaper(void *arg)
 	for (;;) {
 		strays = 0;
 		n = cbdt_queue_reap(q->q, REAP_BATCH, &strays);
-		if (strays)
-			log_warn(
-				"backend%u: queue %u: %u completions for no request in flight",
-				bd->backend_id, q->idx, strays);
+		strays_log(q, strays);
 		if (n > 0) {
 			cbdt_wait_reset(&w);
 			continue;

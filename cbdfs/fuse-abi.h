@@ -15,9 +15,9 @@
 #include <stdint.h>
 
 /* The protocol minor we implement; the kernel's may be newer or older. */
-#define CBDFS_FUSE_MINOR	 42
+#define CBDFS_FUSE_MINOR 42
 /* Older kernels lack what we rely on (FUSE_MAX_PAGES, full structs). */
-#define CBDFS_FUSE_MINOR_MIN	 31
+#define CBDFS_FUSE_MINOR_MIN 31
 
 #ifndef FUSE_INIT_EXT
 #error "<linux/fuse.h> older than protocol 7.36"
@@ -65,8 +65,7 @@ struct cbdfs_uring_cmd_req {
 
 _Static_assert(sizeof(struct cbdfs_uring_ent_in_out) == 32, "ent_in_out");
 _Static_assert(sizeof(struct cbdfs_uring_req_header) == 288, "req_header");
-_Static_assert(offsetof(struct cbdfs_uring_req_header, ring_ent_in_out) ==
-		       256,
+_Static_assert(offsetof(struct cbdfs_uring_req_header, ring_ent_in_out) == 256,
 	       "req_header.ring_ent_in_out");
 _Static_assert(sizeof(struct cbdfs_uring_cmd_req) == 24, "cmd_req");
 _Static_assert(sizeof(struct fuse_init_out) == 64, "fuse_init_out");

@@ -29,7 +29,8 @@ enum cbdfs_ino_kind cbdfs_ino_kind(uint64_t ino, uint32_t *id)
 		*id = (uint32_t)(ino - CBDFS_INO(0));
 		return CBDFS_INO_FILE;
 	}
-	if (ino >= CBDFS_LINK_INO(0) && ino < CBDFS_LINK_INO(CBDT_BACKENDS_NR)) {
+	if (ino >= CBDFS_LINK_INO(0) &&
+	    ino < CBDFS_LINK_INO(CBDT_BACKENDS_NR)) {
 		*id = (uint32_t)(ino - CBDFS_LINK_INO(0));
 		return CBDFS_INO_LINK;
 	}

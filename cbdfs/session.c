@@ -30,7 +30,12 @@
 #define DEV_BUF_SIZE  (CBDFS_MAX_IO + 4096)
 #define REPLY_IOV_MAX 8
 
+/* How long a worker polls for the completion of what it just submitted
+ * (see URING_POLL_NS) before it reads the next request. */
+#define DEV_POLL_NS 50000U
+
 static struct cbdfs_session *signal_session; /* for the signal handler */
+static __thread unsigned tl_replies;	     /* sent by this thread */
 
 bool cbdfs_session_exiting(const struct cbdfs *fs)
 {
@@ -104,6 +109,7 @@ static int reply_dev(struct cbdfs_req *r, int err, const struct iovec *iov,
 	}
 	oh.len = (uint32_t)len;
 	w = writev(s->fd, v, err ? 1 : n + 1);
+	tl_replies++;
 	if (w < 0) {
 		/* ENOENT: the request was interrupted and is gone */
 		if (errno != ENOENT && !cbdfs_session_exiting(r->fs))
@@ -204,10 +210,17 @@ void cbdfs_session_request(struct cbdfs_session *s, char *buf, size_t n)
 			       buf + sizeof(*h) + insize, arglen - insize);
 }
 
+/* A worker's polling ends with the first reply it sent. */
+static bool dev_poll_done(void *arg)
+{
+	return tl_replies != *(unsigned *)arg;
+}
+
 static void *dev_worker(void *arg)
 {
 	struct cbdfs_session *s = arg;
 	char *buf = malloc(DEV_BUF_SIZE);
+	unsigned replies;
 	ssize_t n;
 
 	if (!buf) {
@@ -215,10 +228,13 @@ static void *dev_worker(void *arg)
 		cbdfs_session_stop(s->fs);
 		return NULL;
 	}
+	/* workers are several and blocked in read(): polling at depth
+	 * would spin cores the others need */
+	cbdfs_engine_poll_enable(true);
 	while (!cbdfs_session_exiting(s->fs)) {
 		n = read(s->fd, buf, DEV_BUF_SIZE);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN ||
-			      errno == ENOENT))
+		if (n < 0 &&
+		    (errno == EINTR || errno == EAGAIN || errno == ENOENT))
 			continue; /* ENOENT: interrupted meanwhile */
 		if (n <= 0) {
 			/* ENODEV: unmounted; 0 (not from /dev/fuse): gone */
@@ -227,7 +243,9 @@ static void *dev_worker(void *arg)
 			cbdfs_session_stop(s->fs);
 			break;
 		}
+		replies = tl_replies;
 		cbdfs_session_request(s, buf, (size_t)n);
+		cbdfs_engine_poll(DEV_POLL_NS, dev_poll_done, &replies);
 	}
 	free(buf);
 	return NULL;
@@ -236,7 +254,7 @@ static void *dev_worker(void *arg)
 /* ---- INIT ------------------------------------------------------------- */
 
 /* Flags we take when the kernel offers them. */
-#define INIT_WANT                                                          \
+#define INIT_WANT                                                              \
 	(FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_ASYNC_DIO | FUSE_MAX_PAGES | \
 	 FUSE_INIT_EXT)
 

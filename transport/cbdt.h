@@ -748,6 +748,9 @@ struct cbdt_queue_req {
 	uint32_t len;
 	const void *wbuf; /* WRITE: @len bytes copied into the data area */
 	void *cookie;	  /* handed back in the callback */
+	/* the submitter reaps it itself (cbdt_queue_reap_try) and calls
+	 * cbdt_queue_kick() when it stops: the reaper is not woken for it */
+	bool polled;
 };
 
 /*
@@ -800,6 +803,17 @@ int cbdt_queue_submit_wait(struct cbdt_queue *q, const struct cbdt_queue_req *r,
  */
 int cbdt_queue_reap(struct cbdt_queue *q, unsigned max, uint32_t *strays);
 
+/*
+ * Any thread: the same, unless another thread is reaping (then 0 at
+ * once).  For a submitter that polls for its own completion instead of
+ * waiting for the reaper to wake (and it, in turn, the submitter).
+ */
+int cbdt_queue_reap_try(struct cbdt_queue *q, unsigned max, uint32_t *strays);
+
+/* Any thread: what is in flight, polled or not, is the reaper's now (a
+ * submitter stops polling); wakes it if it sleeps. */
+void cbdt_queue_kick(struct cbdt_queue *q);
+
 /* Reaper side: answer requests submitted @age_ns ago or more with
  * -ETIMEDOUT (they keep their slots and extents); returns how many. */
 int cbdt_queue_expire(struct cbdt_queue *q, uint64_t age_ns);
@@ -827,6 +841,8 @@ void cbdt_queue_stop(struct cbdt_queue *q);
 
 /* Slots in use (submitted or being submitted, or answered early). */
 uint32_t cbdt_queue_busy(struct cbdt_queue *q);
+/* Requests in the ring now, read without the lock: a hint. */
+uint32_t cbdt_queue_inflight(const struct cbdt_queue *q);
 
 /* Wait until no slot is in use, until @deadline_ns (0: for ever):
  * 0, -ETIMEDOUT, or -EIO if the queue broke with slots still in use. */

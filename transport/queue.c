@@ -32,6 +32,9 @@
 #define QUEUE_COPY_UNLOCKED (64U << 10)
 /* Completions handed to callbacks before their slots go back at once. */
 #define QUEUE_REAP_BATCH 32
+/* A reaper that leaves polled requests to their submitters still looks
+ * this often, in case a kick never comes. */
+#define QUEUE_POLLED_SLEEP_NS 10000000ULL
 
 enum slot_state {
 	SLOT_FREE = 0,
@@ -50,6 +53,7 @@ struct queue_slot {
 	uint16_t op;
 	uint8_t state; /* enum slot_state */
 	bool answered; /* the callback answered it already */
+	bool polled;   /* counted in q->polled */
 	uint16_t next_free;
 };
 
@@ -59,6 +63,9 @@ struct cbdt_queue {
 	void *arg;
 
 	pthread_mutex_t lock;
+	/* the consumer side (reap, expire, fail): the reaper, or a thread
+	 * polling for its own completion with cbdt_queue_reap_try() */
+	pthread_mutex_t reap_lock;
 	pthread_cond_t space; /* submitters waiting for a slot / extent */
 	pthread_cond_t work;  /* an idle reaper, nothing in flight */
 	pthread_cond_t idle;  /* drainers, waiting for no slot in use */
@@ -67,6 +74,8 @@ struct cbdt_queue {
 	uint32_t free_head; /* QUEUE_NONE: none */
 	uint32_t busy;	    /* slots not free */
 	uint32_t inflight;  /* in the ring, not reaped */
+	uint32_t polled;    /* of those, what submitters poll for themselves
+			     * (at most: a kick gives them to the reaper) */
 	uint32_t waiters;   /* submitters waiting on space */
 	uint64_t counter;   /* req_id generator */
 	bool reaper_asleep; /* on work */
@@ -113,6 +122,7 @@ int cbdt_queue_new(struct cbdt_channel *ch, cbdt_queue_done_fn done, void *arg,
 			(uint16_t)(i + 1 < q->nslots ? i + 1 : QUEUE_NONE);
 	q->free_head = 0;
 	pthread_mutex_init(&q->lock, NULL);
+	pthread_mutex_init(&q->reap_lock, NULL);
 	cbdt_cond_init_mono(&q->space);
 	cbdt_cond_init_mono(&q->work);
 	cbdt_cond_init_mono(&q->idle);
@@ -167,6 +177,7 @@ void cbdt_queue_free(struct cbdt_queue *q)
 			slot_call(q, s, -EIO, !s->answered, true);
 	}
 	pthread_mutex_destroy(&q->lock);
+	pthread_mutex_destroy(&q->reap_lock);
 	pthread_cond_destroy(&q->space);
 	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->idle);
@@ -249,7 +260,9 @@ static int slot_submit(struct cbdt_queue *q, struct queue_slot *s,
 	 */
 	s->submit_ns = queue_clock_ns();
 	s->state = SLOT_INFLIGHT;
+	s->polled = r->polled;
 	q->inflight++;
+	q->polled += r->polled;
 	if (smp_load_acquire(&q->broken))
 		ret = -EIO;
 	else
@@ -257,13 +270,15 @@ static int slot_submit(struct cbdt_queue *q, struct queue_slot *s,
 		ret = cbdt_channel_submit(q->ch, &rq);
 	if (ret) {
 		q->inflight--;
+		if (r->polled && q->polled)
+			q->polled--;
 		slot_put(q, s);
 		return ret;
 	}
 	/* the client's own count (we hold the lock: one writer) */
 	WRITE_ONCE(cbdt_channel_ctrl(q->ch)->submitted,
 		   cbdt_channel_ctrl(q->ch)->submitted + 1);
-	if (q->reaper_asleep)
+	if (q->reaper_asleep && !r->polled)
 		pthread_cond_signal(&q->work);
 	return 0;
 }
@@ -279,6 +294,14 @@ static int queue_check_req(const struct cbdt_queue *q,
 	return 0;
 }
 
+/* What is in flight is the reaper's now, polled or not; q->lock held. */
+static void queue_kick(struct cbdt_queue *q)
+{
+	q->polled = 0;
+	if (q->reaper_asleep && q->inflight)
+		pthread_cond_signal(&q->work);
+}
+
 /* Submit @r; with @wait, wait for room until @deadline_ns (0: for ever). */
 static int queue_submit(struct cbdt_queue *q, const struct cbdt_queue_req *r,
 			bool wait, uint64_t deadline_ns)
@@ -290,6 +313,8 @@ static int queue_submit(struct cbdt_queue *q, const struct cbdt_queue_req *r,
 		return ret;
 	pthread_mutex_lock(&q->lock);
 	while ((ret = slot_take(q, r, &s)) == -EAGAIN && wait) {
+		/* only reaping makes room: the reaper takes over */
+		queue_kick(q);
 		q->waiters++;
 		ret = cbdt_cond_wait_until(&q->space, &q->lock, deadline_ns);
 		q->waiters--;
@@ -331,53 +356,9 @@ static struct queue_slot *queue_lookup(struct cbdt_queue *q, uint64_t req_id)
 	return s;
 }
 
-int cbdt_queue_reap(struct cbdt_queue *q, unsigned max, uint32_t *strays)
-{
-	struct queue_slot *done[QUEUE_REAP_BATCH];
-	struct cbdt_completion c;
-	struct queue_slot *s;
-	int total = 0, ret = 0;
-	unsigned n;
-
-	if (smp_load_acquire(&q->broken)) {
-		cbdt_queue_fail(q, -EIO);
-		return -EIO;
-	}
-	do {
-		/* The callbacks run without the lock (they may submit); the
-		 * slots go back in one go. */
-		n = 0;
-		while (n < QUEUE_REAP_BATCH && (unsigned)total + n < max &&
-		       (ret = cbdt_channel_reap(q->ch, &c)) == 1) {
-			s = queue_lookup(q, c.req_id);
-			if (!s) {
-				if (strays)
-					(*strays)++;
-				continue;
-			}
-			slot_call(q, s, c.result, !s->answered, true);
-			done[n++] = s;
-		}
-		if (n) {
-			pthread_mutex_lock(&q->lock);
-			q->inflight -= n;
-			for (unsigned i = 0; i < n; i++)
-				slot_put(q, done[i]);
-			pthread_mutex_unlock(&q->lock);
-		}
-		total += (int)n;
-	} while (n == QUEUE_REAP_BATCH && (unsigned)total < max);
-	if (ret < 0) {
-		/* the completion ring failed its checks twice: unusable */
-		cbdt_queue_break(q);
-		cbdt_queue_fail(q, -EIO);
-		return ret;
-	}
-	return total;
-}
-
 /* Answer (early) what matches, keeping slots and extents; returns how
- * many.  The ring still owns them until the completion or the end. */
+ * many.  The ring still owns them until the completion or the end.
+ * Under reap_lock: a completion reaped meanwhile would be answered twice. */
 static int queue_answer_early(struct cbdt_queue *q, uint64_t min_age_ns,
 			      int result)
 {
@@ -402,21 +383,99 @@ static int queue_answer_early(struct cbdt_queue *q, uint64_t min_age_ns,
 	return n;
 }
 
+/* Under reap_lock. */
+static int queue_reap(struct cbdt_queue *q, unsigned max, uint32_t *strays)
+{
+	struct queue_slot *done[QUEUE_REAP_BATCH];
+	struct cbdt_completion c;
+	struct queue_slot *s;
+	int total = 0, ret = 0;
+	unsigned n;
+
+	if (smp_load_acquire(&q->broken)) {
+		queue_answer_early(q, 0, -EIO);
+		return -EIO;
+	}
+	do {
+		/* The callbacks run without the lock (they may submit); the
+		 * slots go back in one go. */
+		n = 0;
+		while (n < QUEUE_REAP_BATCH && (unsigned)total + n < max &&
+		       (ret = cbdt_channel_reap(q->ch, &c)) == 1) {
+			s = queue_lookup(q, c.req_id);
+			if (!s) {
+				if (strays)
+					(*strays)++;
+				continue;
+			}
+			slot_call(q, s, c.result, !s->answered, true);
+			done[n++] = s;
+		}
+		if (n) {
+			pthread_mutex_lock(&q->lock);
+			q->inflight -= n;
+			for (unsigned i = 0; i < n; i++) {
+				if (done[i]->polled && q->polled)
+					q->polled--;
+				slot_put(q, done[i]);
+			}
+			pthread_mutex_unlock(&q->lock);
+		}
+		total += (int)n;
+	} while (n == QUEUE_REAP_BATCH && (unsigned)total < max);
+	if (ret < 0) {
+		/* the completion ring failed its checks twice: unusable */
+		cbdt_queue_break(q);
+		queue_answer_early(q, 0, -EIO);
+		return ret;
+	}
+	return total;
+}
+
+int cbdt_queue_reap(struct cbdt_queue *q, unsigned max, uint32_t *strays)
+{
+	int ret;
+
+	pthread_mutex_lock(&q->reap_lock);
+	ret = queue_reap(q, max, strays);
+	pthread_mutex_unlock(&q->reap_lock);
+	return ret;
+}
+
+int cbdt_queue_reap_try(struct cbdt_queue *q, unsigned max, uint32_t *strays)
+{
+	int ret;
+
+	if (pthread_mutex_trylock(&q->reap_lock))
+		return 0; /* the reaper is at it */
+	ret = queue_reap(q, max, strays);
+	pthread_mutex_unlock(&q->reap_lock);
+	return ret;
+}
+
 int cbdt_queue_expire(struct cbdt_queue *q, uint64_t age_ns)
 {
 	struct cbdt_channel_ctrl *ctrl = cbdt_channel_ctrl(q->ch);
-	int n = queue_answer_early(q, age_ns, -ETIMEDOUT);
+	int n;
 
-	/* The client's own counter (we, the reaper, are its one writer);
+	pthread_mutex_lock(&q->reap_lock);
+	n = queue_answer_early(q, age_ns, -ETIMEDOUT);
+	/* The client's own counter (whoever holds reap_lock writes it);
 	 * a broken ring is never written again. */
 	if (n > 0 && !smp_load_acquire(&q->broken))
 		WRITE_ONCE(ctrl->timed_out, ctrl->timed_out + (uint64_t)n);
+	pthread_mutex_unlock(&q->reap_lock);
 	return n;
 }
 
 int cbdt_queue_fail(struct cbdt_queue *q, int result)
 {
-	return queue_answer_early(q, 0, result);
+	int n;
+
+	pthread_mutex_lock(&q->reap_lock);
+	n = queue_answer_early(q, 0, result);
+	pthread_mutex_unlock(&q->reap_lock);
+	return n;
 }
 
 int cbdt_queue_idle(struct cbdt_queue *q, struct cbdt_wait *w)
@@ -431,16 +490,23 @@ int cbdt_queue_idle(struct cbdt_queue *q, struct cbdt_wait *w)
 	}
 	/* inflight is written under the lock; a stale read costs one more
 	 * step of polling, or a look under the lock below */
-	if (!READ_ONCE(q->inflight) && cbdt_wait_would_sleep(w)) {
-		/* Nothing to poll for: sleep until a submit, stop or break. */
+	if (READ_ONCE(q->inflight) == READ_ONCE(q->polled) &&
+	    cbdt_wait_would_sleep(w)) {
+		/* Nothing to poll for (or its submitters do): sleep until a
+		 * submit, a kick, stop or break. */
 		pthread_mutex_lock(&q->lock);
 		if (!q->inflight && smp_load_acquire(&q->stopped)) {
 			pthread_mutex_unlock(&q->lock);
 			return -ESHUTDOWN;
 		}
-		if (!q->inflight && !smp_load_acquire(&q->broken)) {
+		if (q->inflight == q->polled && !smp_load_acquire(&q->broken)) {
 			q->reaper_asleep = true;
-			pthread_cond_wait(&q->work, &q->lock);
+			if (q->polled) /* a lost kick costs a slice at most */
+				cbdt_cond_wait_until(
+					&q->work, &q->lock,
+					cbdt_now_ns() + QUEUE_POLLED_SLEEP_NS);
+			else
+				pthread_cond_wait(&q->work, &q->lock);
 			q->reaper_asleep = false;
 			pthread_mutex_unlock(&q->lock);
 			cbdt_wait_reset(w);
@@ -457,6 +523,7 @@ int cbdt_queue_idle(struct cbdt_queue *q, struct cbdt_wait *w)
 static void queue_wake_all(struct cbdt_queue *q)
 {
 	pthread_mutex_lock(&q->lock);
+	q->polled = 0;
 	pthread_cond_broadcast(&q->space);
 	pthread_cond_broadcast(&q->work);
 	pthread_cond_broadcast(&q->idle);
@@ -490,11 +557,17 @@ uint32_t cbdt_queue_busy(struct cbdt_queue *q)
 	return n;
 }
 
+uint32_t cbdt_queue_inflight(const struct cbdt_queue *q)
+{
+	return READ_ONCE(q->inflight);
+}
+
 int cbdt_queue_drain(struct cbdt_queue *q, uint64_t deadline_ns)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&q->lock);
+	queue_kick(q);
 	while (q->busy && !smp_load_acquire(&q->broken) &&
 	       !(ret = cbdt_cond_wait_until(&q->idle, &q->lock, deadline_ns)))
 		;
@@ -502,6 +575,13 @@ int cbdt_queue_drain(struct cbdt_queue *q, uint64_t deadline_ns)
 		ret = -EIO;
 	pthread_mutex_unlock(&q->lock);
 	return ret;
+}
+
+void cbdt_queue_kick(struct cbdt_queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	queue_kick(q);
+	pthread_mutex_unlock(&q->lock);
 }
 
 struct cbdt_channel *cbdt_queue_channel(const struct cbdt_queue *q)

@@ -121,8 +121,8 @@ static size_t req_build(struct tf *w, char *buf, uint32_t opcode,
 }
 
 /* Hand a request straight to cbdfs, as a worker would after read(2). */
-static void req(struct tf *w, uint32_t opcode, uint64_t nodeid,
-		const void *arg, size_t arglen, const void *pay, size_t paylen)
+static void req(struct tf *w, uint32_t opcode, uint64_t nodeid, const void *arg,
+		size_t arglen, const void *pay, size_t paylen)
 {
 	static char buf[REPLY_MAX];
 
@@ -286,8 +286,8 @@ static void test_lookup(void **state)
 	assert_true(S_ISLNK(e->attr.mode));
 
 	/* not there, not canonical, not in that directory */
-	const char *missing[] = {"backend99", "backend01", "backend", "alpha",
-				 "..", ""};
+	const char *missing[] = {"backend99", "backend01", "backend",
+				 "alpha",     "..",	   ""};
 	for (unsigned i = 0; i < ARRAY_SIZE(missing); i++) {
 		lookup(w, CBDFS_ROOT_INO, missing[i]);
 		reply_expect(w, &r, ENOENT, 0);
@@ -540,7 +540,8 @@ static void test_session_ends_with_the_device(void **state)
 
 	run_start(w, CBDFS_URING_OFF);
 	send_init(w, FUSE_KERNEL_VERSION, CBDFS_FUSE_MINOR, FUSE_ASYNC_READ);
-	assert_int_equal(reply_get(w, &r), sizeof(r.h) + sizeof(struct fuse_init_out));
+	assert_int_equal(reply_get(w, &r),
+			 sizeof(r.h) + sizeof(struct fuse_init_out));
 	shutdown(w->sv[1], SHUT_WR);
 	assert_int_equal(run_join(w), 0);
 	assert_true(cbdfs_session_exiting(&w->fs));

@@ -2,7 +2,8 @@
  * (transport/serve.c) on a real channel, without root or FUSE: round trips
  * with cookies and data, a full ring and a full data area, timeouts with
  * late completions, stale and duplicate completions, a broken ring, stop
- * and drain; serve's validation, stop reasons, LOST channels, and a
+ * and drain, submitters that poll for their own completions (reap_try,
+ * polled requests, the kick); serve's validation, stop reasons, LOST channels, and a
  * handler that crashes mid-stream and is re-attached: every request runs
  * exactly once. */
 #include <errno.h>
@@ -26,6 +27,8 @@
 /* Every callback, recorded. */
 struct rec {
 	struct cbdt_queue *q;
+	bool nest;	/* each call tries to reap too: */
+	int nested_ret; /* what that got */
 	unsigned n;
 	struct cbdt_queue_done d[CALLS_MAX];
 	uint8_t data[CALLS_MAX][8]; /* first bytes of READ data */
@@ -41,6 +44,8 @@ static void rec_done(void *arg, const struct cbdt_queue_done *d)
 		memcpy(r->data[r->n], d->data, d->len < 8 ? d->len : 8);
 	r->d[r->n].data = NULL; /* valid during the call only */
 	r->n++;
+	if (r->nest)
+		r->nested_ret = cbdt_queue_reap_try(r->q, 100, NULL);
 }
 
 struct qfx {
@@ -76,18 +81,27 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int qsubmit(struct qfx *x, uint16_t op, uint64_t off, uint32_t len,
-		   uintptr_t cookie)
+static int qsubmit_polled(struct qfx *x, uint16_t op, uint64_t off,
+			  uint32_t len, uintptr_t cookie, bool polled)
 {
 	static uint8_t wbuf[1 << 20];
-	struct cbdt_queue_req r = {
-		.op = op, .offset = off, .len = len, .cookie = (void *)cookie};
+	struct cbdt_queue_req r = {.op = op,
+				   .offset = off,
+				   .len = len,
+				   .cookie = (void *)cookie,
+				   .polled = polled};
 
 	if (op == CBDT_OP_WRITE) {
 		fx_fill(wbuf, len, off);
 		r.wbuf = wbuf;
 	}
 	return cbdt_queue_submit(x->rec.q, &r);
+}
+
+static int qsubmit(struct qfx *x, uint16_t op, uint64_t off, uint32_t len,
+		   uintptr_t cookie)
+{
+	return qsubmit_polled(x, op, off, len, cookie, false);
 }
 
 /* The handler side by hand: take the next request, answer @result. */
@@ -323,6 +337,66 @@ static void test_idle_on_a_broken_queue_waits_for_stop(void **state)
 	cbdt_queue_stop(x->rec.q);
 	pthread_join(th, &ret);
 	assert_int_equal((intptr_t)ret, -ESHUTDOWN);
+}
+
+/* A submitter polls: reap_try takes what completed, and yields to
+ * whoever reaps already (here: itself, from within the callback). */
+static void test_reap_try_yields_to_a_reaper(void **state)
+{
+	struct qfx *x = *state;
+
+	assert_int_equal(qsubmit_polled(x, CBDT_OP_READ, 0, 512, 1, true), 0);
+	assert_int_equal(qsubmit(x, CBDT_OP_FLUSH, 0, 0, 2), 0);
+	assert_int_equal(cbdt_queue_reap_try(x->rec.q, 100, NULL), 0);
+	hserve(x, 0, NULL);
+	hserve(x, 0, NULL);
+	x->rec.nest = true;
+	x->rec.nested_ret = 99;
+	assert_int_equal(cbdt_queue_reap_try(x->rec.q, 100, NULL), 2);
+	assert_int_equal(x->rec.nested_ret, 0); /* the lock was held */
+	assert_int_equal(x->rec.n, 2);
+	assert_ptr_equal(x->rec.d[0].cookie, (void *)1);
+	assert_true(x->rec.d[0].answer && x->rec.d[0].last);
+	assert_int_equal(cbdt_queue_busy(x->rec.q), 0);
+}
+
+/* A reaper: reap until something came, idle in between. */
+static void *reaper_main(void *arg)
+{
+	struct qfx *x = arg;
+	struct cbdt_wait w;
+	int n;
+
+	cbdt_wait_init(&w, NULL);
+	while (!(n = cbdt_queue_reap(x->rec.q, 100, NULL)))
+		if (cbdt_queue_idle(x->rec.q, &w) == -ESHUTDOWN)
+			return (void *)(intptr_t)-ESHUTDOWN;
+	return (void *)(intptr_t)n;
+}
+
+/* A polled submit leaves a sleeping reaper asleep; a kick hands what is
+ * in flight over to it. */
+static void test_polled_requests_and_the_kick(void **state)
+{
+	struct qfx *x = *state;
+	pthread_t th;
+	void *ret;
+
+	assert_int_equal(pthread_create(&th, NULL, reaper_main, x), 0);
+	assert_true(tfx_wait_other_thread_sleeping());
+	assert_int_equal(qsubmit_polled(x, CBDT_OP_FLUSH, 0, 0, 1, true), 0);
+	hserve(x, 0, NULL);
+	/* not woken: the completion is still there for the submitter */
+	assert_int_equal(cbdt_queue_reap_try(x->rec.q, 100, NULL), 1);
+	assert_int_equal(x->rec.n, 1);
+
+	assert_int_equal(qsubmit_polled(x, CBDT_OP_FLUSH, 0, 0, 2, true), 0);
+	hserve(x, 0, NULL);
+	cbdt_queue_kick(x->rec.q);
+	pthread_join(th, &ret);
+	assert_int_equal((intptr_t)ret, 1);
+	assert_int_equal(x->rec.n, 2);
+	assert_ptr_equal(x->rec.d[1].cookie, (void *)2);
 }
 
 static void test_stop_refuses_submits_and_ends_idle(void **state)
@@ -563,6 +637,8 @@ int main(void)
 		T(test_break_answers_inflight_and_free_releases),
 		T(test_idle_on_a_broken_queue_waits_for_stop),
 		T(test_stop_refuses_submits_and_ends_idle),
+		T(test_reap_try_yields_to_a_reaper),
+		T(test_polled_requests_and_the_kick),
 		T(test_serve_validates_and_stops_on_close),
 		T(test_serve_stops_for_check_and_for_a_moved_segment),
 		T(test_serve_fails_everything_of_a_lost_channel),
