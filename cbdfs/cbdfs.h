@@ -67,7 +67,8 @@ struct cbdfs_session {
 	uint32_t minor; /* protocol minor in use */
 	bool uring;	/* requests come over io_uring queues */
 	bool exiting;
-	sem_t stop; /* posted to end cbdfs_session_run() */
+	unsigned held; /* /dev/fuse requests read, not yet answered (atomic) */
+	sem_t stop;    /* posted to end cbdfs_session_run() */
 	pthread_t *workers;
 	unsigned nworkers;
 	struct cbdfs_uring *ur; /* fuse-uring.c */
@@ -257,13 +258,13 @@ void cbdfs_engine_trim(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
 
 /*
  * A FUSE thread can reap the completions of what it submitted itself,
- * instead of waiting for the reaper's wake-up and then its own: enable
- * once (@alone: only for a command alone in its queue, when requests
- * are few), then after running requests poll, spinning until
- * @done(@arg) says an answer (or new work) is there, or @budget_ns
- * passed.  The reapers take over whatever is left.
+ * instead of waiting for the reaper's wake-up and then its own: with
+ * polling on for what it submits (until turned off), after running
+ * requests it polls, spinning until @done(@arg) says an answer (or new
+ * work) is there, nothing it polls for is in flight any more, or
+ * @budget_ns passed.  The reapers take over whatever is left.
  */
-void cbdfs_engine_poll_enable(bool alone);
+void cbdfs_engine_poll_enable(bool on);
 void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg);
 
 /* ------------------------------------------------------------------ */

@@ -73,7 +73,6 @@ int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
 #define POLL_MAX_LEN (64U << 10)
 static __thread struct {
 	bool on;
-	bool alone; /* only a request alone in its queue */
 	unsigned n;
 	struct cbdfs_queue *q[POLL_MAX];
 } tl_poll;
@@ -81,7 +80,7 @@ static __thread struct {
 /* True if this thread will poll @q for what it submits now. */
 static bool poll_take(struct cbdfs_queue *q)
 {
-	if (!tl_poll.on || (tl_poll.alone && cbdt_queue_inflight(q->q)))
+	if (!tl_poll.on)
 		return false;
 	for (unsigned i = 0; i < tl_poll.n; i++)
 		if (tl_poll.q[i] == q)
@@ -107,29 +106,18 @@ static void strays_log(struct cbdfs_queue *q, uint32_t strays)
 			q->bd->backend_id, q->idx, strays);
 }
 
-void cbdfs_engine_poll_enable(bool alone)
+void cbdfs_engine_poll_enable(bool on)
 {
-	tl_poll.on = true;
-	tl_poll.alone = alone;
+	tl_poll.on = on;
 }
 
-/*
- * Polling for a command that was alone in its queue ends when the queue
- * is empty (it completed, whoever reaped it) or others joined it (the
- * depth is the reaper's).
- */
-static bool poll_alone_done(void)
+/* Nothing left in flight in the queues polled (whoever reaped it). */
+static bool poll_empty(void)
 {
-	unsigned empty = 0;
-
-	for (unsigned i = 0; i < tl_poll.n; i++) {
-		uint32_t n = cbdt_queue_inflight(tl_poll.q[i]->q);
-
-		if (n > 1)
-			return true;
-		empty += !n;
-	}
-	return empty == tl_poll.n;
+	for (unsigned i = 0; i < tl_poll.n; i++)
+		if (cbdt_queue_inflight(tl_poll.q[i]->q))
+			return false;
+	return true;
 }
 
 void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
@@ -137,8 +125,7 @@ void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
 	uint64_t deadline = 0;
 	uint32_t strays;
 
-	while (tl_poll.n && !done(arg) &&
-	       !(tl_poll.alone && poll_alone_done())) {
+	while (tl_poll.n && !done(arg) && !poll_empty()) {
 		if (!deadline)
 			deadline = cbdt_now_ns() + budget_ns;
 		else if (cbdt_now_ns() >= deadline)

@@ -258,7 +258,7 @@ static void *queue_main(void *arg)
 	int ret;
 
 	tl_queue = q;
-	cbdfs_engine_poll_enable(false);
+	cbdfs_engine_poll_enable(true);
 	/* near the CPU whose requests we take (best effort) */
 	CPU_ZERO(&set);
 	CPU_SET(q->qid, &set);

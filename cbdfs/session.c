@@ -128,6 +128,7 @@ int cbdfs_reply(struct cbdfs_req *r, int err, const struct iovec *iov, int n)
 	if (r->ent)
 		return cbdfs_uring_commit(r, err, iov, n);
 	ret = reply_dev(r, err, iov, n);
+	atomic_sub_return(&r->fs->sess.held, 1);
 	free(r);
 	return ret;
 }
@@ -141,8 +142,10 @@ int cbdfs_reply_buf(struct cbdfs_req *r, const void *buf, size_t len)
 
 void cbdfs_reply_none(struct cbdfs_req *r)
 {
-	if (!r->ent)
+	if (!r->ent) {
+		atomic_sub_return(&r->fs->sess.held, 1);
 		free(r);
+	}
 	/* an entry of a ring is always answered: ops never pass here */
 }
 
@@ -203,6 +206,10 @@ void cbdfs_session_request(struct cbdfs_session *s, char *buf, size_t n)
 		return;
 	}
 	r->fs = s->fs;
+	/* Poll for its completion only if it is the one request we hold:
+	 * at depth, workers that spin take the cores that the others (and
+	 * the backend) need, and the reapers answer in batches anyway. */
+	cbdfs_engine_poll_enable(atomic_add_release(&s->held, 1) == 1);
 	op = cbdfs_op_find(h->opcode);
 	arglen = n - sizeof(*h);
 	insize = op ? MIN(op->insize, arglen) : 0;
@@ -228,9 +235,6 @@ static void *dev_worker(void *arg)
 		cbdfs_session_stop(s->fs);
 		return NULL;
 	}
-	/* workers are several and blocked in read(): polling at depth
-	 * would spin cores the others need */
-	cbdfs_engine_poll_enable(true);
 	while (!cbdfs_session_exiting(s->fs)) {
 		n = read(s->fd, buf, DEV_BUF_SIZE);
 		if (n < 0 &&

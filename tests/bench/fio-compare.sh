@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# fio through loop (--direct-io=on) on the same tmpfs image served three
-# ways in one run: cbd-backend + cbdfs, nbdkit file + nbdfuse (the peer), and
+# fio through loop (--direct-io=on) on the same tmpfs image served in
+# several ways in one run: cbd-backend + cbdfs over /dev/fuse (cbdfs) and
+# over FUSE io_uring (cbdfs-uring), nbdkit file + nbdfuse (the peer), and
 # loop straight on the image (the no-FUSE bound); each side on its own
-# copy of the image, all three up at once and each job run on every side
-# back to back, so that background load hits them alike.  Prints a markdown table
-# with the cbdfs/nbdfuse ratio checked against the DESIGN.md §8 bars.
+# copy of the image, all up at once and each job run on every side back
+# to back, so that background load hits them alike.  Prints a markdown
+# table with each cbdfs side against nbdfuse (checked against the
+# DESIGN.md §8 bars) and against loop.  For cbdfs-uring it turns the fuse
+# module's enable_uring on for the run and restores it.
 #
 # Root only.  Everything it creates (temp dir, daemons, FUSE mounts, loop
 # devices) is undone on any exit; it touches nothing else.  Raw fio JSON,
@@ -18,12 +21,15 @@ usage() {
 	  --ramp SEC         unmeasured ramp per job (default 2)
 	  --repeat N         run every job N times, report the median (default 1)
 	  --jobs LIST        comma list of: ${ALL_JOBS[*]} (default all)
-	  --sides LIST       comma list of: cbdfs,nbdfuse,loop (default all)
+	  --sides LIST       comma list of: ${ALL_SIDES[*]} (default all;
+	                     cbdfs-uring is n/a where the kernel lacks it)
 	  --queues N         cbdfs queues (default 4)
 	  --handlers N       cbd-backend handlers (default 4)
 	  --durability MODE  the backend's durability: sync (default) or writeback
 	  --image-dir DIR    put the images in a temp folder under DIR (e.g. on
 	                     a disk file system) instead of tmpfs
+	  --profile          also count the daemons' system calls per request
+	                     (perf stat on raw_syscalls:sys_enter)
 	  --keep-going       a side that cannot start (or a job that fails) is
 	                     reported n/a instead of failing the run
 	  --out DIR          results directory (default \$BUILD/bench/fio-DATE)
@@ -41,9 +47,10 @@ declare -A JOB_FIO=(
 )
 
 SIZE=512M RUNTIME=15 RAMP=2 REPEAT=1 QUEUES=4 HANDLERS=4 KEEP_GOING=0 OUT=
-DURABILITY=sync IMAGE_DIR=
+DURABILITY=sync IMAGE_DIR= PROFILE=0
 JOBS=("${ALL_JOBS[@]}")
-SIDES=(cbdfs nbdfuse loop)
+ALL_SIDES=(cbdfs cbdfs-uring nbdfuse loop)
+SIDES=("${ALL_SIDES[@]}")
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size) SIZE=$2; shift ;;
@@ -57,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--durability) DURABILITY=$2; shift ;;
 	--image-dir) IMAGE_DIR=$2; shift ;;
 	--keep-going) KEEP_GOING=1 ;;
+	--profile) PROFILE=1 ;;
 	--out) OUT=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -67,7 +75,7 @@ for j in "${JOBS[@]}"; do
 	[ -n "${JOB_FIO[$j]:-}" ] || { echo "unknown job: $j" >&2; exit 2; }
 done
 for s in "${SIDES[@]}"; do
-	case $s in cbdfs | nbdfuse | loop) ;; *) echo "unknown side: $s" >&2; exit 2 ;; esac
+	case $s in cbdfs | cbdfs-uring | nbdfuse | loop) ;; *) echo "unknown side: $s" >&2; exit 2 ;; esac
 done
 
 source "$(dirname "$0")/lib.sh"
@@ -76,6 +84,7 @@ requires fio
 requires python3
 requires losetup
 [ -w /proc/sys/vm/drop_caches ] || skip "cannot drop caches"
+[ "$PROFILE" = 0 ] || requires perf
 
 OUT=${OUT:-$BUILD/bench/fio-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -106,14 +115,30 @@ SIZE_BYTES=$(bench_size_bytes "$SIZE")
 } | tee "$OUT/env.txt"
 
 # run_job SIDE JOB REP DEV PIDS...: one fio job; JSON to
-# $OUT/SIDE-JOB-REP.json and the daemons' CPU time over the whole run (ramp
-# included) to .cpu.
+# $OUT/SIDE-JOB-REP.json, the daemons' CPU time and context switches over
+# the whole run (ramp included) to .cpu and .ctx, with --profile their
+# system calls (perf stat) to .perf.
+PERF_PID=
+kill_perf() {
+	[ -n "$PERF_PID" ] || return 0
+	kill -INT "$PERF_PID" 2>/dev/null
+	wait "$PERF_PID" 2>/dev/null
+	PERF_PID=
+}
+cleanup_fn kill_perf
 run_job() {
-	local side=$1 job=$2 rep=$3 dev=$4 t0 t1 c0 c1 rc base
+	local side=$1 job=$2 rep=$3 dev=$4 t0 t1 c0 c1 x0 x1 rc base pids
 	shift 4
 	base=$OUT/$side-$job-$rep
 	bench_drop_caches
+	if [ "$PROFILE" = 1 ] && [ $# -gt 0 ]; then
+		pids=$(echo "$@" | tr ' ' ,)
+		perf stat -x, -e raw_syscalls:sys_enter -p "$pids" \
+			-o "$base.perf" >/dev/null 2>&1 &
+		PERF_PID=$!
+	fi
 	c0=$(bench_cpu_ticks "$@")
+	x0=$(bench_ctx_switches "$@")
 	t0=$(date +%s%N)
 	# shellcheck disable=SC2086
 	fio --name="$job" --filename="$dev" --ioengine=libaio --direct=1 \
@@ -130,7 +155,10 @@ run_job() {
 	FIO_PID=
 	t1=$(date +%s%N)
 	c1=$(bench_cpu_ticks "$@")
+	x1=$(bench_ctx_switches "$@")
+	kill_perf
 	echo "$((c1 - c0)) $(getconf CLK_TCK) $(((t1 - t0) / 1000000))" >"$base.cpu"
+	echo "$((x1 - x0)) $(((t1 - t0) / 1000000))" >"$base.ctx"
 	[ "$rc" = 0 ] || rm -f "$base.json"
 	return $rc
 }
@@ -144,7 +172,14 @@ side_up() {
 	local side=$1 image=$IMAGES/image-$1.raw
 	bench_make_image "$image" "$SIZE"
 	case $side in
-	cbdfs) bench_start_cbd "$T/cbd" "$image" "$QUEUES" "$HANDLERS" || return 1 ;;
+	cbdfs) bench_start_cbd "$T/$side" "$image" "$QUEUES" "$HANDLERS" io_uring=off || return 1 ;;
+	cbdfs-uring)
+		if ! bench_uring_enable; then
+			BENCH_WHY="the kernel has no FUSE over io_uring ($BENCH_URING_PARAM)"
+			return 1
+		fi
+		bench_start_cbd "$T/$side" "$image" "$QUEUES" "$HANDLERS" io_uring=on || return 1
+		;;
 	nbdfuse) bench_start_nbd "$T/nbd" "$image" || return 1 ;;
 	loop) BENCH_FILE=$image BENCH_PIDS='' ;;
 	esac
@@ -172,7 +207,12 @@ for side in "${SIDES[@]}"; do
 	if side_up "$side"; then
 		up+=("$side")
 	else
-		side_lost "$side" "$BENCH_WHY"
+		# a kernel without FUSE io_uring: that side is n/a, not a failure
+		if [ "$side" = cbdfs-uring ] && [ ! -w "$BENCH_URING_PARAM" ]; then
+			echo "$side: $BENCH_WHY" | tee "$OUT/$side.na" >&2
+		else
+			side_lost "$side" "$BENCH_WHY"
+		fi
 	fi
 done
 for ((rep = 1; rep <= REPEAT; rep++)); do
@@ -192,11 +232,12 @@ done
 cp "$T"/*/*.log "$OUT/" 2>/dev/null || true
 bench_unwind
 
-python3 - "$OUT" "${JOBS[*]}" "$REPEAT" "$(stat -f -c %T "$IMAGES")" >"$OUT/table.md" <<'EOF'
+python3 - "$OUT" "${JOBS[*]}" "$REPEAT" "$(stat -f -c %T "$IMAGES")" "${SIDES[*]}" >"$OUT/table.md" <<'EOF'
 import json, os, sys
 
 out, jobs, reps, imgfs = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), sys.argv[4]
-sides = ["cbdfs", "nbdfuse", "loop"]
+sides = sys.argv[5].split()
+ours = [s for s in sides if s.startswith("cbdfs")]
 title = {
     "seqwrite": ("1 MiB seq write, QD8", "bw"),
     "seqread": ("1 MiB seq read, QD8", "bw"),
@@ -225,6 +266,23 @@ def one(side, job, rep):
         r["cpu"] = 100.0 * ticks / hz / (ms / 1000.0)
     except (OSError, ValueError, ZeroDivisionError):
         pass
+    # per request: the daemons' rate over the job (ramp included) over
+    # fio's rate
+    r["ctx"] = r["sys"] = None
+    try:
+        with open(base + ".ctx") as f:
+            n, ms = map(int, f.read().split())
+        r["ctx"] = n / (ms / 1000.0) / r["iops"]
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        with open(base + ".perf") as f:
+            for line in f:
+                v = line.split(",")
+                if len(v) > 2 and "sys_enter" in v[2]:
+                    r["sys"] = int(v[0]) / (ms / 1000.0) / r["iops"]
+    except (OSError, ValueError, ZeroDivisionError, NameError):
+        pass
     return r
 
 def result(side, job):
@@ -251,35 +309,52 @@ def cell(r, metric, side):
     s = f"{v} ({lat(r['p50'])}/{lat(r['p99'])} µs)"
     if side != "loop" and r["cpu"] is not None:
         s += f", {r['cpu']:.0f}% CPU"
+    if side != "loop" and r["ctx"] is not None:
+        s += f", {r['ctx']:.1f} cs"
+    if side != "loop" and r["sys"] is not None:
+        s += f", {r['sys']:.1f} sys"
     return s
 
-print(f"| job | cbdfs | nbdfuse | loop on the image ({imgfs}, no FUSE) | cbdfs / nbdfuse | bar |")
-print("|---|---|---|---|---|---|")
+def ratio(side, other, job, metric):
+    """The median of the per-repetition ratios (the sides ran back to back,
+    under the same background load), and its range; None if n/a."""
+    rs = []
+    for i in range(1, reps + 1):
+        c, n = one(side, job, i), one(other, job, i)
+        if c and n and n[metric] > 0:
+            rs.append(c[metric] / n[metric])
+    rs.sort()
+    if not rs:
+        return None, "n/a"
+    r = rs[len(rs) // 2]
+    txt = f"{r:.2f}×" if other != "loop" else f"{100 * r:.0f} %"
+    if len(rs) > 1:
+        txt += (f" ({rs[0]:.2f}–{rs[-1]:.2f})" if other != "loop"
+                else f" ({100 * rs[0]:.0f}–{100 * rs[-1]:.0f})")
+    return r, txt
+
+names = {"cbdfs": "cbdfs (/dev/fuse)", "cbdfs-uring": "cbdfs (io_uring)",
+         "nbdfuse": "nbdfuse", "loop": f"loop on the image ({imgfs}, no FUSE)"}
+cols = [names[s] for s in sides]
+for s in ours:
+    if "nbdfuse" in sides:
+        cols.append(f"{s} / nbdfuse (bar)")
+    if "loop" in sides:
+        cols.append(f"{s} / loop")
+print("| job | " + " | ".join(cols) + " |")
+print("|---|" + "---|" * len(cols))
 for job in jobs:
     name, metric = title[job]
-    res = {s: result(s, job) for s in sides}
-    # the ratio of each repetition (the two sides ran back to back, under
-    # the same background load), then the median of those ratios
-    ratios = []
-    for i in range(1, reps + 1):
-        c, n = one("cbdfs", job, i), one("nbdfuse", job, i)
-        if c and n and n[metric] > 0:
-            ratios.append(c[metric] / n[metric])
-    ratios.sort()
-    if ratios:
-        ratio = ratios[len(ratios) // 2]
-        rs = f"{ratio:.2f}×"
-        if len(ratios) > 1:
-            rs += f" ({ratios[0]:.2f}–{ratios[-1]:.2f})"
-    else:
-        ratio, rs = None, "n/a"
-    if job in bars:
-        verdict = "n/a" if ratio is None else ("PASS" if ratio >= bars[job] else "MISS")
-        bar = f"≥ {bars[job]}× {verdict}"
-    else:
-        bar = "—"
-    print(f"| {name} | " + " | ".join(cell(res[s], metric, s) for s in sides)
-          + f" | {rs} | {bar} |")
+    row = [cell(result(s, job), metric, s) for s in sides]
+    for s in ours:
+        if "nbdfuse" in sides:
+            r, txt = ratio(s, "nbdfuse", job, metric)
+            if job in bars and r is not None:
+                txt += f" ≥ {bars[job]}× " + ("PASS" if r >= bars[job] else "MISS")
+            row.append(txt)
+        if "loop" in sides:
+            row.append(ratio(s, "loop", job, metric)[1])
+    print(f"| {name} | " + " | ".join(row) + " |")
 dio = []
 for s in sides:
     try:
@@ -292,7 +367,8 @@ print(("Median of %d runs, ±half the min-max range; the ratio is the median "
        "of the per-run ratios (min–max). " % reps if reps > 1 else "")
       + "Cells: IOPS or MiB/s (p50/p99 total latency in µs from fio lat_ns), "
       "CPU = the side's daemons (cbd-backend + cbdfs, nbdkit + nbdfuse) in % "
-      "of one core over the job. loop DIO as reported by losetup: "
+      "of one core over the job, cs and sys = their context switches and "
+      "system calls per request. loop DIO as reported by losetup: "
       + ", ".join(dio) + ".")
 EOF
 echo

@@ -17,11 +17,14 @@ usage() {
 	  --handlers N   cbd-backend handlers (default 4)
 	  --size SIZE    image size (default 512M)
 	  --peer         also measure nbdkit + nbdfuse the same way
+	  --io-uring     also measure cbdfs with -o io_uring=on (turns the
+	                 fuse module's enable_uring on, and back)
 	  --out DIR      results directory (default \$BUILD/bench/idle-DATE)
 	EOF
 }
 
 SECONDS_IDLE=10 SETTLE=3 WARMUP=1 QUEUES=4 HANDLERS=4 SIZE=512M PEER=0 OUT=
+URING=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seconds) SECONDS_IDLE=$2; shift ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
 	--handlers) HANDLERS=$2; shift ;;
 	--size) SIZE=$2; shift ;;
 	--peer) PEER=1 ;;
+	--io-uring) URING=1 ;;
 	--out) OUT=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -139,8 +143,13 @@ pss() {
 run_side() {
 	local side=$1 pids=() items=()
 	case $side in
-	cbdfs)
-		bench_start_cbd "$T/cbd" "$IMAGE" "$QUEUES" "$HANDLERS" || return 1
+	cbdfs | cbdfs-uring)
+		if [ "$side" = cbdfs ]; then
+			bench_start_cbd "$T/cbd" "$IMAGE" "$QUEUES" "$HANDLERS" io_uring=off || return 1
+		else
+			bench_uring_enable || { BENCH_WHY="the kernel has no FUSE over io_uring"; return 1; }
+			bench_start_cbd "$T/cbd" "$IMAGE" "$QUEUES" "$HANDLERS" io_uring=on || return 1
+		fi
 		read -r -a pids <<<"$BENCH_PIDS"
 		items=("cbd-backend:${pids[0]}" "cbdfs:${pids[1]}") ;;
 	nbdfuse)
@@ -173,6 +182,7 @@ cat >"$OUT/idle.md" <<-EOF
 EOF
 
 sides=(cbdfs)
+[ "$URING" = 0 ] || sides+=(cbdfs-uring)
 [ "$PEER" = 0 ] || sides+=(nbdfuse)
 rc=0
 for side in "${sides[@]}"; do

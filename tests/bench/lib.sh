@@ -53,6 +53,35 @@ bench_drop_caches() {
 	echo 3 >/proc/sys/vm/drop_caches
 }
 
+# bench_uring_enable: the fuse module's enable_uring on (1 if the kernel
+# has none), set back to what it was on exit.
+BENCH_URING_PARAM=/sys/module/fuse/parameters/enable_uring
+BENCH_URING_WAS=
+bench_uring_enable() {
+	[ -w "$BENCH_URING_PARAM" ] || return 1
+	if [ -z "$BENCH_URING_WAS" ]; then
+		BENCH_URING_WAS=$(cat "$BENCH_URING_PARAM")
+		cleanup_fn "echo '$BENCH_URING_WAS' >'$BENCH_URING_PARAM'"
+	fi
+	echo Y >"$BENCH_URING_PARAM"
+}
+
+# bench_ctx_switches PID...: context switches (voluntary and not) summed
+# over the live threads of the processes.
+bench_ctx_switches() {
+	local pid sum=0 f k v
+	for pid in "$@"; do
+		for f in /proc/"$pid"/task/*/status; do
+			while read -r k v; do
+				case $k in
+				voluntary_ctxt_switches: | nonvoluntary_ctxt_switches:) sum=$((sum + v)) ;;
+				esac
+			done <"$f" 2>/dev/null
+		done
+	done
+	echo "$sum"
+}
+
 # bench_cpu_ticks PID...: utime+stime (clock ticks) summed over the
 # processes (all their threads, dead ones included); a gone pid counts 0.
 bench_cpu_ticks() {
@@ -126,12 +155,12 @@ bench_wait_pidfile() {
 	return 1
 }
 
-# bench_start_cbd DIR IMAGE QUEUES HANDLERS: cbd-backend serving IMAGE on a
+# bench_start_cbd DIR IMAGE QUEUES HANDLERS [OPTS]: cbd-backend serving IMAGE on a
 # file transport in DIR, and cbdfs mounted on DIR/mnt.  Sets BENCH_FILE (the
 # backendN file), BENCH_PIDS (daemons) and BENCH_WHY on failure.  Logs go
 # to DIR/*.log.
 bench_start_cbd() {
-	local d=$1 image=$2 queues=$3 handlers=$4 bpid fpid f i
+	local d=$1 image=$2 queues=$3 handlers=$4 opts=${5:-} bpid fpid f i
 	BENCH_FILE='' BENCH_PIDS='' BENCH_WHY=''
 	if [ ! -x "$BUILD/cbd-backend" ] || [ ! -x "$BUILD/cbdfs" ]; then
 		BENCH_WHY="$BUILD/cbd-backend or $BUILD/cbdfs not built"
@@ -158,9 +187,11 @@ bench_start_cbd() {
 		BENCH_WHY="cbd-backend did not become ready: $(tail -n 3 "$d/backend.log" | tr '\n' ' ')"
 		return 1
 	fi
-	# CBDFS_BENCH_OPTS: extra -o options for experiments (max_threads=N...)
+	# OPTS: the caller's -o options (io_uring=...); CBDFS_BENCH_OPTS: more
+	# for experiments (max_threads=N...)
+	opts=$opts${CBDFS_BENCH_OPTS:+,$CBDFS_BENCH_OPTS}
 	"$BUILD/cbdfs" "$d/mnt" -f \
-		-o "transport=$d/transport,queues=$queues${CBDFS_BENCH_OPTS:+,$CBDFS_BENCH_OPTS}" \
+		-o "transport=$d/transport,queues=$queues${opts:+,${opts#,}}" \
 		>"$d/cbdfs.log" 2>&1 &
 	fpid=$!
 	bench_push "umount_cbdfs '$d/mnt' $fpid"
