@@ -5,3 +5,7 @@ UNIT_TESTS += test-config test-host test-store
 test-config_LIBS := $(call pc_libs,inih)
 
 test-store_EXTRA := backend/store.c
+
+# The pcache index (backend/cache-index.c) against a per-sector model.
+UNIT_TESTS += test-cache-index
+test-cache-index_EXTRA := backend/cache-index.c
