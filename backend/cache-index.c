@@ -252,8 +252,8 @@ static int walk(const struct node *t, uint64_t off, uint64_t end,
 	return 0;
 }
 
-int cache_index_lookup(const struct cache_index *ix, uint64_t off,
-		       uint64_t len, cache_index_fn fn, void *arg)
+int cache_index_lookup(const struct cache_index *ix, uint64_t off, uint64_t len,
+		       cache_index_fn fn, void *arg)
 {
 	return len ? walk(ix->root, off, off + len, fn, arg) : 0;
 }

@@ -51,8 +51,8 @@ int cache_index_remove(struct cache_index *ix, uint64_t off, uint64_t len);
  * disk).  Stops at, and returns, the first non-zero return of @fn.
  */
 typedef int (*cache_index_fn)(void *arg, const struct cache_ext *piece);
-int cache_index_lookup(const struct cache_index *ix, uint64_t off,
-		       uint64_t len, cache_index_fn fn, void *arg);
+int cache_index_lookup(const struct cache_index *ix, uint64_t off, uint64_t len,
+		       cache_index_fn fn, void *arg);
 
 /* Forget every extent in segment @seg (of any generation): GC is about
  * to reuse it.  Returns how many were dropped. */

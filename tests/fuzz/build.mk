@@ -4,7 +4,7 @@
 #   make fuzz-smoke  15 s per fuzzer (part of make check-asan)
 # The seed corpora live in tests/fuzz/corpus/NAME; new inputs go to
 # build-fuzz/corpus/NAME, crashes to build-fuzz/artifacts/.
-FUZZERS += fuzz-info fuzz-entry
+FUZZERS += fuzz-info fuzz-entry fuzz-kset
 
 FUZZ_BUILD := build-fuzz
 FUZZ_CC := clang

@@ -16,8 +16,8 @@
 
 #include "backend/cache-index.h"
 
-#define SECT	 512U
-#define NSECT	 2048U /* a 1 MiB backend */
+#define SECT	   512U
+#define NSECT	   2048U /* a 1 MiB backend */
 #define PIECES_MAX 4096
 
 struct pieces {
@@ -144,9 +144,8 @@ static void test_lookup_stops_when_asked_and_drop_seg(void **state)
 		e = ext(i * 4096ULL, 4096, i % 2, i * 4096);
 		assert_int_equal(cache_index_insert(ix, &e), 0);
 	}
-	assert_int_equal(cache_index_lookup(ix, 0, 1 << 20, stop_at_second,
-					    &calls),
-			 42);
+	assert_int_equal(
+		cache_index_lookup(ix, 0, 1 << 20, stop_at_second, &calls), 42);
 	assert_int_equal(calls, 2);
 	assert_int_equal(cache_index_drop_seg(ix, 1), 4);
 	assert_int_equal(cache_index_drop_seg(ix, 1), 0);
@@ -184,7 +183,8 @@ static void model_check(struct cache_index *ix, const struct model *m,
 	for (unsigned i = 0; i < ps.n; i++) {
 		const struct cache_ext *p = &ps.p[i];
 
-		assert_true(p->len > 0 && p->off >= at && p->off + p->len <= off + len);
+		assert_true(p->len > 0 && p->off >= at &&
+			    p->off + p->len <= off + len);
 		for (; at < p->off; at += SECT) /* a hole: on the disk */
 			assert_int_equal(m->seg[at / SECT], 0);
 		for (uint32_t b = 0; b < p->len; b += SECT, at += SECT) {
@@ -226,7 +226,8 @@ static void test_random_against_a_model(void **state)
 			}
 			next_off += n * SECT;
 		} else if (what < 97) {
-			assert_int_equal(cache_index_remove(ix, (uint64_t)a * SECT,
+			assert_int_equal(cache_index_remove(ix,
+							    (uint64_t)a * SECT,
 							    (uint64_t)n * SECT),
 					 0);
 			for (uint32_t i = 0; i < n; i++)

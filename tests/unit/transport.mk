@@ -2,3 +2,6 @@
 # crc32c.c).
 UNIT_TESTS += test-crc32c test-inuse test-layout test-liveness test-slot \
 	test-transport
+
+# pcache key sets (transport/kset.c), and replay of a log cut anywhere.
+UNIT_TESTS += test-kset
