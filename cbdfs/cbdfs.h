@@ -350,6 +350,12 @@ bool cbdfs_uring_enabled(void); /* the fuse module offers io_uring */
 int cbdfs_uring_start(struct cbdfs *fs);
 int cbdfs_uring_commit(struct cbdfs_req *r, int err, const struct iovec *iov,
 		       int n);
+/*
+ * The session is exiting: wait until no queue thread runs a request or
+ * polls any more (new ones fail with EIO), so that the blkdevs can be
+ * released under them; replies are still committed until uring_free.
+ */
+void cbdfs_uring_quiesce(struct cbdfs *fs);
 void cbdfs_uring_free(struct cbdfs *fs);
 
 /* ------------------------------------------------------------------ */

@@ -43,6 +43,8 @@
  * submitted (a backend answers a 4 KiB request in a few µs) before it
  * leaves them to the reaper and waits on its ring. */
 #define URING_POLL_NS 50000U
+/* Idle seconds after which a queue gives back its payload pages. */
+#define URING_TRIM_S 2
 
 struct cbdfs_uring_ent {
 	struct cbdfs_req req; /* first: what ops see (req.ent = us) */
@@ -62,7 +64,11 @@ struct cbdfs_uring_queue {
 	uint64_t ebuf;	      /* ... its counter, read by the ring */
 	pthread_mutex_t lock; /* pending */
 	struct cbdfs_uring_ent *pending;
-	bool stop; /* cbdfs_uring_free(): the thread returns */
+	bool stop;     /* cbdfs_uring_free(): the thread returns */
+	bool active;   /* running requests or polling (atomic): what
+		      * cbdfs_uring_quiesce() waits out */
+	unsigned held; /* entries with a request, not committed yet */
+	bool used;     /* payloads touched since the last trim */
 	pthread_t thr;
 	bool thr_ok;
 	struct cbdfs_uring_ent ents[URING_DEPTH];
@@ -155,6 +161,40 @@ static int queue_submit(struct cbdfs_uring_queue *q, unsigned wait)
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * Every entry's payload holds up to max_write bytes and the kernel fills
+ * them in turn, so after big requests on a queue all of them are
+ * resident (32 MiB).  Once the queue has been idle for URING_TRIM_S with
+ * no request held, give the pages back: nobody else writes a payload
+ * then (replies only go into held entries; the kernel copies requests in
+ * during this thread's own io_uring_enter).
+ */
+static void queue_trim(struct cbdfs_uring_queue *q)
+{
+	if (q->held || READ_ONCE(q->pending))
+		return;
+	for (unsigned i = 0; i < URING_DEPTH; i++)
+		madvise(q->ents[i].payload, URING_PAYLOAD_SZ, MADV_DONTNEED);
+	q->used = false;
+}
+
+/* Submit what is queued and wait for a completion (or for the trim). */
+static int queue_wait(struct cbdfs_uring_queue *q)
+{
+	struct __kernel_timespec ts = {.tv_sec = URING_TRIM_S};
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (!q->used)
+		return queue_submit(q, 1);
+	ret = io_uring_submit_and_wait_timeout(&q->ring, &cqe, 1, &ts, NULL);
+	if (ret == -ETIME) {
+		queue_trim(q);
+		return 0;
+	}
+	return ret < 0 ? ret : 0;
+}
+
 /* Ask the ring to complete a read of the eventfd when replies wait. */
 static int queue_arm_eventfd(struct cbdfs_uring_queue *q)
 {
@@ -178,6 +218,7 @@ static void queue_commit_pending(struct cbdfs_uring_queue *q)
 	pthread_mutex_unlock(&q->lock);
 	for (; e; e = next) {
 		next = e->next;
+		q->held--;
 		/* never fails: one SQE per entry and the eventfd's fit */
 		if (ent_cmd(e, CBDFS_URING_CMD_COMMIT_AND_FETCH))
 			log_err("io_uring: queue %u: no SQE for a commit",
@@ -228,6 +269,8 @@ static void ent_request(struct cbdfs_uring_ent *e)
 	memset(&e->req, 0, sizeof(e->req));
 	e->req.fs = e->q->fs;
 	e->req.ent = e;
+	e->q->held++; /* until its commit */
+	e->q->used = true;
 	if (paylen > URING_PAYLOAD_SZ)
 		paylen = URING_PAYLOAD_SZ;
 	if (cbdfs_session_exiting(e->q->fs)) {
@@ -265,7 +308,11 @@ static void *queue_main(void *arg)
 	sched_setaffinity(0, sizeof(set), &set);
 	while (!READ_ONCE(q->stop)) {
 		queue_commit_pending(q);
-		ret = queue_submit(q, 1);
+		ret = queue_wait(q);
+		/* pairs with cbdfs_uring_quiesce(): it sees us active, or
+		 * we see the session exiting (ent_request) */
+		WRITE_ONCE(q->active, true);
+		smp_mb();
 		if (ret && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			log_err("io_uring: queue %u: %s", q->qid,
 				strerror(-ret));
@@ -298,7 +345,9 @@ static void *queue_main(void *arg)
 		}
 		io_uring_cq_advance(&q->ring, seen);
 		cbdfs_engine_poll(URING_POLL_NS, queue_poll_done, q);
+		smp_store_release(&q->active, false);
 	}
+	WRITE_ONCE(q->active, false);
 	return NULL;
 }
 
@@ -375,6 +424,16 @@ int cbdfs_uring_start(struct cbdfs *fs)
 	}
 	log_info("io_uring: %u queues of %u entries", u->nq, URING_DEPTH);
 	return 0;
+}
+
+void cbdfs_uring_quiesce(struct cbdfs *fs)
+{
+	struct cbdfs_uring *u = fs->sess.ur;
+
+	smp_mb(); /* the session's exiting before our look at active */
+	for (unsigned i = 0; u && i < u->nq; i++)
+		while (smp_load_acquire(&u->q[i].active))
+			cbdt_sleep_ms(1);
 }
 
 void cbdfs_uring_free(struct cbdfs *fs)

@@ -418,6 +418,8 @@ int cbdfs_session_run(struct cbdfs *fs, int fd, unsigned threads,
 	WRITE_ONCE(s->exiting, true);
 	for (unsigned i = 0; i < s->nworkers; i++)
 		cbdfs_thread_stop(s->workers[i]);
+	if (s->uring)
+		cbdfs_uring_quiesce(fs);
 	s->nworkers = 0;
 	free(s->workers);
 	s->workers = NULL;
