@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "barrier.h"
@@ -45,6 +46,8 @@
 #define URING_POLL_NS 50000U
 /* Idle seconds after which a queue gives back its payload pages. */
 #define URING_TRIM_S 2
+/* While polling, look for new requests every this many rounds. */
+#define URING_POLL_ENTER 64
 
 struct cbdfs_uring_ent {
 	struct cbdfs_req req; /* first: what ops see (req.ent = us) */
@@ -67,8 +70,11 @@ struct cbdfs_uring_queue {
 	bool stop;     /* cbdfs_uring_free(): the thread returns */
 	bool active;   /* running requests or polling (atomic): what
 		      * cbdfs_uring_quiesce() waits out */
-	unsigned held; /* entries with a request, not committed yet */
-	bool used;     /* payloads touched since the last trim */
+	sem_t started; /* the thread took its ring: start_ret is set */
+	int start_ret;
+	unsigned held;	/* entries with a request, not committed yet */
+	bool used;	/* payloads touched since the last trim */
+	unsigned polls; /* queue_poll_done() calls */
 	pthread_t thr;
 	bool thr_ok;
 	struct cbdfs_uring_ent ents[URING_DEPTH];
@@ -284,12 +290,31 @@ static void ent_request(struct cbdfs_uring_ent *e)
 			       e->payload, paylen);
 }
 
-/* Polling ends when a reply is pending or the kernel sent more. */
+/*
+ * Polling ends when a reply is pending or the kernel sent more.  The
+ * ring defers its task work (new requests among it) to our entering the
+ * kernel: now and then, enter it to take what came.
+ */
 static bool queue_poll_done(void *arg)
 {
 	struct cbdfs_uring_queue *q = arg;
 
-	return READ_ONCE(q->pending) || io_uring_cq_ready(&q->ring);
+	if (READ_ONCE(q->pending) || io_uring_cq_ready(&q->ring))
+		return true;
+	if (++q->polls % URING_POLL_ENTER)
+		return false;
+	io_uring_get_events(&q->ring);
+	return io_uring_cq_ready(&q->ring);
+}
+
+/* IORING_REGISTER_ENABLE_RINGS (Debian's liburing 2.3 declares
+ * io_uring_enable_rings() but does not export it). */
+static int ring_enable(struct io_uring *ring)
+{
+	if (syscall(__NR_io_uring_register, ring->ring_fd,
+		    IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	return 0;
 }
 
 static void *queue_main(void *arg)
@@ -301,6 +326,14 @@ static void *queue_main(void *arg)
 	int ret;
 
 	tl_queue = q;
+	/* the ring's one submitter from now on; the entries' REGISTER */
+	ret = ring_enable(&q->ring);
+	if (!ret)
+		ret = queue_submit(q, 0);
+	q->start_ret = ret;
+	sem_post(&q->started);
+	if (ret)
+		return NULL;
 	cbdfs_engine_poll_enable(true);
 	/* near the CPU whose requests we take (best effort) */
 	CPU_ZERO(&set);
@@ -354,12 +387,21 @@ static void *queue_main(void *arg)
 static int queue_setup(struct cbdfs_uring *u, struct cbdfs_uring_queue *q,
 		       char **mem)
 {
-	struct io_uring_params p = {.flags = IORING_SETUP_SQE128 |
-					     IORING_SETUP_CQSIZE,
-				    .cq_entries = 2 * (URING_DEPTH + 1)};
+	/*
+	 * One thread submits to it, and task work (the kernel copying a
+	 * request into an entry) runs only when it enters the kernel for
+	 * completions: so between two such calls nothing but that thread
+	 * writes a payload, which queue_trim() relies on.
+	 */
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE |
+			 IORING_SETUP_SINGLE_ISSUER |
+			 IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
+		.cq_entries = 2 * (URING_DEPTH + 1)};
 	int ret;
 
 	pthread_mutex_init(&q->lock, NULL);
+	sem_init(&q->started, 0, 0);
 	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->efd < 0)
 		return -errno;
@@ -381,8 +423,7 @@ static int queue_setup(struct cbdfs_uring *u, struct cbdfs_uring_queue *q,
 			return ret;
 	}
 	(void)u;
-	ret = queue_arm_eventfd(q);
-	return ret ? ret : queue_submit(q, 0);
+	return queue_arm_eventfd(q); /* all submitted by the queue's thread */
 }
 
 int cbdfs_uring_start(struct cbdfs *fs)
@@ -421,6 +462,13 @@ int cbdfs_uring_start(struct cbdfs *fs)
 		if (ret)
 			return ret;
 		u->q[i].thr_ok = true;
+		while (sem_wait(&u->q[i].started) && errno == EINTR)
+			;
+		if (u->q[i].start_ret) {
+			log_err("io_uring: queue %u: %s", i,
+				strerror(-u->q[i].start_ret));
+			return u->q[i].start_ret;
+		}
 	}
 	log_info("io_uring: %u queues of %u entries", u->nq, URING_DEPTH);
 	return 0;
@@ -455,6 +503,7 @@ void cbdfs_uring_free(struct cbdfs *fs)
 		if (q->efd > 0)
 			close(q->efd);
 		pthread_mutex_destroy(&q->lock);
+		sem_destroy(&q->started);
 	}
 	if (u->mem)
 		munmap(u->mem, u->mem_size);
