@@ -9,6 +9,7 @@ LIBCBDT_SRCS := \
 	transport/host.c \
 	transport/info.c \
 	transport/inuse.c \
+	transport/klog.c \
 	transport/kset.c \
 	transport/lease.c \
 	transport/liveness.c \

@@ -61,7 +61,8 @@ _Static_assert(sizeof(struct cbdt_cache_key) == 32, "cbdt_cache_key size");
  * the same log.  With NEXT_SEG the log goes on at the start of segment
  * next_seg's log area, which must have generation next_gen: the last
  * kset written in a segment says where the next one will be before that
- * one exists.
+ * one exists.  seg_gen is the generation of the segment the kset is in:
+ * what a segment held before GC reused it never passes for the new log.
  */
 struct cbdt_cache_kset {
 	uint32_t crc;
@@ -72,7 +73,8 @@ struct cbdt_cache_kset {
 	uint16_t flags;		/* CBDT_KSET_* */
 	uint32_t next_seg;
 	uint32_t next_gen;
-	uint8_t reserved[28]; /* 0 */
+	uint32_t seg_gen;     /* generation of the segment holding it */
+	uint8_t reserved[24]; /* 0 */
 	struct cbdt_cache_key keys[];
 };
 _Static_assert(sizeof(struct cbdt_cache_kset) == 64, "cbdt_cache_kset size");

@@ -31,9 +31,8 @@ static uint32_t kset_crc(const struct cbdt_cache_kset *k, size_t len)
 			   len - sizeof(k->crc));
 }
 
-int cbdt_kset_encode(void *buf, uint64_t seq, uint64_t backend_ident,
-		     const struct cbdt_cache_key *keys, unsigned nkeys,
-		     bool next, uint32_t next_seg, uint32_t next_gen)
+int cbdt_kset_encode(void *buf, const struct cbdt_kset_hdr *h,
+		     const struct cbdt_cache_key *keys, unsigned nkeys)
 {
 	struct cbdt_cache_kset *k = buf;
 	size_t len = sizeof(*k) + (size_t)nkeys * sizeof(*keys);
@@ -42,13 +41,14 @@ int cbdt_kset_encode(void *buf, uint64_t seq, uint64_t backend_ident,
 		return -EINVAL;
 	memset(buf, 0, cbdt_kset_size(nkeys));
 	k->magic = CBDT_KSET_MAGIC;
-	k->seq = seq;
-	k->backend_ident = backend_ident;
+	k->seq = h->seq;
+	k->backend_ident = h->backend_ident;
+	k->seg_gen = h->seg_gen;
 	k->nkeys = (uint16_t)nkeys;
-	if (next) {
+	if (h->next) {
 		k->flags = CBDT_KSET_NEXT_SEG;
-		k->next_seg = next_seg;
-		k->next_gen = next_gen;
+		k->next_seg = h->next_seg;
+		k->next_gen = h->next_gen;
 	}
 	memcpy(k->keys, keys, (size_t)nkeys * sizeof(*keys));
 	k->crc = kset_crc(k, len);
@@ -107,7 +107,8 @@ ssize_t cbdt_kset_read(const void *src, size_t avail,
 	memcpy(out->keys, (const char *)src + sizeof(*out), len - sizeof(*out));
 	if (kset_crc(out, len) != out->crc)
 		return -EBADMSG;
-	if (out->seq != ctx->seq || out->backend_ident != ctx->backend_ident)
+	if (out->seq != ctx->seq || out->backend_ident != ctx->backend_ident ||
+	    out->seg_gen != ctx->seg_gen)
 		return -ESTALE;
 	if ((out->flags & ~CBDT_KSET_FLAGS) ||
 	    !zero(out->reserved, sizeof(out->reserved)))

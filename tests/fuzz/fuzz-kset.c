@@ -3,7 +3,8 @@
  * libFuzzer target for what a cache replay trusts: a key set from the log
  * (cbdt_kset_read).  Input: 8-byte backend size, 1-byte segment count
  * (1..16), 4-byte expected sequence number, then the log bytes.  The
- * segment generations are fixed (gen = 3 * index + 1).  An accepted kset
+ * segment generations are fixed (gen = 3 * index + 1; the log's own
+ * segment has 5).  An accepted kset
  * is re-checked here with independent 128-bit arithmetic: a disagreement
  * traps.  Single-threaded.
  */
@@ -18,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define HDR	 13
 #define SEG_DATA (16U << 20)
 #define IDENT	 0x0123456789abcdefULL
+#define SEG_GEN	 5U /* of the segment the log is in */
 
 static union {
 	struct cbdt_cache_kset k;
@@ -29,7 +31,7 @@ static void check(const struct cbdt_cache_kset *k, ssize_t r, size_t avail,
 {
 	if (r <= 0 || (size_t)r > avail || r % CBDT_KSET_ALIGN ||
 	    k->nkeys > CBDT_KSET_KEYS_MAX || k->seq != ctx->seq ||
-	    k->backend_ident != IDENT)
+	    k->backend_ident != IDENT || k->seg_gen != SEG_GEN)
 		__builtin_trap();
 	if ((k->flags & CBDT_KSET_NEXT_SEG) && k->next_seg >= ctx->nsegs)
 		__builtin_trap();
@@ -56,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.backend_ident = IDENT,
 		.seg_data_size = SEG_DATA,
 		.gens = gens,
+		.seg_gen = SEG_GEN,
 	};
 	uint32_t seq;
 	uint8_t *log;

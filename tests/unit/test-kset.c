@@ -19,8 +19,9 @@
 #include "cbdt-cache.h"
 #include "cbdt.h"
 
-#define IDENT 0xabcdef0123456789ULL
-#define NSEGS 4U
+#define IDENT	0xabcdef0123456789ULL
+#define NSEGS	4U
+#define SEG_GEN 9U /* of the segment the ksets are in */
 
 static uint32_t gens[NSEGS] = {1, 7, 3, 2};
 static const struct cbdt_kset_ctx ctx0 = {
@@ -30,7 +31,18 @@ static const struct cbdt_kset_ctx ctx0 = {
 	.nsegs = NSEGS,
 	.seg_data_size = 16U << 20,
 	.gens = gens,
+	.seg_gen = SEG_GEN,
 };
+
+/* Encode @n @keys as kset @seq of our backend, in a segment of SEG_GEN. */
+static int enc(void *at, uint64_t seq, const struct cbdt_cache_key *keys,
+	       unsigned n)
+{
+	struct cbdt_kset_hdr h = {
+		.seq = seq, .backend_ident = IDENT, .seg_gen = SEG_GEN};
+
+	return cbdt_kset_encode(at, &h, keys, n);
+}
 
 static struct cbdt_cache_key key(uint64_t off, uint32_t len, uint32_t seg,
 				 uint32_t seg_off)
@@ -56,8 +68,7 @@ static void encode3(uint64_t seq)
 		{.off = 4096, .len = 8192, .flags = CBDT_KEY_DISCARD},
 	};
 
-	assert_int_equal(
-		cbdt_kset_encode(buf.b, seq, IDENT, keys, 3, false, 0, 0), 0);
+	assert_int_equal(enc(buf.b, seq, keys, 3), 0);
 }
 
 /* Recompute the crc after a change: the check behind it is tested. */
@@ -88,14 +99,18 @@ static void test_round_trip(void **state)
 	struct cbdt_cache_key keys[CBDT_KSET_KEYS_MAX + 1];
 	for (unsigned i = 0; i <= CBDT_KSET_KEYS_MAX; i++)
 		keys[i] = key(i * 4096ULL, 4096, i % NSEGS, i * 4096);
-	assert_int_equal(cbdt_kset_encode(buf.b, 10, IDENT, keys,
-					  CBDT_KSET_KEYS_MAX, true, 2, 3),
+	struct cbdt_kset_hdr h = {.seq = 10,
+				  .backend_ident = IDENT,
+				  .seg_gen = SEG_GEN,
+				  .next = true,
+				  .next_seg = 2,
+				  .next_gen = 3};
+	assert_int_equal(cbdt_kset_encode(buf.b, &h, keys, CBDT_KSET_KEYS_MAX),
 			 0);
 	assert_int_equal(rd(&ctx0), 4096);
 	assert_int_equal(out.k.next_seg, 2);
-	assert_int_equal(cbdt_kset_encode(buf.b, 10, IDENT, keys,
-					  CBDT_KSET_KEYS_MAX + 1, false, 0, 0),
-			 -EINVAL);
+	assert_int_equal(out.k.seg_gen, SEG_GEN);
+	assert_int_equal(enc(buf.b, 10, keys, CBDT_KSET_KEYS_MAX + 1), -EINVAL);
 }
 
 static void test_end_of_log_and_torn(void **state)
@@ -138,6 +153,9 @@ static void test_stale(void **state)
 	c = ctx0;
 	c.backend_ident = IDENT + 1; /* another backend's cache */
 	assert_int_equal(rd(&c), -ESTALE);
+	c = ctx0;
+	c.seg_gen = SEG_GEN + 1; /* the segment was reused: its old log */
+	assert_int_equal(rd(&c), -ESTALE);
 	/* segment 1 was reused by GC since: its key is of the former life */
 	memcpy(g, gens, sizeof(g));
 	g[1]++;
@@ -156,7 +174,7 @@ static const char *corrupt(unsigned i)
 		buf.k.flags = 2;
 		return "unknown kset flag";
 	case 1:
-		buf.k.reserved[27] = 1;
+		buf.k.reserved[23] = 1;
 		return "reserved header byte";
 	case 2:
 		buf.k.next_seg = 1;
@@ -232,9 +250,7 @@ static size_t record_log(uint8_t *log, size_t size, size_t ends[])
 			keys[j] = key((i * 40 + j) * 4096ULL, 4096, j % NSEGS,
 				      (i * 40 + j) * 4096);
 		assert_true(at + cbdt_kset_size(n) <= size);
-		assert_int_equal(cbdt_kset_encode(log + at, 100 + i, IDENT,
-						  keys, n, false, 0, 0),
-				 0);
+		assert_int_equal(enc(log + at, 100 + i, keys, n), 0);
 		at += cbdt_kset_size(n);
 		ends[i] = at;
 	}
@@ -252,8 +268,7 @@ static void test_every_cut_of_a_log(void **state)
 	for (size_t at = 0; at + 512 <= sizeof(old); at += 1024) {
 		struct cbdt_cache_key k = key(0, 512, 0, 0);
 
-		cbdt_kset_encode(old + at, 1 + at / 1024, IDENT, &k, 1, false,
-				 0, 0);
+		enc(old + at, 1 + at / 1024, &k, 1);
 	}
 	for (size_t cut = 0; cut <= len; cut += CBDT_SECTOR_SIZE) {
 		unsigned whole = 0, seen = 0;

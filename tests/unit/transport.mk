@@ -3,5 +3,6 @@
 UNIT_TESTS += test-crc32c test-inuse test-layout test-liveness test-slot \
 	test-transport
 
-# pcache key sets (transport/kset.c), and replay of a log cut anywhere.
-UNIT_TESTS += test-kset
+# pcache key sets (transport/kset.c) and key logs (transport/klog.c),
+# and replay of a log cut anywhere.
+UNIT_TESTS += test-kset test-klog
