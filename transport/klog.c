@@ -23,7 +23,8 @@ static uint32_t klog_usable(const struct cbdt_klog_area *a)
 
 /* Write a kset at @pos (it fits) and make it durable. */
 static int klog_put(const struct cbdt_klog_area *a,
-		    const struct cbdt_klog_pos *pos, const struct cbdt_kset_hdr *h,
+		    const struct cbdt_klog_pos *pos,
+		    const struct cbdt_kset_hdr *h,
 		    const struct cbdt_cache_key *keys, unsigned nkeys)
 {
 	uint8_t *p = a->seg[pos->seg] + pos->off;
@@ -60,9 +61,8 @@ int cbdt_klog_append(const struct cbdt_klog_area *a, struct cbdt_klog_pos *pos,
 		ret = klog_put(a, pos, &h, NULL, 0);
 		if (ret)
 			return ret;
-		*pos = (struct cbdt_klog_pos){.seg = next_seg,
-					      .off = 0,
-					      .seq = pos->seq + 1};
+		*pos = (struct cbdt_klog_pos){
+			.seg = next_seg, .off = 0, .seq = pos->seq + 1};
 		h.next = false;
 		h.next_seg = h.next_gen = 0;
 	}

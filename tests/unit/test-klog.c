@@ -167,7 +167,8 @@ static void test_needs_a_segment_and_bad_calls(void **state)
 
 /* A crash after @cut bytes of the persisted writes (sector granularity):
  * the whole writes before, the first sectors of the one it cuts. */
-static void crash_image(uint8_t (*img)[SEG_SIZE], const uint8_t (*old)[SEG_SIZE],
+static void crash_image(uint8_t (*img)[SEG_SIZE],
+			const uint8_t (*old)[SEG_SIZE],
 			const uint8_t (*full)[SEG_SIZE], size_t cut)
 {
 	memcpy(img, old, sizeof(mem));
@@ -231,11 +232,12 @@ static void test_every_cut(void **state)
 				keys += per[k++];
 		}
 		seen.n = 0;
-		assert_int_equal(cbdt_klog_replay(&area, &r, &ctx, rec_key, NULL),
-				 0);
+		assert_int_equal(
+			cbdt_klog_replay(&area, &r, &ctx, rec_key, NULL), 0);
 		if (seen.n != keys && seen.n != keys + maybe)
-			fail_msg("cut at %zu of %zu: %u keys replayed, %u durable (+%u)",
-				 cut, total, seen.n, keys, maybe);
+			fail_msg(
+				"cut at %zu of %zu: %u keys replayed, %u durable (+%u)",
+				cut, total, seen.n, keys, maybe);
 		for (unsigned i = 0; i < seen.n; i++)
 			assert_int_equal(seen.off[i], i * 4096ULL);
 	}
