@@ -50,7 +50,8 @@ int cbdt_kset_encode(void *buf, const struct cbdt_kset_hdr *h,
 		k->next_seg = h->next_seg;
 		k->next_gen = h->next_gen;
 	}
-	memcpy(k->keys, keys, (size_t)nkeys * sizeof(*keys));
+	if (nkeys) /* a link kset may pass no keys at all */
+		memcpy(k->keys, keys, (size_t)nkeys * sizeof(*keys));
 	k->crc = kset_crc(k, len);
 	return 0;
 }
