@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "cbdt.h"
 #include "config.h"
 #include "worker.h"
@@ -33,6 +34,7 @@ struct handler {
 	pthread_t thread;
 	uint32_t stop; /* service -> thread: finish and detach */
 	uint32_t done; /* thread -> service: exited, join me */
+	struct cache_head *cache_head; /* with a cache: where we write */
 	uint64_t nr_requests;
 	uint64_t nr_errors;
 	struct handler *next;
@@ -45,11 +47,12 @@ struct backend {
 	uint32_t id;	/* backend slot */
 	uint64_t owner; /* our owner word of that slot */
 	uint64_t ident;
-	bool lost;	 /* slot taken from us: serve nothing more.
+	bool lost;	     /* slot taken from us: serve nothing more.
 				 * Written by the heartbeat thread, read by
 				 * anyone, all under svc->lock (or once b is
 				 * unlinked from svc->backends) */
-	bool cap_warned; /* "all handlers busy" logged */
+	bool cap_warned;     /* "all handlers busy" logged */
+	struct cache *cache; /* NULL: none; immutable while served */
 	unsigned nr_handlers;
 	struct handler *handlers;
 	struct backend *next;

@@ -13,6 +13,9 @@
 #include "log.h"
 #include "util.h"
 
+/* A clean stop writes the cache back for at most this long. */
+#define BACKEND_CACHE_STOP_MS 60000U
+
 /* Claimed slot: *id and *owner. */
 struct claim {
 	uint32_t id;
@@ -153,6 +156,47 @@ static void seen_reset(struct service *svc)
 	memset(svc->seen, 0, svc->nr_segs * sizeof(*svc->seen));
 }
 
+/* The cache: adopted, made, or (an old one) written back and given up. */
+static int backend_cache_open(struct service *svc, struct backend *b)
+{
+	struct cache_owner o = {
+		.t = svc->t,
+		.host_id = (uint16_t)svc->host_id,
+		.backend_id = (uint16_t)b->id,
+		.ident = b->ident,
+		.store = &b->store,
+		.name = b->conf.name,
+	};
+	struct cache_conf cc = {
+		.size = b->conf.cache_size,
+		.gc_percent = b->conf.cache_gc_percent,
+		.data_crc = b->conf.cache_data_crc,
+		.handlers = b->conf.handlers,
+	};
+	char sz[32];
+	int ret;
+
+	if (b->conf.readonly)
+		return 0;
+	ret = cache_open(&o, &cc, &b->cache);
+	if (ret) {
+		log_err("backend %s: cache: cannot set it up: %s", b->conf.name,
+			strerror(-ret));
+		return ret;
+	}
+	if (b->cache)
+		log_info(
+			"backend %s: cache: %s in the transport (%s), gc above %u%%%s",
+			b->conf.name,
+			format_size(cache_size(b->cache), sz, sizeof(sz)),
+			cbdt_is_dax(svc->t) ?
+				"persistent: dax" :
+				"volatile: a file transport, lost with this host's power",
+			b->conf.cache_gc_percent,
+			b->conf.cache_data_crc ? ", data crc" : "");
+	return 0;
+}
+
 int backend_start(struct service *svc, const struct config_backend *conf)
 {
 	struct claim c;
@@ -199,6 +243,9 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 		goto err_release;
 	}
 	cbdt_slot_heartbeat(svc->t, CBDT_OBJ_BACKEND, b->id);
+	ret = backend_cache_open(svc, b);
+	if (ret)
+		goto err_release;
 
 	pthread_mutex_lock(&svc->lock);
 	b->next = svc->backends;
@@ -246,6 +293,7 @@ void backend_stop(struct service *svc, struct backend *b)
 
 	/* Unreachable for discovery and heartbeats now: drain unlocked. */
 	handlers_stop(b);
+	cache_close(b->cache, BACKEND_CACHE_STOP_MS);
 	if (!b->lost) {
 		ret = cbdt_slot_release(svc->t, CBDT_OBJ_BACKEND, b->id,
 					b->owner);

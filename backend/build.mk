@@ -3,6 +3,10 @@ PROGS += cbd-backend
 
 cbd_backend_SRCS := \
 	backend/backends.c \
+	backend/cache-index.c \
+	backend/cache-io.c \
+	backend/cache-wb.c \
+	backend/cache.c \
 	backend/discover.c \
 	backend/handler.c \
 	backend/janitor.c \

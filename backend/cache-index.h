@@ -23,6 +23,7 @@ struct cache_ext {
 	uint32_t seg; /* cache segment (index in the cache's segment list) */
 	uint32_t seg_off; /* byte offset of the data in that segment */
 	uint32_t seg_gen; /* the segment's generation when it was written */
+	uint64_t seq;	  /* of the kset that wrote it: log order */
 };
 
 struct cache_index;

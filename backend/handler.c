@@ -109,11 +109,41 @@ static int handler_do(struct store *s, const struct cbdt_request *rq,
 	return ret;
 }
 
-/* ops->exec: the backing store does the work. */
+/*
+ * With a cache: writes and flushes are done once durable in the
+ * transport; discards and zeroing are done by the writeback, in order.
+ */
+static int handler_do_cached(struct handler *h, const struct cbdt_request *rq,
+			     void *data)
+{
+	struct cache *c = h->b->cache;
+
+	switch (rq->op) {
+	case CBDT_OP_READ:
+		return cache_read(c, rq->offset, rq->len, data);
+	case CBDT_OP_WRITE:
+		return cache_write(c, h->cache_head, rq->offset, rq->len, data);
+	case CBDT_OP_FLUSH:
+		return 0; /* every completed write is in the log already */
+	case CBDT_OP_DISCARD:
+	case CBDT_OP_WRITE_ZEROES:
+		return cache_discard(c, rq->offset, rq->len,
+				     rq->op == CBDT_OP_WRITE_ZEROES);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ops->exec: the backing store (or the cache in front of it) does the
+ * work. */
 static int handler_exec(void *arg, const struct cbdt_request *rq, void *data)
 {
 	struct handler *h = arg;
-	int ret = handler_do(&h->b->store, rq, data);
+	int ret;
+
+	if (h->cache_head)
+		return handler_do_cached(h, rq, data);
+	ret = handler_do(&h->b->store, rq, data);
 
 	/* Writeback: what changed may be in our page cache only, until a
 	 * flush (or FUA) through this channel made all of it durable. */
@@ -199,6 +229,8 @@ static void *handler_main(void *arg)
 		cbdt_channel_handler_detach(h->ch);
 	cbdt_channel_close(h->ch);
 	h->ch = NULL;
+	cache_head_free(h->b->cache, h->cache_head);
+	h->cache_head = NULL;
 	if (why == HANDLER_LOST || why == HANDLER_SEG_GONE)
 		log_warn("backend %s: segment %u: stopped serving: %s",
 			 h->b->conf.name, h->seg_id, exit_why(why));
@@ -225,12 +257,17 @@ int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
 	h->ch = ch;
 	h->seg_id = seg_id;
 	h->seg_owner = seg_owner;
+	if (b->cache && !(h->cache_head = cache_head_new(b->cache))) {
+		free(h);
+		return -ENOMEM;
+	}
 	if (cbdt_channel_handler_adopt(ch, svc->boot_id))
 		log_warn(
 			"backend %s: segment %u: lost: writes acknowledged in writeback mode by a host that crashed were never flushed; failing its I/O with EIO until the client unmaps it",
 			b->conf.name, seg_id);
 	ret = pthread_create(&h->thread, NULL, handler_main, h);
 	if (ret) {
+		cache_head_free(b->cache, h->cache_head);
 		free(h);
 		return -ret;
 	}

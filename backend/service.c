@@ -50,10 +50,14 @@ static int transport_open_format(struct service *svc, bool explicit, bool force,
 			 cbdt_slot_count(t, CBDT_OBJ_SEGMENT));
 		break;
 	case -EBUSY:
-		log_err("transport: %s: %s is alive; refusing to format a transport in use",
-			cfg->path,
-			cbdt_obj_describe(t, busy.type, busy.id, what,
-					  sizeof(what)));
+		if (busy.type == CBDT_OBJ_SEGMENT)
+			log_err("transport: %s: segment %u holds a cache with writes not yet on its backend's disk; refusing to format it",
+				cfg->path, busy.id);
+		else
+			log_err("transport: %s: %s is alive; refusing to format a transport in use",
+				cfg->path,
+				cbdt_obj_describe(t, busy.type, busy.id, what,
+						  sizeof(what)));
 		break;
 	case -EEXIST:
 		if (!explicit) {

@@ -21,6 +21,26 @@
 #include "config.h"
 #include "util.h"
 
+/* A cache needs a writable backend and room for its handlers' heads. */
+static void cache_check(struct parse *p, unsigned i)
+{
+	const struct config_backend *b = &p->cfg->backends[i];
+	unsigned line = p->blines[i][B_CACHE_SIZE];
+	uint64_t min = (uint64_t)(b->handlers + CONFIG_CACHE_SEGS_SPARE) *
+		       CBDT_SEG_SIZE;
+
+	if (!b->cache_size)
+		return;
+	if (b->readonly)
+		perr(p, line, "cache_size", -EINVAL,
+		     "a read-only backend has nothing to cache");
+	else if (b->cache_size < min)
+		perr(p, line, "cache_size", -EINVAL,
+		     "too small for %u handlers: at least %llu MiB (handlers + %u segments of %u MiB)",
+		     b->handlers, (unsigned long long)(min >> 20),
+		     CONFIG_CACHE_SEGS_SPARE, CBDT_SEG_SIZE >> 20);
+}
+
 /* Checks across keys, before any file is looked at. */
 void config_check_keys(struct parse *p)
 {
@@ -64,6 +84,7 @@ void config_check_keys(struct parse *p)
 		if (!strcmp(b->path, cfg->path))
 			perr(p, p->blines[i][B_PATH], "path", -EINVAL,
 			     "%s: is the transport", b->path);
+		cache_check(p, i);
 	}
 }
 
@@ -110,6 +131,25 @@ out_close:
 	close(fd);
 }
 
+/*
+ * A cache is as durable as its transport: a file is volatile across a
+ * power loss or a crash of its kernel, so it takes cache_volatile = yes.
+ */
+static void cache_check_transport(struct parse *p, bool dax)
+{
+	const struct config *cfg = p->cfg;
+
+	for (unsigned i = 0; !dax && i < cfg->nr_backends; i++) {
+		const struct config_backend *b = &cfg->backends[i];
+
+		if (b->cache_size && !b->cache_volatile)
+			perr(p, p->blines[i][B_CACHE_SIZE], "cache_size",
+			     -EINVAL,
+			     "the transport %s is a file, not a dax device: a cache in it is lost with this host's power or kernel; set cache_volatile = yes to accept that",
+			     cfg->path);
+	}
+}
+
 /* An existing transport must be usable; a missing one creatable. */
 void config_check_transport(struct parse *p)
 {
@@ -119,6 +159,7 @@ void config_check_transport(struct parse *p)
 	struct stat st;
 
 	if (stat(cfg->path, &st) == 0) {
+		cache_check_transport(p, S_ISCHR(st.st_mode));
 		if (S_ISREG(st.st_mode) &&
 		    (uint64_t)st.st_size < cbdt_min_size())
 			perr(p, line, "path", -ENOSPC,
@@ -138,6 +179,7 @@ void config_check_transport(struct parse *p)
 		     strerror(errno));
 		return;
 	}
+	cache_check_transport(p, false); /* it will be a file */
 	if (!cfg->size) {
 		perr(p, line, "path", -ENOENT,
 		     "%s: does not exist and no size is set to create it",

@@ -40,6 +40,10 @@ static const char *const bkeys[B_NR] = {
 	[B_HANDLERS] = "handlers",
 	[B_READONLY] = "readonly",
 	[B_DURABILITY] = "durability",
+	[B_CACHE_SIZE] = "cache_size",
+	[B_CACHE_GC_PERCENT] = "cache_gc_percent",
+	[B_CACHE_DATA_CRC] = "cache_data_crc",
+	[B_CACHE_VOLATILE] = "cache_volatile",
 };
 
 void perr(struct parse *p, unsigned line, const char *key, int err,
@@ -138,6 +142,7 @@ static void section_begin(struct parse *p, const char *hdr)
 		strlcpy_field(b->name, name, sizeof(b->name));
 		b->id = -1;
 		b->handlers = CONFIG_HANDLERS_DEFAULT;
+		b->cache_gc_percent = CONFIG_CACHE_GC_DEFAULT;
 		b->line = p->line;
 		p->sec = SEC_BACKEND;
 		return;
@@ -305,6 +310,30 @@ static void backend_key(struct parse *p, enum bkey k, const char *value)
 			perr(p, p->line, key, -EINVAL,
 			     "bad value '%s' (expected sync or writeback)",
 			     value);
+		break;
+	case B_CACHE_SIZE:
+		if (parse_size(value, &v))
+			perr(p, p->line, key, -EINVAL,
+			     "not a size: '%s' (expected e.g. 256M, 1G, or 0)",
+			     value);
+		else if (v % CBDT_SEG_SIZE)
+			perr(p, p->line, key, -EINVAL,
+			     "%s: not a whole number of %u MiB segments", value,
+			     CBDT_SEG_SIZE >> 20);
+		else
+			b->cache_size = v;
+		break;
+	case B_CACHE_GC_PERCENT:
+		if (!number_set(p, key, value, 0, CONFIG_CACHE_GC_MAX, &v))
+			b->cache_gc_percent = (unsigned)v;
+		break;
+	case B_CACHE_DATA_CRC:
+	case B_CACHE_VOLATILE:
+		if (parse_bool(value, k == B_CACHE_DATA_CRC ?
+					      &b->cache_data_crc :
+					      &b->cache_volatile))
+			perr(p, p->line, key, -EINVAL,
+			     "bad value '%s' (expected yes or no)", value);
 		break;
 	case B_NR:
 		break;
@@ -483,7 +512,11 @@ bool config_backend_same(const struct config_backend *a,
 {
 	return !strcmp(a->name, b->name) && !strcmp(a->path, b->path) &&
 	       a->id == b->id && a->handlers == b->handlers &&
-	       a->readonly == b->readonly && a->writeback == b->writeback;
+	       a->readonly == b->readonly && a->writeback == b->writeback &&
+	       a->cache_size == b->cache_size &&
+	       a->cache_gc_percent == b->cache_gc_percent &&
+	       a->cache_data_crc == b->cache_data_crc &&
+	       a->cache_volatile == b->cache_volatile;
 }
 
 bool config_transport_same(const struct config *a, const struct config *b)

@@ -20,6 +20,12 @@
 #define CONFIG_HANDLERS_MAX	128U
 #define CONFIG_HANDLERS_DEFAULT 4U
 
+#define CONFIG_CACHE_GC_DEFAULT 70U
+#define CONFIG_CACHE_GC_MAX	90U
+/* A cache needs a segment per handler's data head, the log's, and room
+ * to move on: at least handlers + this many segments. */
+#define CONFIG_CACHE_SEGS_SPARE 3U
+
 #define CONFIG_HB_INTERVAL_DEFAULT 1000U
 #define CONFIG_HB_TIMEOUT_DEFAULT  10000U
 
@@ -37,8 +43,12 @@ struct config_backend {
 	int id;			  /* pinned slot id, -1 = any */
 	unsigned handlers;	  /* max channels served at once */
 	bool readonly;
-	bool writeback; /* durability = writeback */
-	unsigned line;	/* of the section header */
+	bool writeback;	     /* durability = writeback */
+	uint64_t cache_size; /* bytes of pcache, whole segments; 0 = none */
+	unsigned cache_gc_percent; /* GC above this use of the cache */
+	bool cache_data_crc;	   /* cache keys carry a crc of their data */
+	bool cache_volatile;	   /* a cache on a file transport accepted */
+	unsigned line;		   /* of the section header */
 };
 
 struct config {

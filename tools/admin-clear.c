@@ -65,6 +65,10 @@ static void blocker_say(const struct cbdt *t, const char *path, const char *cmd,
 	case CBDT_BLOCK_BELONGS:
 		log_err("%s: %s: %s belongs to live %s", path, cmd, what, live);
 		break;
+	case CBDT_BLOCK_DIRTY:
+		log_err("%s: %s: %s holds data of the cache of %s not yet written back to its disk: start that backend again, and it writes it back",
+			path, cmd, what, live);
+		break;
 	case CBDT_BLOCK_DETACHING:
 		log_err("%s: %s: %s: live handlers of %s did not detach within %u s",
 			path, cmd, what, live, CLEAR_RETRY_MS / 1000);

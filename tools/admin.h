@@ -28,4 +28,13 @@ int admin_clear(const char *path, enum cbdt_obj type, const char *cmd,
  */
 int admin_clear_dead(const char *path, uint32_t window_ms);
 
+/*
+ * cache-writeback @arg (a backend id): with @pause < 0, ask the backend
+ * to write its whole cache back and wait up to @timeout_s for it; with
+ * @pause 1 or 0, hold its writeback back or let it go on.  Exit code: 0
+ * or 1.
+ */
+int admin_cache_writeback(const char *path, const char *arg, int pause,
+			  unsigned timeout_s);
+
 #endif /* CBD_TOOLS_ADMIN_H */

@@ -32,8 +32,11 @@ struct opts {
 	uint32_t window_ms;
 	uint64_t size;
 	bool force;
-	uint16_t flags;	  /* CBDT_F_* for format */
-	bool format_opts; /* any of the format-only options given */
+	uint16_t flags;	    /* CBDT_F_* for format */
+	bool format_opts;   /* any of the format-only options given */
+	int pause;	    /* cache-writeback: -1, or --pause 1 / --resume 0 */
+	unsigned timeout_s; /* cache-writeback */
+	bool cache_opts;    /* any of the cache-writeback options given */
 	const char *cmd;
 	const char *arg;
 };
@@ -43,7 +46,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: " PROG
 		" [-t PATH | -c FILE] [--window MS] COMMAND [ARG]\n"
-		"Format a cbd transport and clear what dead processes left in it.\n"
+		"Format a cbd transport, clear what dead processes left in it, write\n"
+		"a backend's cache back.\n"
 		"\n"
 		"Commands:\n"
 		"  format [--size N] [--force] [--entry-crc] [--data-crc]\n"
@@ -58,7 +62,12 @@ static void usage(FILE *f)
 		"  clear-dead         every dead object that nothing alive needs,\n"
 		"                     dependents first (what the janitor does)\n"
 		"        Anything alive (its heartbeat moves) or still used is refused with\n"
-		"        the reason.\n"
+		"        the reason; a cache segment also while its cache is dirty.\n"
+		"  cache-writeback ID [--timeout S] [--pause | --resume]\n"
+		"        backend ID writes everything its cache holds dirty back to its\n"
+		"        disk now; waits for it (up to S seconds, default 300).  --pause\n"
+		"        holds the writeback back (only a full cache, a discard, a\n"
+		"        request or a stop write back), --resume lets it go on.\n"
 		"\n"
 		"Options:\n"
 		"  -t, --transport PATH  transport file or /dev/daxX.Y\n"
@@ -85,7 +94,10 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 	enum {
 		OPT_WINDOW = 256,
 		OPT_ENTRY_CRC,
-		OPT_DATA_CRC
+		OPT_DATA_CRC,
+		OPT_TIMEOUT,
+		OPT_PAUSE,
+		OPT_RESUME
 	};
 	static const struct option lopts[] = {
 		{"transport", required_argument, NULL, 't'},
@@ -95,6 +107,9 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 		{"force", no_argument, NULL, 'f'},
 		{"entry-crc", no_argument, NULL, OPT_ENTRY_CRC},
 		{"data-crc", no_argument, NULL, OPT_DATA_CRC},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"pause", no_argument, NULL, OPT_PAUSE},
+		{"resume", no_argument, NULL, OPT_RESUME},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -103,6 +118,8 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->pause = -1;
+	o->timeout_s = 300;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":t:c:s:fhV", lopts, NULL)) != -1) {
 		switch (c) {
@@ -136,6 +153,21 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 			o->flags |= CBDT_F_DATA_CRC;
 			o->format_opts = true;
 			break;
+		case OPT_TIMEOUT:
+			if (parse_uint(optarg, 1, 86400, &v))
+				cli_usage_error(
+					"--timeout: seconds between 1 and 86400 expected");
+			o->timeout_s = (unsigned)v;
+			o->cache_opts = true;
+			break;
+		case OPT_PAUSE:
+		case OPT_RESUME:
+			if (o->pause >= 0)
+				cli_usage_error(
+					"--pause and --resume exclude each other");
+			o->pause = c == OPT_PAUSE;
+			o->cache_opts = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -154,7 +186,16 @@ static void opts_parse(int argc, char **argv, struct opts *o)
 		o->arg = argv[optind++];
 	if (optind < argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!strcmp(o->cmd, "format")) {
+	if (o->cache_opts && strcmp(o->cmd, "cache-writeback"))
+		cli_usage_error(
+			"--timeout, --pause and --resume are for cache-writeback");
+	if (!strcmp(o->cmd, "cache-writeback")) {
+		if (o->format_opts)
+			cli_usage_error(
+				"--size, --force, --entry-crc and --data-crc are for format");
+		if (!o->arg)
+			cli_usage_error("cache-writeback needs a backend id");
+	} else if (!strcmp(o->cmd, "format")) {
 		if (o->arg)
 			cli_usage_error("format takes no argument");
 	} else if (!strcmp(o->cmd, "clear-dead")) {
@@ -242,9 +283,14 @@ static int cmd_format(const char *path, const struct opts *o)
 	case 0:
 		break;
 	case -EBUSY:
-		log_err("%s: %s is alive; stop it before formatting", path,
-			cbdt_obj_describe(t, busy.type, busy.id, what,
-					  sizeof(what)));
+		if (busy.type == CBDT_OBJ_SEGMENT)
+			log_err("%s: segment %u holds a cache with writes not yet on its backend's disk; start that backend so that it writes them back before formatting",
+				path, busy.id);
+		else
+			log_err("%s: %s is alive; stop it before formatting",
+				path,
+				cbdt_obj_describe(t, busy.type, busy.id, what,
+						  sizeof(what)));
 		goto err_close;
 	case -EEXIST:
 		log_err("%s: already formatted; use --force to format it again",
@@ -300,6 +346,8 @@ int main(int argc, char **argv)
 		rc = cmd_format(path, &o);
 	} else if (!strcmp(o.cmd, "clear-dead")) {
 		rc = admin_clear_dead(path, o.window_ms);
+	} else if (!strcmp(o.cmd, "cache-writeback")) {
+		rc = admin_cache_writeback(path, o.arg, o.pause, o.timeout_s);
 	} else {
 		for (unsigned i = 0; i < ARRAY_SIZE(clears); i++)
 			if (!strcmp(o.cmd, clears[i].cmd))

@@ -185,6 +185,16 @@ unsigned status_check(const struct status_snap *s, FILE *f)
 			n += check_io(f, s, "backend", id, &io);
 		}
 	}
+	for (uint32_t i = 0; i < s->nr_caches; i++) {
+		const struct status_cache *c = &s->caches[i];
+
+		if (!status_cache_dirty_kept(c))
+			continue;
+		fprintf(f,
+			"cache: backend %u: stopped with writes not yet on its disk (segment %u); start the backend to write them back\n",
+			c->backend_id, c->seg0);
+		n++;
+	}
 	for (uint32_t id = 0; id < s->nr_blkdevs; id++) {
 		n += check_slot(f, "blkdev", id, &s->blkdevs[id].s, NULL);
 		if (s->blkdevs[id].s.active) {

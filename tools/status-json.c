@@ -174,9 +174,41 @@ static json_t *host_json(struct jb *jb, const struct status_host *h)
 	return o;
 }
 
+/* A cache: what it holds and does (see cbd-status(1), JSON). */
+static json_t *cache_json(struct jb *jb, const struct status_snap *s,
+			  const struct status_cache *c)
+{
+	json_t *o = json_object();
+	double hit = status_cache_hit_ratio(c);
+
+	if (!o) {
+		jb->failed = true;
+		return NULL;
+	}
+	put(jb, o, "backend_id", jint(c->backend_id));
+	put(jb, o, "segment", jint(c->seg0));
+	put(jb, o, "segments", jint(c->nsegs));
+	put(jb, o, "state", json_string(status_cache_state(c)));
+	put(jb, o, "running", json_boolean(c->running));
+	put(jb, o, "writeback_paused", json_boolean(c->paused));
+	put(jb, o, "dirty_kept", json_boolean(status_cache_dirty_kept(c)));
+	put(jb, o, "size", jint(c->nsegs * (uint64_t)CBDT_CACHE_AREA_SIZE));
+	put(jb, o, "used", c->running ? jint(c->h.used) : json_null());
+	put(jb, o, "dirty", c->running ? jint(c->h.dirty) : json_null());
+	put(jb, o, "read_bytes", jint(c->h.read_bytes));
+	put(jb, o, "hit_bytes", jint(c->h.hit_bytes));
+	put(jb, o, "write_bytes", jint(c->h.write_bytes));
+	put(jb, o, "writeback_bytes", jint(c->h.wb_bytes));
+	put(jb, o, "hit_ratio", hit < 0 ? json_null() : json_real(hit));
+	put(jb, o, "writeback_mib_s",
+	    s->io_ns && c->running ? json_real(c->wb_mib_s) : json_null());
+	return o;
+}
+
 static json_t *backend_json(struct jb *jb, const struct status_snap *s,
 			    const struct status_backend *b)
 {
+	const struct status_cache *c = status_cache_of(s, b->s.id);
 	json_t *o = slot_json(jb, &b->s, true);
 	struct status_io io;
 
@@ -193,6 +225,7 @@ static json_t *backend_json(struct jb *jb, const struct status_snap *s,
 	    b->locked ? jint(b->lock_blkdev) : json_null());
 	status_io_backend(s, b->s.id, &io);
 	put(jb, o, "io", io_json(jb, &io, s));
+	put(jb, o, "cache", c ? cache_json(jb, s, c) : json_null());
 	return o;
 }
 
@@ -266,13 +299,17 @@ static json_t *segment_json(struct jb *jb, const struct status_segment *g)
 	json_t *o = slot_json(jb, &g->s, false);
 	bool chan = g->s.rec == STATUS_REC_VALID &&
 		    g->r.type == CBDT_SEG_CHANNEL;
+	bool cache = g->s.rec == STATUS_REC_VALID &&
+		     g->r.type == CBDT_SEG_CACHE;
 
 	if (!o)
 		return NULL;
 	put(jb, o, "type", jrec_str(&g->s, status_seg_type_name(g->r.type)));
-	put(jb, o, "backend_id", chan ? jint(g->r.backend_id) : json_null());
+	put(jb, o, "backend_id",
+	    chan || cache ? jint(g->r.backend_id) : json_null());
 	put(jb, o, "blkdev_id", chan ? jint(g->r.blkdev_id) : json_null());
-	put(jb, o, "queue", chan ? jint(g->r.queue) : json_null());
+	/* a channel's queue, a cache segment's index in its cache */
+	put(jb, o, "queue", chan || cache ? jint(g->r.queue) : json_null());
 	put(jb, o, "handler", json_string(status_handler_name(g)));
 	put(jb, o, "client", json_string(status_client_name(g)));
 	put(jb, o, "orphaned",
@@ -287,9 +324,11 @@ json_t *status_json(const struct status_snap *s, bool all)
 	struct jb jb = {false};
 	json_t *root = json_object();
 	json_t *hosts = json_array(), *backends = json_array(),
-	       *blkdevs = json_array(), *segments = json_array();
+	       *blkdevs = json_array(), *segments = json_array(),
+	       *caches = json_array();
 
-	if (!root || !hosts || !backends || !blkdevs || !segments) {
+	if (!root || !hosts || !backends || !blkdevs || !segments || !caches) {
+		json_decref(caches);
 		json_decref(root);
 		json_decref(hosts);
 		json_decref(backends);
@@ -317,7 +356,10 @@ json_t *status_json(const struct status_snap *s, bool all)
 	put(&jb, root, "hosts", hosts);
 	put(&jb, root, "backends", backends);
 	put(&jb, root, "blkdevs", blkdevs);
+	for (uint32_t i = 0; i < s->nr_caches; i++)
+		append(&jb, caches, cache_json(&jb, s, &s->caches[i]));
 	put(&jb, root, "segments", segments);
+	put(&jb, root, "caches", caches);
 	if (jb.failed) {
 		json_decref(root);
 		return NULL;

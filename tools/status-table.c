@@ -269,6 +269,44 @@ static bool backends_print(FILE *f, const struct status_snap *s, bool all)
 	return tbl_free(&t);
 }
 
+static bool caches_print(FILE *f, const struct status_snap *s)
+{
+	char be[96], size[32], used[32], dirty[32], hit[16], wb[16];
+	struct tbl t;
+
+	if (!s->nr_caches)
+		return false;
+	tbl_init(&t,
+		 "BACKEND SEGMENTS> SIZE> USED> DIRTY> HIT> WB_MiB/s> STATE");
+	for (uint32_t i = 0; i < s->nr_caches; i++) {
+		const struct status_cache *c = &s->caches[i];
+		double ratio = status_cache_hit_ratio(c);
+
+		snprintf(hit, sizeof(hit), ratio < 0 ? "-" : "%.0f%%",
+			 ratio * 100);
+		if (s->io_ns && c->running)
+			snprintf(wb, sizeof(wb), "%.1f", c->wb_mib_s);
+		else
+			snprintf(wb, sizeof(wb), "-");
+		tbl_row(&t, "%s\t%u\t%s\t%s\t%s\t%s\t%s\t%s",
+			backend_label(s, c->backend_id, be, sizeof(be)),
+			c->nsegs,
+			format_size(c->nsegs * (uint64_t)CBDT_CACHE_AREA_SIZE,
+				    size, sizeof(size)),
+			c->running ?
+				format_size(c->h.used, used, sizeof(used)) :
+				"-",
+			c->running ?
+				format_size(c->h.dirty, dirty, sizeof(dirty)) :
+			status_cache_dirty_kept(c) ? "yes" :
+						     "-",
+			hit, wb, status_cache_state(c));
+	}
+	tbl_print(f, "CACHES", &t);
+	fputc('\n', f);
+	return tbl_free(&t);
+}
+
 static void channels_label(const struct status_blkdev *d, char *buf, size_t len)
 {
 	size_t n = 0;
@@ -403,6 +441,15 @@ static bool segments_print(FILE *f, const struct status_snap *s, bool all)
 
 		if (!all && !g->s.active)
 			continue;
+		if (g->s.rec == STATUS_REC_VALID &&
+		    g->r.type == CBDT_SEG_CACHE) {
+			tbl_row(&t, "%u\t%s\tcache\t%s\t-\t%u\t-\t-", i,
+				state_label(&g->s),
+				backend_label(s, g->r.backend_id, be,
+					      sizeof(be)),
+				g->r.queue);
+			continue;
+		}
 		if (!chan) {
 			tbl_row(&t, "%u\t%s\t%s\t-\t-\t-\t-\t-", i,
 				state_label(&g->s),
@@ -473,6 +520,7 @@ int status_table_print(FILE *f, const struct status_snap *s, bool all)
 	fputc('\n', f);
 	lost |= io_print(f, s);
 	fputc('\n', f);
+	lost |= caches_print(f, s);
 	lost |= segments_print(f, s, all);
 	if (lost)
 		return -ENOMEM;

@@ -33,6 +33,8 @@ const char *status_seg_type_name(uint16_t type)
 		return "none";
 	case CBDT_SEG_CHANNEL:
 		return "channel";
+	case CBDT_SEG_CACHE:
+		return "cache";
 	default:
 		return "unknown";
 	}
@@ -256,6 +258,7 @@ void status_snap_free(struct status_snap *s)
 	free(s->backends);
 	free(s->blkdevs);
 	free(s->segments);
+	free(s->caches);
 	free(s);
 }
 
@@ -311,6 +314,9 @@ int status_collect(struct cbdt *t, const struct status_opts *o,
 		obs = own;
 	}
 	status_io_sample(t, s, true);
+	ret = status_cache_sample(t, s, true);
+	if (ret)
+		goto err_free;
 	t0 = cbdt_now_ns();
 	ret = sample_window(obs, o, s->window_ms);
 	if (ret)
@@ -321,6 +327,9 @@ int status_collect(struct cbdt *t, const struct status_opts *o,
 	status_io_sample(t, s, false);
 	if (s->window_ms)
 		s->io_ns = cbdt_now_ns() - t0;
+	ret = status_cache_sample(t, s, false);
+	if (ret)
+		goto err_free;
 	if (o->no_liveness)
 		goto out; /* nothing was watched: nothing reads as alive */
 	for (uint32_t id = 0; id < s->nr_hosts; id++)
@@ -330,6 +339,7 @@ int status_collect(struct cbdt *t, const struct status_opts *o,
 	for (uint32_t id = 0; id < s->nr_blkdevs; id++)
 		slot_liveness(obs, CBDT_OBJ_BLKDEV, &s->blkdevs[id].s);
 out:
+	status_cache_liveness(s);
 	cbdt_observer_free(own);
 	*out = s;
 	return 0;

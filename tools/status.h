@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "cbdt-cache.h"
 #include "cbdt.h"
 
 /* Liveness window bounds when it is derived from the host records. */
@@ -95,6 +96,21 @@ struct status_io {
 	uint32_t qdepth, max_io; /* the smallest of its channels */
 };
 
+/* A backend's cache (status-cache.c), found by its index-0 segment. */
+struct status_cache {
+	uint32_t seg0;	     /* segment holding index 0 */
+	uint16_t backend_id; /* as its records say */
+	uint64_t ident;
+	uint32_t nsegs;
+	bool whole;    /* all its segments are there */
+	bool running;  /* its backend runs it (header set up) */
+	bool paused;   /* writeback held back (cbd-admin --pause) */
+	int log_dirty; /* its log holds ksets after the tail: 1, 0;
+			 * -1 if not one whole cache */
+	struct cbdt_cache_hdr h0, h; /* counters at the window's start, end */
+	double wb_mib_s;	     /* over the window */
+};
+
 struct status_snap {
 	char *path;
 	uint64_t map_size;
@@ -110,6 +126,8 @@ struct status_snap {
 	struct status_backend *backends;
 	struct status_blkdev *blkdevs;
 	struct status_segment *segments;
+	uint32_t nr_caches;
+	struct status_cache *caches;
 };
 
 struct status_opts {
@@ -145,9 +163,25 @@ void status_io_blkdev(const struct status_snap *s, uint32_t id,
 void status_io_backend(const struct status_snap *s, uint32_t id,
 		       struct status_io *io);
 
+/* status-cache.c: the caches, sampled like the channels (@first, then
+ * the end of the window); the one of backend @id (NULL if none); how
+ * its state reads ("running", "stopped, dirty: kept for its backend's
+ * restart", ...); the hit ratio of what was read through it (-1: none). */
+int status_cache_sample(const struct cbdt *t, struct status_snap *s,
+			bool first);
+const struct status_cache *status_cache_of(const struct status_snap *s,
+					   uint32_t backend_id);
+/* A cache runs only while its backend is alive: after the liveness. */
+void status_cache_liveness(struct status_snap *s);
+const char *status_cache_state(const struct status_cache *c);
+double status_cache_hit_ratio(const struct status_cache *c);
+/* A stopped cache that still holds writes not on its disk. */
+bool status_cache_dirty_kept(const struct status_cache *c);
+
 /*
  * What --check reports: every dead host, backend or blkdev, every LOST
- * channel and every object with new errors in the window, one line each
+ * channel, every object with new errors in the window and every stopped
+ * cache holding data not written back, one line each
  * on @f.  Returns how many problems.
  */
 unsigned status_check(const struct status_snap *s, FILE *f);

@@ -4,6 +4,7 @@ PROGS += cbd-status cbd-admin
 
 cbd_status_SRCS := \
 	tools/cbd-status.c \
+	tools/status-cache.c \
 	tools/status-io.c \
 	tools/status-json.c \
 	tools/status-table.c \
@@ -11,8 +12,10 @@ cbd_status_SRCS := \
 cbd_status_LIBS := $(call pc_libs,jansson inih)
 
 cbd_admin_SRCS := \
+	tools/admin-cache.c \
 	tools/admin-clear.c \
 	tools/cbd-admin.c \
+	tools/status-cache.c \
 	tools/status-io.c \
 	tools/status.c
 cbd_admin_LIBS := $(call pc_libs,inih)

@@ -1,6 +1,7 @@
 # libcbdt: the transport library (build/libcbdt.a).
 LIBCBDT_SRCS := \
 	transport/blkdev.c \
+	transport/cache.c \
 	transport/chan-alloc.c \
 	transport/chan-ctrl.c \
 	transport/channel.c \

@@ -27,9 +27,53 @@
 #define CBDT_KSET_ALIGN	   512U	       /* ksets start on this boundary */
 #define CBDT_KSET_KEYS_MAX 126U	       /* 64 + 126 * 32 = 4096 bytes */
 
+/*
+ * A cache segment: a CBDT_CACHE_HDR_SIZE header, then its area: data, or
+ * ksets (a key segment, whose last CBDT_KSET_ALIGN bytes are kept for the
+ * link to the next one).  Keys name offsets in areas.  Only the header of
+ * cache index 0 is used: struct cbdt_cache_hdr.
+ */
+#define CBDT_CACHE_HDR_SIZE  4096U
+#define CBDT_CACHE_HDR_MAGIC 0x31484342U /* "BCH1" */
+
+/*
+ * What a cache shows and is asked, in the header of its index-0 segment.
+ * Writer of the first block: the backend, from its writeback thread
+ * (WRITE_ONCE per word, a few times a second; the counters are rates'
+ * raw material).  Readers: cbd-status.  wb_request and wb_pause are
+ * written by cbd-admin (an atomic increment: "write back everything
+ * dirty now"; a store: hold the writeback back), wb_done by the backend
+ * once everything that was dirty when it saw the request is on the
+ * disk: cbd-admin waits for it.
+ */
+struct cbdt_cache_hdr {
+	uint32_t magic; /* CBDT_CACHE_HDR_MAGIC once the cache is set up */
+	uint32_t gc_percent;
+	uint64_t size;	     /* bytes of data the cache can hold */
+	uint64_t used;	     /* bytes of segments in use (data and keys) */
+	uint64_t dirty;	     /* bytes of data not yet written back */
+	uint64_t read_bytes; /* bytes read through the cache */
+	uint64_t hit_bytes;  /* ... of which it held */
+	uint64_t write_bytes;
+	uint64_t wb_bytes; /* bytes written back to the disk */
+	uint8_t pad0[64];
+	uint64_t wb_request; /* cbd-admin: bump to ask for a full writeback */
+	uint32_t wb_pause;   /* cbd-admin: 1 = write back only what must go
+			      * (a full cache, a discard, a request, a stop) */
+	uint8_t pad1[52];
+	uint64_t wb_done; /* backend: the last request fully served */
+	uint8_t pad2[56];
+};
+_Static_assert(sizeof(struct cbdt_cache_hdr) == 256, "cbdt_cache_hdr size");
+_Static_assert(offsetof(struct cbdt_cache_hdr, wb_request) == 128,
+	       "cache_hdr.wb_request");
+_Static_assert(offsetof(struct cbdt_cache_hdr, wb_done) == 192,
+	       "cache_hdr.wb_done");
+
 /* cbdt_cache_key.flags */
 #define CBDT_KEY_DISCARD (1U << 0) /* the range left the cache (no data) */
-#define CBDT_KEY_FLAGS	 CBDT_KEY_DISCARD
+#define CBDT_KEY_ZEROES	 (1U << 1) /* with DISCARD: write zeroes instead */
+#define CBDT_KEY_FLAGS	 (CBDT_KEY_DISCARD | CBDT_KEY_ZEROES)
 
 /*
  * One key: [off, off + len) of the backend is held at seg_off in cache

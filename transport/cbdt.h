@@ -390,6 +390,9 @@ enum cbdt_block {
 				 * (with via_*) an object of the host */
 	CBDT_BLOCK_MAPPED,    /* backend mapped by live blkdev type/id */
 	CBDT_BLOCK_BELONGS,   /* segment belongs to live blkdev type/id */
+	CBDT_BLOCK_DIRTY,     /* a cache segment of backend type/id (a
+				 * dead one) whose cache holds data not
+				 * written back: kept for its restart */
 	CBDT_BLOCK_DETACHING, /* -EAGAIN: a live handler of backend type/id
 				 * has not detached from the channel yet */
 };
@@ -406,7 +409,9 @@ struct cbdt_blocker {
 /*
  * Each refuses with -EBUSY while the object is alive according to @obs (a
  * sampled observer), and clears what depends on it first, in a safe order:
- *   segment: a channel whose blkdev slot no longer holds the recorded
+ *   segment: a cache segment whose owner host is dead and whose cache
+ *            holds nothing dirty (-EBUSY DIRTY otherwise: never lost);
+ *            a channel whose blkdev slot no longer holds the recorded
  *            blkdev_owner (or is dead); asks its handler to detach
  *            (client_state CLOSING) and frees the slot once the handler
  *            detached or its backend is dead / gone.  -EAGAIN: a live

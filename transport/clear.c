@@ -7,8 +7,10 @@
  * may still serve a channel is asked to detach before its segment is freed.
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "barrier.h"
+#include "cbdt-cache.h"
 #include "cbdt.h"
 
 static bool owner_active(uint64_t owner)
@@ -85,6 +87,70 @@ static int seg_free(struct cbdt *t, uint32_t id, uint64_t owner,
 	return cbdt_slot_release(t, CBDT_OBJ_SEGMENT, id, owner);
 }
 
+/* True if an ACTIVE segment is index 0 of the cache of backend @ident. */
+static bool cache_has_index0(const struct cbdt *t, uint64_t ident)
+{
+	uint32_t n = cbdt_slot_count(t, CBDT_OBJ_SEGMENT);
+	struct cbdt_segment_rec rec;
+
+	for (uint32_t id = 0; id < n; id++)
+		if (owner_active(cbdt_slot_owner(t, CBDT_OBJ_SEGMENT, id)) &&
+		    !cbdt_segment_read(t, id, &rec) &&
+		    rec.type == CBDT_SEG_CACHE && rec.backend_ident == ident &&
+		    rec.queue == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A cache segment goes only with its whole cache: when the host that
+ * owns it is dead and nothing in the cache is dirty.  A dirty cache is
+ * kept for its backend's restart, which adopts and writes it back.
+ */
+static int cache_seg_clear(struct cbdt *t, uint32_t id, uint64_t owner,
+			   const struct cbdt_segment_rec *rec,
+			   struct cbdt_observer *obs, struct cbdt_blocker *by)
+{
+	uint32_t host = CBDT_OWNER_HOST(owner), n;
+	struct cbdt_cache_seg *segs;
+	int found, dirty;
+
+	if (host < cbdt_slot_count(t, CBDT_OBJ_HOST) &&
+	    cbdt_observer_alive(obs, CBDT_OBJ_HOST, host))
+		return blocked(by, -EBUSY, CBDT_BLOCK_ALIVE, CBDT_OBJ_HOST,
+			       host);
+	n = rec->cache_nsegs ? rec->cache_nsegs : 1;
+	segs = calloc(n, sizeof(*segs));
+	if (!segs)
+		return -ENOMEM;
+	found = cbdt_cache_find(t, rec->backend_ident, segs, n);
+	if (found == -EBADMSG && !cache_has_index0(t, rec->backend_ident)) {
+		/* what is left of a cache freed part way: no log to replay */
+		free(segs);
+		return seg_free(t, id, owner, rec, obs, by);
+	}
+	/* Half a cache (or a corrupt one) may still hold data: keep it. */
+	dirty = found < 0 ? 1 : cbdt_cache_dirty(t, segs, (uint32_t)found);
+	if (dirty) {
+		free(segs);
+		return dirty < 0 ? dirty :
+				   blocked(by, -EBUSY, CBDT_BLOCK_DIRTY,
+					   CBDT_OBJ_BACKEND, rec->backend_id);
+	}
+	/* The whole cache at once, index 0 (its log's tail) last. */
+	for (int i = found - 1; i >= 0; i--) {
+		int r = seg_free(t, segs[i].id, segs[i].owner, &segs[i].rec,
+				 obs, by);
+
+		if (r && r != -ESTALE) {
+			free(segs);
+			return r;
+		}
+	}
+	free(segs);
+	return 0;
+}
+
 int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
 		       struct cbdt_blocker *by)
 {
@@ -116,6 +182,8 @@ int cbdt_segment_clear(struct cbdt *t, uint32_t id, struct cbdt_observer *obs,
 				       CBDT_OBJ_SEGMENT, id);
 		return seg_free(t, id, owner, NULL, obs, by);
 	}
+	if (rec.type == CBDT_SEG_CACHE)
+		return cache_seg_clear(t, id, owner, &rec, obs, by);
 	if (rec.type != CBDT_SEG_CHANNEL)
 		return -EOPNOTSUPP; /* a type this version does not know */
 

@@ -76,6 +76,37 @@ int cbdt_klog_append(const struct cbdt_klog_area *a, struct cbdt_klog_pos *pos,
 	return 0;
 }
 
+int cbdt_klog_next(const struct cbdt_klog_area *a, struct cbdt_klog_pos *pos,
+		   const struct cbdt_kset_ctx *ctx, struct cbdt_klog_pos *at,
+		   struct cbdt_cache_kset *out)
+{
+	struct cbdt_kset_ctx c = *ctx;
+	ssize_t n;
+
+	while (pos->seg < a->nsegs && pos->off <= klog_usable(a)) {
+		c.seq = pos->seq;
+		c.seg_gen = a->gens[pos->seg];
+		n = cbdt_kset_read(a->seg[pos->seg] + pos->off,
+				   a->seg_size - pos->off, &c, out);
+		if (n < 0)
+			return -ENODATA; /* the end: the writer goes on here */
+		if (out->flags & CBDT_KSET_NEXT_SEG) {
+			if (out->next_gen != a->gens[out->next_seg])
+				return -ENODATA; /* the next segment moved on */
+			*pos = (struct cbdt_klog_pos){.seg = out->next_seg,
+						      .off = 0,
+						      .seq = pos->seq + 1};
+			continue;
+		}
+		if (at)
+			*at = *pos;
+		pos->off += (uint32_t)n;
+		pos->seq++;
+		return out->nkeys;
+	}
+	return -ENODATA;
+}
+
 int cbdt_klog_replay(const struct cbdt_klog_area *a, struct cbdt_klog_pos *pos,
 		     const struct cbdt_kset_ctx *ctx,
 		     int (*fn)(void *arg, const struct cbdt_cache_key *key),
@@ -85,30 +116,11 @@ int cbdt_klog_replay(const struct cbdt_klog_area *a, struct cbdt_klog_pos *pos,
 		struct cbdt_cache_kset k;
 		uint8_t b[4096];
 	} ks;
-	struct cbdt_kset_ctx c = *ctx;
-	ssize_t n;
-	int ret;
+	int n, ret;
 
-	while (pos->seg < a->nsegs && pos->off <= klog_usable(a)) {
-		c.seq = pos->seq;
-		c.seg_gen = a->gens[pos->seg];
-		n = cbdt_kset_read(a->seg[pos->seg] + pos->off,
-				   a->seg_size - pos->off, &c, &ks.k);
-		if (n < 0)
-			return 0; /* the end: the writer goes on here */
-		for (unsigned i = 0; i < ks.k.nkeys; i++)
+	while ((n = cbdt_klog_next(a, pos, ctx, NULL, &ks.k)) >= 0)
+		for (int i = 0; i < n; i++)
 			if ((ret = fn(arg, &ks.k.keys[i])))
 				return ret;
-		if (ks.k.flags & CBDT_KSET_NEXT_SEG) {
-			if (ks.k.next_gen != a->gens[ks.k.next_seg])
-				return 0; /* the next segment moved on */
-			*pos = (struct cbdt_klog_pos){.seg = ks.k.next_seg,
-						      .off = 0,
-						      .seq = pos->seq + 1};
-			continue;
-		}
-		pos->off += (uint32_t)n;
-		pos->seq++;
-	}
 	return 0;
 }

@@ -73,7 +73,9 @@ static int key_check(const struct cbdt_cache_key *key,
 	if ((key->flags & ~CBDT_KEY_FLAGS) || key->reserved || !key->len ||
 	    key->off % CBDT_SECTOR_SIZE || key->len % CBDT_SECTOR_SIZE ||
 	    key->off > ctx->backend_size ||
-	    key->len > ctx->backend_size - key->off)
+	    key->len > ctx->backend_size - key->off ||
+	    (key->flags & (CBDT_KEY_ZEROES | CBDT_KEY_DISCARD)) ==
+		    CBDT_KEY_ZEROES)
 		return -EINVAL;
 	if (key->flags & CBDT_KEY_DISCARD)
 		return key->seg || key->seg_off || key->seg_gen ||

@@ -238,21 +238,42 @@ _Static_assert(sizeof(struct cbdt_blkdev_rec) == 192, "cbdt_blkdev_rec size");
 enum cbdt_seg_type {
 	CBDT_SEG_NONE = 0,
 	CBDT_SEG_CHANNEL = 1,
-	/* room for CBDT_SEG_CACHE and others */
+	CBDT_SEG_CACHE = 2, /* part of a backend's cache (cache-layout.h) */
 };
 
+/*
+ * A channel segment's record is written by the client that maps it; a
+ * cache segment's by the backend whose cache it is (blkdev_* are 0 then).
+ * The cache_* fields are 0 in channels.  Every cache segment's record
+ * says its generation (bumped, and persisted, each time the cache puts
+ * the segment to a new use, before anything names the new generation);
+ * the record of cache index 0 also holds the cache control fields: the
+ * dirty tail of the key log {seg, off, seq}, rewritten after each
+ * writeback pass (two copies, crc and seq, as every record).
+ */
 struct cbdt_segment_rec {
 	uint16_t type;	/* enum cbdt_seg_type */
-	uint16_t queue; /* index in the blkdev's segs[] */
+	uint16_t queue; /* channel: index in the blkdev's segs[];
+			 * cache: index in the cache's segment list */
 	uint16_t backend_id;
 	uint16_t blkdev_id;
-	uint64_t blkdev_owner;	/* blkdev owner word this channel belongs to;
+	uint64_t blkdev_owner;	 /* blkdev owner word this channel belongs to;
 				 * a janitor frees the segment once the blkdev
 				 * slot no longer holds this word */
-	uint64_t backend_ident; /* ident of the backend it is mapped to */
-	uint8_t reserved[40];
+	uint64_t backend_ident;	 /* ident of the backend it is mapped to, or
+				 * whose cache it is */
+	uint32_t cache_gen;	 /* the segment's generation in the cache */
+	uint32_t cache_nsegs;	 /* segments in the cache */
+	uint32_t cache_tail_seg; /* index 0 only: where the oldest dirty */
+	uint32_t cache_tail_off; /* kset is (cache index, byte offset in its */
+	uint64_t cache_tail_seq; /* log area) and its sequence number */
+	uint8_t reserved[16];
 };
 _Static_assert(sizeof(struct cbdt_segment_rec) == 64, "cbdt_segment_rec size");
+_Static_assert(offsetof(struct cbdt_segment_rec, cache_gen) == 24,
+	       "segment_rec.cache_gen");
+_Static_assert(offsetof(struct cbdt_segment_rec, cache_tail_seq) == 40,
+	       "segment_rec.cache_tail_seq");
 
 /* ---- channels ---- */
 

@@ -18,6 +18,7 @@
 #include <libpmem2.h>
 
 #include "barrier.h"
+#include "cbdt-cache.h"
 #include "cbdt.h"
 #include "internal.h"
 
@@ -318,6 +319,7 @@ int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags,
 	uint8_t *base = t->base;
 	struct cbdt_info in, old;
 	uint64_t seq = 0;
+	uint32_t dirty_seg;
 	int ret;
 
 	if (t->rdonly)
@@ -327,6 +329,15 @@ int cbdt_format(struct cbdt *t, uint16_t flags, unsigned format_flags,
 	if (cbdt_validate(t) == 0) {
 		if (cbdt_inuse_find(t, busy))
 			return -EBUSY;
+		/* A dead backend's dirty cache: writes acknowledged but not
+		 * on its disk yet; its restart writes them back. */
+		if (cbdt_cache_dirty_find(t, &dirty_seg) > 0) {
+			if (busy)
+				*busy = (struct cbdt_inuse){
+					.type = CBDT_OBJ_SEGMENT,
+					.id = dirty_seg};
+			return -EBUSY;
+		}
 		if (!(format_flags & CBDT_FORMAT_FORCE))
 			return -EEXIST;
 	} else if (!cbdt_is_blank(t) && !(format_flags & CBDT_FORMAT_FORCE)) {
@@ -407,6 +418,30 @@ bool cbdt_dax_pagemap_on_device(const struct cbdt *t)
 bool cbdt_is_dax(const struct cbdt *t)
 {
 	return t->is_dax;
+}
+
+/* A dax mapping libpmem2 did not make (its fallback): flush each line. */
+static void persist_clflush(const void *p, size_t len)
+{
+#if defined(__x86_64__)
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, end = (uintptr_t)p + len;
+
+	for (; a < end; a += 64)
+		__builtin_ia32_clflush((const void *)a);
+	__builtin_ia32_sfence();
+#else
+	(void)p;
+	(void)len;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+cbdt_persist_fn cbdt_persist_get(const struct cbdt *t)
+{
+	if (!t->is_dax)
+		return NULL;
+	return t->map ? (cbdt_persist_fn)pmem2_get_persist_fn(t->map) :
+			persist_clflush;
 }
 
 void *cbdt_segment_base(const struct cbdt *t, uint32_t id)
