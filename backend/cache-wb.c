@@ -300,10 +300,13 @@ int cache_writeback(struct cache *c, unsigned timeout_ms)
 	deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&c->lock);
 	target = c->head.seq;
-	cache_wb_want(c, target);
-	while (c->tail.seq < target && !c->wb_stop && !ret)
+	if (timeout_ms) /* 0: only say whether it is clean */
+		cache_wb_want(c, target);
+	while (timeout_ms && c->tail.seq < target && !c->wb_stop && !ret)
 		ret = pthread_cond_timedwait(&c->wb_moved, &c->lock, &ts);
-	ret = c->tail.seq >= target ? 0 : ret ? -ret : -EIO;
+	ret = c->tail.seq >= target		? 0 :
+	      ret || !timeout_ms || !c->wb_stop ? -ETIMEDOUT :
+						  -EIO;
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }

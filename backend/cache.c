@@ -180,6 +180,9 @@ static int segs_create(struct cache *c, uint32_t n)
 		segs_release(c);
 		return -ENOSPC;
 	}
+	/* What a former user left in the header is not this cache's. */
+	memset(cbdt_cache_hdr(c->o.t, c->segs[0].s.id), 0,
+	       sizeof(struct cbdt_cache_hdr));
 	/* A random first generation: nothing a former cache left in these
 	 * segments can pass for this one's. */
 	if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))
@@ -453,6 +456,8 @@ void cache_close(struct cache *c, unsigned timeout_ms)
 		 c->o.name, sz);
 	ret = cache_writeback(c, timeout_ms);
 	cache_wb_stop(c);
+	if (c->tail.seq == c->head.seq)
+		ret = 0; /* the pass running at the stop finished it */
 	if (ret) {
 		format_size(c->dirty, sz, sizeof(sz));
 		log_warn(
