@@ -208,9 +208,14 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 	if (!b)
 		return -ENOMEM;
 	b->conf = *conf;
+	/* With a cache in front, the disk is written in the background and
+	 * made durable by fdatasync before the log's tail moves: buffered
+	 * is what it needs (STORE_WRITEBACK). */
 	ret = store_open(&b->store, conf->path,
 			 (conf->readonly ? STORE_RO : 0) |
-				 (conf->writeback ? STORE_WRITEBACK : 0));
+				 (conf->writeback || conf->cache_size ?
+					  STORE_WRITEBACK :
+					  0));
 	if (ret == -EBUSY)
 		log_err("backend %s: %s: in use: another backend or process holds it (a lock or an exclusive open)",
 			conf->name, conf->path);
@@ -257,6 +262,8 @@ int backend_start(struct service *svc, const struct config_backend *conf)
 		conf->name, conf->path,
 		format_size(b->store.size, sz, sizeof(sz)),
 		conf->readonly ? ", read-only" : "",
+		conf->cache_size ?
+			"cached: writes are durable once in the transport's cache" :
 		conf->writeback ?
 			"writeback: acknowledged writes may be lost if this host crashes" :
 		b->store.direct ? "sync, direct I/O" :

@@ -315,3 +315,22 @@ int cache_discard(struct cache *c, uint64_t off, uint32_t len, bool zeroes)
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
+
+int cache_request(struct cache *c, struct cache_head *h,
+		  const struct cbdt_request *rq, void *data)
+{
+	switch (rq->op) {
+	case CBDT_OP_READ:
+		return cache_read(c, rq->offset, rq->len, data);
+	case CBDT_OP_WRITE:
+		return cache_write(c, h, rq->offset, rq->len, data);
+	case CBDT_OP_FLUSH:
+		return 0; /* every completed write is in the log already */
+	case CBDT_OP_DISCARD:
+	case CBDT_OP_WRITE_ZEROES:
+		return cache_discard(c, rq->offset, rq->len,
+				     rq->op == CBDT_OP_WRITE_ZEROES);
+	default:
+		return -EINVAL;
+	}
+}

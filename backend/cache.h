@@ -74,6 +74,13 @@ int cache_read(struct cache *c, uint64_t off, uint32_t len, void *data);
  * once it is on the disk. */
 int cache_discard(struct cache *c, uint64_t off, uint32_t len, bool zeroes);
 
+/*
+ * A request of a channel, as a handler's exec does it (FUA and FLUSH
+ * have nothing left to do: a completed write is durable in the log).
+ */
+int cache_request(struct cache *c, struct cache_head *h,
+		  const struct cbdt_request *rq, void *data);
+
 /* Write back everything dirty now; -ETIMEDOUT after @timeout_ms. */
 int cache_writeback(struct cache *c, unsigned timeout_ms);
 

@@ -109,31 +109,6 @@ static int handler_do(struct store *s, const struct cbdt_request *rq,
 	return ret;
 }
 
-/*
- * With a cache: writes and flushes are done once durable in the
- * transport; discards and zeroing are done by the writeback, in order.
- */
-static int handler_do_cached(struct handler *h, const struct cbdt_request *rq,
-			     void *data)
-{
-	struct cache *c = h->b->cache;
-
-	switch (rq->op) {
-	case CBDT_OP_READ:
-		return cache_read(c, rq->offset, rq->len, data);
-	case CBDT_OP_WRITE:
-		return cache_write(c, h->cache_head, rq->offset, rq->len, data);
-	case CBDT_OP_FLUSH:
-		return 0; /* every completed write is in the log already */
-	case CBDT_OP_DISCARD:
-	case CBDT_OP_WRITE_ZEROES:
-		return cache_discard(c, rq->offset, rq->len,
-				     rq->op == CBDT_OP_WRITE_ZEROES);
-	default:
-		return -EINVAL;
-	}
-}
-
 /* ops->exec: the backing store (or the cache in front of it) does the
  * work. */
 static int handler_exec(void *arg, const struct cbdt_request *rq, void *data)
@@ -142,7 +117,7 @@ static int handler_exec(void *arg, const struct cbdt_request *rq, void *data)
 	int ret;
 
 	if (h->cache_head)
-		return handler_do_cached(h, rq, data);
+		return cache_request(h->b->cache, h->cache_head, rq, data);
 	ret = handler_do(&h->b->store, rq, data);
 
 	/* Writeback: what changed may be in our page cache only, until a

@@ -75,7 +75,7 @@ static int submit(struct bench *b, uint16_t op, uint64_t id, uint32_t len,
 {
 	struct cbdt_queue_req rq = {
 		.op = op,
-		.offset = id * len,
+		.offset = id * len % (b->dev_size / len * len),
 		.len = len,
 		.wbuf = wbuf,
 		.cookie = (void *)(uintptr_t)id,
@@ -108,7 +108,7 @@ static int bench_qd1(struct bench *b, struct results *r)
 	cbdt_wait_init(&w, &b->wcfg);
 	end = cbdt_now_ns() + (uint64_t)(b->o.seconds * 1e9);
 	while ((t0 = cbdt_now_ns()) < end) {
-		ret = submit(b, CBDT_OP_READ, n, SMALL, NULL);
+		ret = submit(b, b->small_op, n, SMALL, b->small_buf);
 		if (!ret)
 			ret = reap_some(b, &w, 1);
 		if (ret)
@@ -136,7 +136,7 @@ static int bench_qd(struct bench *b, struct results *r)
 	start = cbdt_now_ns();
 	end = start + (uint64_t)(b->o.seconds * 1e9);
 	for (unsigned i = 0; i < qd; i++) {
-		ret = submit(b, CBDT_OP_READ, i, SMALL, NULL);
+		ret = submit(b, b->small_op, i, SMALL, b->small_buf);
 		if (ret)
 			return ret;
 	}
@@ -147,8 +147,8 @@ static int bench_qd(struct bench *b, struct results *r)
 		n += b->reaped->n;
 		for (unsigned i = 0; i < b->reaped->n && cbdt_now_ns() < end;
 		     i++) {
-			ret = submit(b, CBDT_OP_READ, b->reaped->ids[i], SMALL,
-				     NULL);
+			ret = submit(b, b->small_op, b->reaped->ids[i], SMALL,
+				     b->small_buf);
 			if (ret)
 				return ret;
 		}
@@ -351,6 +351,7 @@ int bench_run(struct bench *b, struct results *r)
 	}
 	for (uint32_t i = 0; i < BIG; i++)
 		hot[i] = (uint8_t)(i * 31 + 7);
+	b->small_buf = b->small_op == CBDT_OP_WRITE ? hot : NULL;
 	/* fault both areas in with the same content */
 	for (size_t i = 0; i < area_len; i++)
 		area[i] = (uint8_t)(i * 13 + 1);

@@ -18,6 +18,7 @@ struct opts {
 	unsigned qd, copy_qd, idle_s;
 	uint32_t spin_ns;
 	bool crc, json, force;
+	const char *cache; /* --cache IMAGE: the handler is a cached backend */
 };
 
 /* What the measurements found, for the report. */
@@ -39,6 +40,9 @@ struct bench {
 	struct reaped *reaped;
 	struct cbdt_wait_cfg wcfg;
 	uint32_t seg;
+	uint64_t dev_size; /* offsets wrap at it (the cached image's size) */
+	uint16_t small_op; /* the QD tests' op: READ, or WRITE with --cache */
+	const uint8_t *small_buf; /* what a WRITE of theirs writes */
 	pid_t child;
 	char path[256];
 	bool created; /* we created the file: remove it */

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/cache.h"
+#include "backend/store.h"
 #include "barrier.h"
 #include "bench.h"
 #include "cbdt.h"
@@ -27,9 +29,12 @@
 #include "log.h"
 #include "util.h"
 
-#define PROG		  "cbd-bench"
-#define BENCH_FILE_SIZE	  (32ULL << 20)
-#define ATTACH_TIMEOUT_NS (10ULL * 1000000000ULL)
+#define PROG		      "cbd-bench"
+#define BENCH_FILE_SIZE	      (32ULL << 20)
+#define BENCH_CACHE_SEGS      8U /* --cache: its size, and a transport for it */
+#define BENCH_CACHE_FILE_SIZE ((BENCH_CACHE_SEGS + 4ULL) * CBDT_SEG_SIZE)
+#define BENCH_CACHE_IDENT     0xcbdbe7c4ULL
+#define ATTACH_TIMEOUT_NS     (10ULL * 1000000000ULL)
 
 static void usage(FILE *f)
 {
@@ -52,6 +57,9 @@ static void usage(FILE *f)
 		"      --idle SEC        measure the idle handler's CPU for SEC s (default 3,\n"
 		"                        0 skips)\n"
 		"      --crc             format with entry and data crc32c\n"
+		"      --cache IMAGE     the handler is a backend of IMAGE with a cache\n"
+		"                        (pcache) in the transport; the QD1 and QD tests\n"
+		"                        then WRITE 4 KiB through it\n"
 		"      --json            print one JSON object instead of the table\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n");
@@ -64,7 +72,8 @@ static int opts_parse(int argc, char **argv, struct opts *o)
 		OPT_SPIN,
 		OPT_IDLE,
 		OPT_CRC,
-		OPT_JSON
+		OPT_JSON,
+		OPT_CACHE
 	};
 	static const struct option lo[] = {
 		{"transport", required_argument, NULL, 't'},
@@ -75,6 +84,7 @@ static int opts_parse(int argc, char **argv, struct opts *o)
 		{"spin-ns", required_argument, NULL, OPT_SPIN},
 		{"idle", required_argument, NULL, OPT_IDLE},
 		{"crc", no_argument, NULL, OPT_CRC},
+		{"cache", required_argument, NULL, OPT_CACHE},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -125,6 +135,9 @@ static int opts_parse(int argc, char **argv, struct opts *o)
 		case OPT_CRC:
 			o->crc = true;
 			break;
+		case OPT_CACHE:
+			o->cache = optarg;
+			break;
 		case OPT_JSON:
 			o->json = true;
 			break;
@@ -150,6 +163,11 @@ bad:
 
 /* ---- the transport ---- */
 
+static uint64_t bench_file_size(const struct bench *b)
+{
+	return b->o.cache ? BENCH_CACHE_FILE_SIZE : BENCH_FILE_SIZE;
+}
+
 /* Make, map and format the transport; claim a segment and init it. */
 static int bench_transport(struct bench *b)
 {
@@ -160,7 +178,7 @@ static int bench_transport(struct bench *b)
 
 	if (b->o.path) {
 		snprintf(b->path, sizeof(b->path), "%s", b->o.path);
-		ret = cbdt_file_create(b->path, BENCH_FILE_SIZE);
+		ret = cbdt_file_create(b->path, bench_file_size(b));
 		if (ret && ret != -EEXIST) {
 			log_err("create: %s: %s", b->path, cbdt_strerror(ret));
 			return ret;
@@ -169,7 +187,7 @@ static int bench_transport(struct bench *b)
 	} else {
 		snprintf(b->path, sizeof(b->path), "/dev/shm/cbd-bench-XXXXXX");
 		fd = mkstemp(b->path);
-		if (fd < 0 || ftruncate(fd, (off_t)BENCH_FILE_SIZE) < 0) {
+		if (fd < 0 || ftruncate(fd, (off_t)bench_file_size(b)) < 0) {
 			log_err("create: %s: %m", b->path);
 			if (fd >= 0)
 				close(fd);
@@ -208,7 +226,7 @@ static int bench_transport(struct bench *b)
 	return ret;
 }
 
-/* ---- the null handler (child) ---- */
+/* ---- the handler (child): null, or a cached backend ---- */
 
 /* Completes every (validated) request without touching its data. */
 static int null_exec(void *arg, const struct cbdt_request *rq, void *data)
@@ -218,10 +236,55 @@ static int null_exec(void *arg, const struct cbdt_request *rq, void *data)
 
 static const struct cbdt_handler_ops null_ops = {.exec = null_exec};
 
+struct cached {
+	struct store store;
+	struct cache *c;
+	struct cache_head *h;
+};
+
+/* What cbd-backend's handler does with a cache: the cache's requests. */
+static int cached_exec(void *arg, const struct cbdt_request *rq, void *data)
+{
+	struct cached *x = arg;
+
+	return cache_request(x->c, x->h, rq, data);
+}
+
+static const struct cbdt_handler_ops cached_ops = {.exec = cached_exec};
+
+static int cached_open(struct cbdt *t, const char *image, struct cached *x)
+{
+	struct cache_owner o = {.t = t,
+				.ident = BENCH_CACHE_IDENT,
+				.store = &x->store,
+				.name = "bench"};
+	struct cache_conf conf = {
+		.size = BENCH_CACHE_SEGS * (uint64_t)CBDT_SEG_SIZE,
+		.gc_percent = CACHE_GC_PERCENT_DEFAULT,
+		.handlers = 1,
+	};
+	int ret = store_open(&x->store, image, STORE_WRITEBACK);
+
+	if (ret) {
+		log_err("handler: %s: %s", image, strerror(-ret));
+		return ret;
+	}
+	ret = cache_open(&o, &conf, &x->c);
+	if (!ret && !(x->h = cache_head_new(x->c)))
+		ret = -ENOMEM;
+	if (ret) {
+		log_err("handler: cache: %s", strerror(-ret));
+		cache_close(x->c, 0);
+		store_close(&x->store);
+	}
+	return ret;
+}
+
 static int handler_main(const char *path, uint32_t seg,
-			const struct cbdt_wait_cfg *wcfg)
+			const struct cbdt_wait_cfg *wcfg, const char *image)
 {
 	struct cbdt_serve_cfg cfg = {.dev_size = UINT64_MAX, .wait = *wcfg};
+	struct cached x = {0};
 	struct cbdt_channel *h;
 	struct cbdt *t;
 	int ret;
@@ -234,9 +297,19 @@ static int handler_main(const char *path, uint32_t seg,
 		log_err("handler: channel %u: %s", seg, cbdt_strerror(ret));
 		return 1;
 	}
-	ret = cbdt_serve(h, &cfg, &null_ops, NULL);
+	if (image) {
+		if (cached_open(t, image, &x))
+			return 1;
+		cfg.dev_size = x.store.size;
+	}
+	ret = cbdt_serve(h, &cfg, image ? &cached_ops : &null_ops, &x);
 	cbdt_channel_handler_detach(h);
 	cbdt_channel_close(h);
+	if (image) {
+		cache_head_free(x.c, x.h);
+		cache_close(x.c, 60000);
+		store_close(&x.store);
+	}
 	cbdt_close(t);
 	return ret == CBDT_SERVE_CLOSING ? 0 : 1;
 }
@@ -253,7 +326,7 @@ static int bench_fork_handler(struct bench *b)
 		return -errno;
 	}
 	if (b->child == 0)
-		_exit(handler_main(b->path, b->seg, &b->wcfg));
+		_exit(handler_main(b->path, b->seg, &b->wcfg, b->o.cache));
 	while (cbdt_channel_handler_state(b->ch) != CBDT_HANDLER_ATTACHED) {
 		if (waitpid(b->child, &status, WNOHANG) == b->child) {
 			b->child = 0;
@@ -285,6 +358,9 @@ static void print_table(const struct bench *b, const struct results *r)
 	       g->se_count, g->data_size >> 10, b->o.crc ? "entry+data" : "off",
 	       b->o.spin_ns, b->o.seconds);
 	printf("%-36s %14s   %s\n", "test", "result", "target");
+	if (b->o.cache)
+		printf("handler: a backend of %s with a %u MiB cache; QD tests WRITE 4 KiB\n",
+		       b->o.cache, BENCH_CACHE_SEGS * (CBDT_SEG_SIZE >> 20));
 	printf("%-36s %11.2f us   < 5 us %s\n", "QD1 4 KiB round trip p50",
 	       r->p50_us, r->p50_us < 5 ? "(met)" : "(MISSED)");
 	printf("%-36s %11.2f us\n", "QD1 4 KiB round trip p99", r->p99_us);
@@ -325,6 +401,21 @@ static void print_json(const struct bench *b, const struct results *r)
 	       r->memcpy_rd_gbs, r->ratio_wr, r->ratio_rd, r->idle_pct);
 }
 
+/* --cache IMAGE: its size, as the cached backend will serve it. */
+static int image_size(const char *image, uint64_t *size)
+{
+	struct store s;
+	int ret = store_open(&s, image, STORE_RO);
+
+	if (ret) {
+		log_err("--cache: %s: %s", image, strerror(-ret));
+		return ret;
+	}
+	*size = s.size;
+	store_close(&s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench b = {0};
@@ -335,6 +426,14 @@ int main(int argc, char **argv)
 	if (opts_parse(argc, argv, &b.o))
 		return 2;
 	b.wcfg = (struct cbdt_wait_cfg){.spin_ns = b.o.spin_ns};
+	b.dev_size = UINT64_MAX;
+	b.small_op = CBDT_OP_READ;
+	if (b.o.cache) {
+		ret = image_size(b.o.cache, &b.dev_size);
+		if (ret)
+			return 1;
+		b.small_op = CBDT_OP_WRITE;
+	}
 	ret = bench_transport(&b);
 	if (!ret)
 		ret = bench_fork_handler(&b);
