@@ -256,6 +256,11 @@ static json_t *caps_json(struct jb *jb, const struct status_snap *s,
 	put(jb, o, "max_io_bytes", jint(io->max_io));
 	put(jb, o, "readonly", json_boolean(ro));
 	put(jb, o, "flush", json_true()); /* a no-op when read-only */
+	/* a running cache makes completed writes durable: nothing for a
+	 * flush to do (write_cache "write through" is then honest) */
+	put(jb, o, "volatile_cache",
+	    json_boolean(!ro && !(b && status_cache_of(s, b->s.id) &&
+				  status_cache_of(s, b->s.id)->running)));
 	put(jb, o, "fua", json_boolean(!ro));
 	put(jb, o, "discard", json_boolean(!ro));
 	put(jb, o, "write_zeroes", json_boolean(!ro));
