@@ -140,7 +140,8 @@ static int backend_record(struct service *svc, struct backend *b)
 	memset(&rec, 0, sizeof(rec));
 	rec.host_id = (uint16_t)svc->host_id;
 	rec.handlers = (uint16_t)b->conf.handlers;
-	rec.flags = b->conf.readonly ? CBDT_BACKEND_RO : 0;
+	rec.flags = (b->conf.readonly ? CBDT_BACKEND_RO : 0) |
+		    (b->conf.cache_size ? CBDT_BACKEND_CACHED : 0);
 	rec.size = b->store.size;
 	strlcpy_field(rec.name, b->conf.name, sizeof(rec.name));
 	strlcpy_field(rec.path, b->conf.path, sizeof(rec.path));

@@ -358,6 +358,20 @@ void cbdfs_engine_write(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
 		      buf);
 }
 
+/*
+ * A backend with a cache acknowledges every write once it is durable in
+ * the transport: a FLUSH would find nothing to do.  Its record says so
+ * (read now: a restart without the cache takes the flag away).
+ */
+static bool flush_free(const struct cbdfs_blkdev *bd)
+{
+	struct cbdt_backend_rec rec;
+
+	return !cbdt_backend_read(bd->fs->t, bd->backend_id, &rec) &&
+	       rec.ident == bd->b->backend_ident &&
+	       (rec.flags & CBDT_BACKEND_CACHED);
+}
+
 void cbdfs_engine_flush(struct cbdfs_blkdev *bd, struct cbdfs_req *req)
 {
 	int ret;
@@ -369,8 +383,8 @@ void cbdfs_engine_flush(struct cbdfs_blkdev *bd, struct cbdfs_req *req)
 	pthread_mutex_lock(&bd->flush_lock);
 	ret = wepoch_drain(bd);
 	pthread_mutex_unlock(&bd->flush_lock);
-	if (ret) {
-		cbdfs_reply_err(req, EIO);
+	if (ret || flush_free(bd)) {
+		cbdfs_reply_err(req, ret ? EIO : 0);
 		return;
 	}
 	engine_submit(bd, req, CBDT_OP_FLUSH, 0, 0, NULL);

@@ -194,6 +194,9 @@ _Static_assert(offsetof(struct cbdt_host_rec, mountpoint) == 136,
 	       "host_rec.mountpoint");
 
 #define CBDT_BACKEND_RO (1U << 0)
+/* A cache in the transport acknowledges writes once durable there: a
+ * client's FLUSH has nothing to do (clients may complete it at once). */
+#define CBDT_BACKEND_CACHED (1U << 1)
 
 /* A backend serves at least one 4 KiB block, in whole 512-byte sectors. */
 #define CBDT_BACKEND_MIN_SIZE 4096U
