@@ -52,7 +52,8 @@ int cbdt_cache_find(const struct cbdt *t, uint64_t ident,
 		out[found++] = (struct cbdt_cache_seg){
 			.id = id, .owner = o, .rec = rec};
 	}
-	qsort(out, found, sizeof(*out), seg_cmp);
+	if (found > 1)
+		qsort(out, found, sizeof(*out), seg_cmp);
 	/* A whole cache: indices 0..nsegs-1, each once, as index 0 says. */
 	for (uint32_t i = 0; i < found; i++)
 		if (out[i].rec.queue != i ||
