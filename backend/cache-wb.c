@@ -13,7 +13,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "barrier.h"
 #include "cache-internal.h"
@@ -24,15 +23,10 @@
 #define WB_IDLE_MS     100U	  /* how often an idle cache looks */
 #define WB_RETRY_MS    1000U	  /* after a failed pass */
 
-static void deadline_in(struct timespec *ts, unsigned ms)
+/* When @ms from now is, on the clock of the cache's conditions. */
+static uint64_t deadline_in(unsigned ms)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	return cbdt_now_ns() + (uint64_t)ms * 1000000ULL;
 }
 
 void cache_gc(struct cache *c)
@@ -224,8 +218,8 @@ static bool wb_due(const struct cache *c)
 static void *wb_main(void *arg)
 {
 	struct cache *c = arg;
-	struct timespec ts;
 	unsigned fails = 0;
+	uint64_t until;
 	int ret;
 
 	pthread_mutex_lock(&c->lock);
@@ -234,8 +228,8 @@ static void *wb_main(void *arg)
 		wb_publish(c);
 		if (c->tail.seq == c->head.seq || !wb_due(c)) {
 			cache_gc(c);
-			deadline_in(&ts, WB_IDLE_MS);
-			pthread_cond_timedwait(&c->wb_wake, &c->lock, &ts);
+			cbdt_cond_wait_until(&c->wb_wake, &c->lock,
+					     deadline_in(WB_IDLE_MS));
 			continue;
 		}
 		pthread_mutex_unlock(&c->lock);
@@ -251,10 +245,9 @@ static void *wb_main(void *arg)
 		if (!fails++)
 			log_err("backend %s: cache: writeback failed: %s; retrying every %u ms",
 				c->o.name, strerror(-ret), WB_RETRY_MS);
-		deadline_in(&ts, WB_RETRY_MS);
+		until = deadline_in(WB_RETRY_MS);
 		while (!c->wb_stop &&
-		       pthread_cond_timedwait(&c->wb_wake, &c->lock, &ts) !=
-			       ETIMEDOUT)
+		       !cbdt_cond_wait_until(&c->wb_wake, &c->lock, until))
 			;
 	}
 	wb_publish(c);
@@ -293,17 +286,15 @@ void cache_wb_stop(struct cache *c)
 
 int cache_writeback(struct cache *c, unsigned timeout_ms)
 {
-	struct timespec ts;
-	uint64_t target;
+	uint64_t target, until = deadline_in(timeout_ms);
 	int ret = 0;
 
-	deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&c->lock);
 	target = c->head.seq;
 	if (timeout_ms) /* 0: only say whether it is clean */
 		cache_wb_want(c, target);
 	while (timeout_ms && c->tail.seq < target && !c->wb_stop && !ret)
-		ret = pthread_cond_timedwait(&c->wb_moved, &c->lock, &ts);
+		ret = cbdt_cond_wait_until(&c->wb_moved, &c->lock, until);
 	ret = c->tail.seq >= target		? 0 :
 	      ret || !timeout_ms || !c->wb_stop ? -ETIMEDOUT :
 						  -EIO;

@@ -266,8 +266,8 @@ static struct cache *cache_alloc(const struct cache_owner *o,
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->space, NULL);
-	pthread_cond_init(&c->wb_wake, NULL);
-	pthread_cond_init(&c->wb_moved, NULL);
+	cbdt_cond_init_mono(&c->wb_wake);
+	cbdt_cond_init_mono(&c->wb_moved);
 	/* Writers must not starve behind a stream of reads. */
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(

@@ -150,6 +150,17 @@ static void do_write(struct fx *f, uint64_t off, uint32_t len)
 	memcpy(f->model + off, f->buf, len);
 }
 
+static void write_random(struct fx *f, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t off;
+		uint32_t len;
+
+		rnd_range(f, &off, &len);
+		do_write(f, off, len);
+	}
+}
+
 static void check_range(struct fx *f, uint64_t off, uint32_t len)
 {
 	assert_int_equal(cache_read(f->c, off, len, f->buf), 0);
@@ -205,13 +216,7 @@ static void test_random_ops_and_replays(void **state)
 		check_all(f);
 		/* a stop that writes nothing back: the next start replays */
 		fx_pause(f, true);
-		for (int i = 0; i < 300; i++) {
-			uint64_t off;
-			uint32_t len;
-
-			rnd_range(f, &off, &len);
-			do_write(f, off, len);
-		}
+		write_random(f, 300);
 		fx_stop(f, 0);
 		assert_int_equal(fx_open(f), 0);
 		assert_non_null(f->c);
@@ -346,13 +351,7 @@ static void test_resize(void **state)
 
 	assert_int_equal(fx_open(f), 0);
 	fx_pause(f, true);
-	for (int i = 0; i < 40; i++) {
-		uint64_t off;
-		uint32_t len;
-
-		rnd_range(f, &off, &len);
-		do_write(f, off, len);
-	}
+	write_random(f, 40);
 	fx_stop(f, 0);
 	f->conf.size += CBDT_SEG_SIZE;
 	assert_int_equal(fx_open(f), 0);
