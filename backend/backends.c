@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cbdt-cache.h"
 #include "log.h"
 #include "util.h"
 
@@ -177,8 +178,16 @@ static int backend_cache_open(struct service *svc, struct backend *b)
 	char sz[32];
 	int ret;
 
-	if (b->conf.readonly)
-		return 0;
+	if (b->conf.readonly) {
+		struct cbdt_cache_seg seg;
+
+		/* Reads from the disk alone would miss what it holds. */
+		if (cbdt_cache_find(svc->t, b->ident, &seg, 1) == 0)
+			return 0;
+		log_err("backend %s: the transport holds a cache of this backend that a read-only backend cannot write back: serve it writable once (or stop it cleanly) first",
+			b->conf.name);
+		return -EBUSY;
+	}
 	ret = cache_open(&o, &cc, &b->cache);
 	if (ret) {
 		log_err("backend %s: cache: cannot set it up: %s", b->conf.name,
@@ -300,6 +309,7 @@ void backend_stop(struct service *svc, struct backend *b)
 	pthread_mutex_unlock(&svc->lock);
 
 	/* Unreachable for discovery and heartbeats now: drain unlocked. */
+	cache_quiesce(b->cache);
 	handlers_stop(b);
 	cache_close(b->cache, BACKEND_CACHE_STOP_MS);
 	if (!b->lost) {

@@ -17,6 +17,7 @@
 #include "cbdt-cache.h"
 
 #define CACHE_NONE UINT32_MAX
+#define CACHE_ERRS 16U /* failed discards remembered for their waiters */
 
 enum cache_role {
 	CACHE_FREE = 0,
@@ -64,10 +65,16 @@ struct cache {
 	uint64_t req_seen, req_target; /* cbd-admin's last request: */
 	uint64_t req_done;	       /* done once tail reaches target */
 	uint32_t *wb_gens;	       /* the writeback's copy of gens */
-	uint64_t err_seq;	       /* a discard the disk failed ... */
-	int err;		       /* ... and how */
+	struct {
+		uint64_t seq; /* a discard the disk failed ... */
+		int err;      /* ... and how */
+	} errs[CACHE_ERRS];   /* the last CACHE_ERRS of them */
+	uint64_t nerrs;
 	bool wb_stop;
+	bool wb_failing; /* the last writeback pass failed */
+	bool closing;	 /* cache_quiesce: stopping */
 
+	pthread_mutex_t rmw_lock; /* writes not on sector boundaries */
 	pthread_rwlock_t ixlock;
 	struct cache_index *ix;
 	uint64_t epoch; /* bumped when extents leave the index */

@@ -14,16 +14,17 @@
 #include "barrier.h"
 #include "cache-internal.h"
 
-/* A write is cut into pieces of at least this much (the last may be
- * less): at most CACHE_PIECES_MAX keys for the largest request. */
-#define CACHE_PIECE_MIN	 (256U << 10)
-#define CACHE_PIECES_MAX 80U
-_Static_assert(CACHE_PIECES_MAX <= CBDT_KSET_KEYS_MAX, "pieces fit a kset");
-_Static_assert((uint64_t)(CACHE_PIECES_MAX - 2) * CACHE_PIECE_MIN >=
-		       CBDT_SEG_SIZE,
-	       "the largest request fits CACHE_PIECES_MAX pieces");
+/* A write is cut into one piece per segment it lands in, each of at
+ * least this much (the last may be less); each piece is logged before
+ * the write moves on to its next segment. */
+#define CACHE_PIECE_MIN (256U << 10)
 /* Data starts on this boundary in a segment (direct I/O to the disk). */
 #define CACHE_DATA_ALIGN 4096U
+
+static bool aligned(uint64_t v)
+{
+	return !(v % CBDT_SECTOR_SIZE);
+}
 
 int cache_log_append(struct cache *c, const struct cbdt_cache_key *keys,
 		     unsigned n, uint64_t *seq)
@@ -117,9 +118,11 @@ int cache_index_apply(struct cache *c, const struct cbdt_cache_key *keys,
 				      .seg_gen = k->seg_gen,
 				      .seq = seq};
 
-		ret = k->flags & CBDT_KEY_DISCARD ?
-			      index_forget_older(c, k->off, k->len, seq) :
-			      cache_index_insert(c->ix, &e);
+		/* A discard leaves the index only once the writeback did it
+		 * (cache_index_discarded): until then it was not
+		 * acknowledged, and the older data is what reads see. */
+		if (!(k->flags & CBDT_KEY_DISCARD))
+			ret = cache_index_insert(c->ix, &e);
 	}
 	pthread_rwlock_unlock(&c->ixlock);
 	return ret;
@@ -161,23 +164,49 @@ void cache_head_free(struct cache *c, struct cache_head *h)
 }
 
 /*
+ * Log the pieces a write put in its head so far (one kset), under
+ * c->lock: they become the newest data of their ranges.
+ */
+static int log_pieces(struct cache *c, const struct cbdt_cache_key *keys,
+		      unsigned n)
+{
+	uint64_t seq, bytes = 0;
+	int ret = cache_log_append(c, keys, n, &seq);
+
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < n; i++) {
+		if (seq > c->segs[keys[i].seg].last_seq)
+			c->segs[keys[i].seg].last_seq = seq;
+		bytes += keys[i].len;
+	}
+	c->dirty += bytes;
+	return cache_index_apply(c, keys, n, seq);
+}
+
+/*
  * Room for @want bytes (or a whole piece) at the head, else a new head.
- * The old head goes to @seal: GC may have it only once the kset naming
- * what this write put there is in the log.
+ * What this write put in the old head is logged first: GC may have the
+ * old head as soon as it is no head, never before its data is named.
+ * So a handler holds one segment at most, also while it waits for one.
  */
 static int head_room(struct cache *c, struct cache_head *h, uint32_t want,
-		     uint32_t *seal, unsigned *nseal)
+		     struct cbdt_cache_key *keys, unsigned *n)
 {
 	uint32_t need = want < CACHE_PIECE_MIN ? want : CACHE_PIECE_MIN;
-	int ret;
+	int ret = 0;
 
 	if (h->seg != CACHE_NONE && CBDT_CACHE_AREA_SIZE - h->off >= need)
 		return 0;
-	if (h->seg != CACHE_NONE)
-		seal[(*nseal)++] = h->seg;
-	h->seg = CACHE_NONE;
 	pthread_mutex_lock(&c->lock);
-	ret = cache_seg_alloc(c, CACHE_DATA, &h->seg);
+	if (*n)
+		ret = log_pieces(c, keys, *n);
+	*n = 0;
+	if (h->seg != CACHE_NONE)
+		c->segs[h->seg].head = false;
+	h->seg = CACHE_NONE;
+	if (!ret)
+		ret = cache_seg_alloc(c, CACHE_DATA, &h->seg);
 	pthread_mutex_unlock(&c->lock);
 	h->off = 0;
 	return ret;
@@ -188,18 +217,19 @@ static int head_room(struct cache *c, struct cache_head *h, uint32_t want,
 int cache_write(struct cache *c, struct cache_head *h, uint64_t off,
 		uint32_t len, const void *data)
 {
-	struct cbdt_cache_key keys[CACHE_PIECES_MAX];
-	uint32_t seal[CACHE_PIECES_MAX + 1];
+	struct cbdt_cache_key keys[1]; /* the piece not logged yet */
 	uint32_t done = 0;
-	unsigned n = 0, nseal = 0;
-	uint64_t seq;
+	unsigned n = 0;
 	int ret = 0;
 
+	/* a key that replay would refuse must never reach the log */
+	if (!aligned(off) || !aligned(len))
+		return -EINVAL;
 	while (done < len) {
 		uint32_t piece = len - done, room;
 		uint8_t *dst;
 
-		ret = head_room(c, h, piece, seal, &nseal);
+		ret = head_room(c, h, piece, keys, &n);
 		if (ret)
 			break;
 		room = CBDT_CACHE_AREA_SIZE - h->off;
@@ -218,6 +248,7 @@ int cache_write(struct cache *c, struct cache_head *h, uint64_t off,
 			.data_crc = c->conf.data_crc ?
 					    cbdt_crc32c(0, dst, piece) :
 					    0,
+			.flags = c->conf.data_crc ? CBDT_KEY_CRC : 0,
 		};
 		h->off += (piece + CACHE_DATA_ALIGN - 1) &
 			  ~(CACHE_DATA_ALIGN - 1);
@@ -225,19 +256,11 @@ int cache_write(struct cache *c, struct cache_head *h, uint64_t off,
 			h->off = CBDT_CACHE_AREA_SIZE;
 		done += piece;
 	}
-	pthread_mutex_lock(&c->lock);
-	if (!ret)
-		ret = cache_log_append(c, keys, n, &seq);
-	if (!ret) {
-		for (unsigned i = 0; i < n; i++)
-			if (seq > c->segs[keys[i].seg].last_seq)
-				c->segs[keys[i].seg].last_seq = seq;
-		c->dirty += len;
-		ret = cache_index_apply(c, keys, n, seq);
+	if (!ret && n) {
+		pthread_mutex_lock(&c->lock);
+		ret = log_pieces(c, keys, n);
+		pthread_mutex_unlock(&c->lock);
 	}
-	for (unsigned i = 0; i < nseal; i++)
-		c->segs[seal[i]].head = false;
-	pthread_mutex_unlock(&c->lock);
 	__atomic_fetch_add(&c->write_bytes, len, __ATOMIC_RELAXED);
 	return ret;
 }
@@ -300,19 +323,78 @@ int cache_discard(struct cache *c, uint64_t off, uint32_t len, bool zeroes)
 
 	if (!len)
 		return 0;
+	if (!aligned(off) || !aligned(len))
+		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	ret = cache_log_append(c, &k, 1, &seq);
 	if (!ret) {
 		/* The writeback does it, after every older write. */
 		cache_wb_want(c, seq + 1);
-		while (c->wb_seq <= seq && !c->wb_stop)
+		while (c->wb_seq <= seq && !c->wb_stop &&
+		       !(c->closing && c->wb_failing))
 			pthread_cond_wait(&c->wb_moved, &c->lock);
 		if (c->wb_seq <= seq)
 			ret = -EIO;
-		else if (c->err_seq == seq)
-			ret = c->err;
+		for (unsigned i = 0; !ret && i < CACHE_ERRS; i++)
+			if (c->errs[i].err && c->errs[i].seq == seq)
+				ret = c->errs[i].err;
 	}
 	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+/*
+ * Keys name whole sectors: a write that starts or ends inside one is
+ * written as the whole sectors, read first around it (@data NULL:
+ * zeroes).  Such writes are serialised among themselves, so two of
+ * them in one sector do not undo each other.
+ */
+static int write_unaligned(struct cache *c, struct cache_head *h, uint64_t off,
+			   uint32_t len, const void *data)
+{
+	uint64_t a = off & ~(uint64_t)(CBDT_SECTOR_SIZE - 1);
+	uint64_t end = (off + len + CBDT_SECTOR_SIZE - 1) &
+		       ~(uint64_t)(CBDT_SECTOR_SIZE - 1);
+	uint8_t *buf = malloc(end - a);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->rmw_lock);
+	ret = cache_read(c, a, (uint32_t)(end - a), buf);
+	if (!ret) {
+		if (data)
+			memcpy(buf + (off - a), data, len);
+		else
+			memset(buf + (off - a), 0, len);
+		ret = cache_write(c, h, a, (uint32_t)(end - a), buf);
+	}
+	pthread_mutex_unlock(&c->rmw_lock);
+	free(buf);
+	return ret;
+}
+
+/* DISCARD / WRITE_ZEROES: whole sectors through the log, the partial
+ * ones at either end zeroed (what a discard of a file reads as too). */
+static int discard_any(struct cache *c, struct cache_head *h, uint64_t off,
+		       uint32_t len, bool zeroes)
+{
+	uint64_t end = off + len;
+	uint64_t a = (off + CBDT_SECTOR_SIZE - 1) &
+		     ~(uint64_t)(CBDT_SECTOR_SIZE - 1);
+	uint64_t b = end & ~(uint64_t)(CBDT_SECTOR_SIZE - 1);
+	int ret = 0;
+
+	if (aligned(off) && aligned(len))
+		return cache_discard(c, off, len, zeroes);
+	if (a >= b) /* within one or two sectors */
+		return write_unaligned(c, h, off, len, NULL);
+	if (off < a)
+		ret = write_unaligned(c, h, off, (uint32_t)(a - off), NULL);
+	if (!ret)
+		ret = cache_discard(c, a, (uint32_t)(b - a), zeroes);
+	if (!ret && b < end)
+		ret = write_unaligned(c, h, b, (uint32_t)(end - b), NULL);
 	return ret;
 }
 
@@ -323,13 +405,15 @@ int cache_request(struct cache *c, struct cache_head *h,
 	case CBDT_OP_READ:
 		return cache_read(c, rq->offset, rq->len, data);
 	case CBDT_OP_WRITE:
+		if (!aligned(rq->offset) || !aligned(rq->len))
+			return write_unaligned(c, h, rq->offset, rq->len, data);
 		return cache_write(c, h, rq->offset, rq->len, data);
 	case CBDT_OP_FLUSH:
 		return 0; /* every completed write is in the log already */
 	case CBDT_OP_DISCARD:
 	case CBDT_OP_WRITE_ZEROES:
-		return cache_discard(c, rq->offset, rq->len,
-				     rq->op == CBDT_OP_WRITE_ZEROES);
+		return discard_any(c, h, rq->offset, rq->len,
+				   rq->op == CBDT_OP_WRITE_ZEROES);
 	default:
 		return -EINVAL;
 	}

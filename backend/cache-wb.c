@@ -85,15 +85,17 @@ static int wb_key(struct cache *c, const struct cbdt_cache_key *k, uint64_t seq)
 							      "discard",
 				 k->len, k->off, strerror(-ret));
 			pthread_mutex_lock(&c->lock);
-			c->err_seq = seq;
-			c->err = ret;
+			c->errs[c->nerrs % CACHE_ERRS].seq = seq;
+			c->errs[c->nerrs % CACHE_ERRS].err = ret;
+			c->nerrs++;
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
 		return cache_index_discarded(c, k, seq);
 	}
 	data = c->areas[k->seg] + k->seg_off;
-	if (c->conf.data_crc && cbdt_crc32c(0, data, k->len) != k->data_crc) {
+	if ((k->flags & CBDT_KEY_CRC) &&
+	    cbdt_crc32c(0, data, k->len) != k->data_crc) {
 		log_err("backend %s: cache: the data of %u bytes at %" PRIu64
 			" fails its crc: not written back",
 			c->o.name, k->len, k->off);
@@ -114,7 +116,7 @@ static int wb_pass(struct cache *c)
 	} ks;
 	struct cbdt_klog_area a;
 	struct cbdt_kset_ctx ctx;
-	struct cbdt_klog_pos pos;
+	struct cbdt_klog_pos pos, old;
 	uint64_t end, bytes = 0;
 	unsigned sets = 0;
 	int n, ret;
@@ -155,11 +157,16 @@ static int wb_pass(struct cache *c)
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&c->lock);
+	old = c->tail;
 	c->tail = pos;
 	ret = cache_tail_write(c);
-	c->wb_seq = pos.seq;
-	c->dirty -= bytes < c->dirty ? bytes : c->dirty;
-	cache_gc(c);
+	if (ret) {
+		c->tail = old; /* GC goes by the durable tail only */
+	} else {
+		c->wb_seq = pos.seq;
+		c->dirty -= bytes < c->dirty ? bytes : c->dirty;
+		cache_gc(c);
+	}
 	pthread_cond_broadcast(&c->wb_moved);
 	pthread_mutex_unlock(&c->lock);
 	return ret;
@@ -240,7 +247,13 @@ static void *wb_main(void *arg)
 				log_info("backend %s: cache: writeback goes on",
 					 c->o.name);
 			fails = 0;
+			c->wb_failing = false;
 			continue;
+		}
+		c->wb_failing = true;
+		if (c->closing) { /* requests waiting for room give up */
+			pthread_cond_broadcast(&c->space);
+			pthread_cond_broadcast(&c->wb_moved);
 		}
 		if (!fails++)
 			log_err("backend %s: cache: writeback failed: %s; retrying every %u ms",
@@ -300,4 +313,15 @@ int cache_writeback(struct cache *c, unsigned timeout_ms)
 						  -EIO;
 	pthread_mutex_unlock(&c->lock);
 	return ret;
+}
+
+void cache_quiesce(struct cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->closing = true;
+	pthread_cond_broadcast(&c->space);
+	pthread_cond_broadcast(&c->wb_moved);
+	pthread_mutex_unlock(&c->lock);
 }

@@ -46,7 +46,13 @@ int cache_seg_alloc(struct cache *c, enum cache_role role, uint32_t *out)
 	int ret;
 
 	for (;;) {
-		for (uint32_t i = 0; i < c->nsegs; i++) {
+		/* The last free segment is the log's: with every other one a
+		 * head, only a key segment lets the heads' ksets in. */
+		for (uint32_t i = 0;
+		     role == CACHE_KEYS || c->used + 1 < c->nsegs ?
+			     i < c->nsegs :
+			     0;
+		     i++) {
 			s = &c->segs[i];
 			if (s->role != CACHE_FREE)
 				continue;
@@ -65,7 +71,10 @@ int cache_seg_alloc(struct cache *c, enum cache_role role, uint32_t *out)
 			*out = i;
 			return 0;
 		}
-		/* Full: back-pressure until the writeback lets GC free one. */
+		/* Full: back-pressure until the writeback lets GC free one;
+		 * a stop gives up only while the writeback cannot go on. */
+		if (c->closing && c->wb_failing)
+			return -EIO;
 		c->space_waiters++;
 		cache_wb_want(c, c->head.seq);
 		pthread_cond_wait(&c->space, &c->lock);
@@ -104,6 +113,11 @@ static int cache_replay(struct cache *c)
 	uint64_t nsets = 0;
 	int n, ret;
 
+	/* The tail's segment holds the log even when the tail sits at its
+	 * link, and the first kset replayed is already in the next one. */
+	ret = replay_role(c, c->tail.seg, CACHE_KEYS, 0);
+	if (ret)
+		return ret;
 	while ((n = cbdt_klog_next(&c->klog, &pos, &c->kctx, &at, &ks.k)) >=
 	       0) {
 		ret = replay_role(c, at.seg, CACHE_KEYS, ks.k.seq);
@@ -112,7 +126,7 @@ static int cache_replay(struct cache *c)
 
 			if (k->flags & CBDT_KEY_DISCARD)
 				continue;
-			if (c->conf.data_crc &&
+			if ((k->flags & CBDT_KEY_CRC) &&
 			    cbdt_crc32c(0, c->areas[k->seg] + k->seg_off,
 					k->len) != k->data_crc) {
 				log_err("backend %s: cache: the data of %u bytes at %" PRIu64
@@ -230,11 +244,8 @@ static int segs_adopt(struct cache *c, const struct cbdt_cache_seg *found,
 						 f->id, f->owner, c->o.host_id,
 						 &s->s.owner);
 		}
-		if (ret) {
-			/* give back only what we took: the rest stays */
-			segs_release(c);
+		if (ret) /* what we took stays ours, with its data */
 			return ret == -ESTALE ? -EBUSY : ret;
-		}
 	}
 	return 0;
 }
@@ -265,6 +276,7 @@ static struct cache *cache_alloc(const struct cache_owner *o,
 		return NULL;
 	}
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->rmw_lock, NULL);
 	pthread_cond_init(&c->space, NULL);
 	cbdt_cond_init_mono(&c->wb_wake);
 	cbdt_cond_init_mono(&c->wb_moved);
@@ -284,6 +296,7 @@ static void cache_free(struct cache *c)
 	pthread_cond_destroy(&c->wb_moved);
 	pthread_cond_destroy(&c->wb_wake);
 	pthread_cond_destroy(&c->space);
+	pthread_mutex_destroy(&c->rmw_lock);
 	pthread_mutex_destroy(&c->lock);
 	cache_index_free(c->ix);
 	free(c->wb_gens);

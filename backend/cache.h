@@ -56,6 +56,13 @@ int cache_open(const struct cache_owner *o, const struct cache_conf *conf,
 	       struct cache **out);
 
 /*
+ * A stop is coming: from now on a request waiting for room (or for its
+ * discard) gives up with -EIO while the writeback cannot go on, so that
+ * the handlers can finish.  A healthy cache makes them wait as before.
+ */
+void cache_quiesce(struct cache *c);
+
+/*
  * Stop the cache (no request may be running): write back what is dirty
  * for at most @timeout_ms, then, if nothing is left, give its segments
  * back; else leave it for the next start (logged).

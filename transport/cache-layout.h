@@ -73,7 +73,8 @@ _Static_assert(offsetof(struct cbdt_cache_hdr, wb_done) == 192,
 /* cbdt_cache_key.flags */
 #define CBDT_KEY_DISCARD (1U << 0) /* the range left the cache (no data) */
 #define CBDT_KEY_ZEROES	 (1U << 1) /* with DISCARD: write zeroes instead */
-#define CBDT_KEY_FLAGS	 (CBDT_KEY_DISCARD | CBDT_KEY_ZEROES)
+#define CBDT_KEY_CRC	 (1U << 2) /* data_crc holds the data's crc32c */
+#define CBDT_KEY_FLAGS	 (CBDT_KEY_DISCARD | CBDT_KEY_ZEROES | CBDT_KEY_CRC)
 
 /*
  * One key: [off, off + len) of the backend is held at seg_off in cache
@@ -88,7 +89,7 @@ struct cbdt_cache_key {
 	uint32_t seg;
 	uint32_t seg_off;
 	uint32_t seg_gen;
-	uint32_t data_crc; /* crc32c of the data (cache_data_crc), else 0 */
+	uint32_t data_crc; /* with CBDT_KEY_CRC: crc32c of the data, else 0 */
 	uint16_t flags;	   /* CBDT_KEY_* */
 	uint16_t reserved; /* 0 */
 };

@@ -77,9 +77,11 @@ static int key_check(const struct cbdt_cache_key *key,
 	    (key->flags & (CBDT_KEY_ZEROES | CBDT_KEY_DISCARD)) ==
 		    CBDT_KEY_ZEROES)
 		return -EINVAL;
+	if (!(key->flags & CBDT_KEY_CRC) && key->data_crc)
+		return -EINVAL;
 	if (key->flags & CBDT_KEY_DISCARD)
 		return key->seg || key->seg_off || key->seg_gen ||
-				       key->data_crc ?
+				       (key->flags & CBDT_KEY_CRC) ?
 			       -EINVAL :
 			       0;
 	if (key->seg >= ctx->nsegs || key->seg_off > ctx->seg_data_size ||

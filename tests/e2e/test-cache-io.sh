@@ -94,6 +94,13 @@ admin clear-dead >/dev/null 2>&1 || true
 	'import json,sys; print(len(json.load(sys.stdin)["caches"]))')" = 1 ] ||
 	fail "clear-dead dropped the dirty cache"
 
+log "a read-only restart would miss what the cache holds: refused"
+sed 's/^cache_size *=.*/readonly = true/' "$CONF" >"$T/ro.ini"
+"$BUILD/cbd-backend" -c "$T/ro.ini" --foreground >"$T/ro.log" 2>&1 &&
+	fail "a read-only backend started over its own dirty cache"
+grep -q 'a read-only backend cannot write back' "$T/ro.log" ||
+	{ cat "$T/ro.log"; fail "read-only over a dirty cache: no reason given"; }
+
 log "the restart writes it back; a clean stop gives the cache up"
 rm -f "$T/server.pid"
 start_backend "$CONF" "$T/server.pid"

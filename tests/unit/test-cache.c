@@ -414,6 +414,90 @@ static void test_dirty_cache_kept(void **state)
 	f->h = cache_head_new(f->c);
 }
 
+/* A request as a handler hands it over. */
+static int do_request(struct fx *f, uint16_t op, uint64_t off, uint32_t len,
+		      void *data)
+{
+	struct cbdt_request rq = {.op = op, .offset = off, .len = len};
+
+	return cache_request(f->c, f->h, &rq, data);
+}
+
+/* Writes, discards and zeroing that start and end inside sectors are
+ * done on whole sectors, read around them; reads of any range. */
+static void test_unaligned_requests(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(fx_open(f), 0);
+	for (int i = 0; i < 2000; i++) {
+		uint32_t len = 1 + rnd(f, 20000), r = rnd(f, 10);
+		uint64_t off = rnd(f, DEV_SIZE - len);
+
+		if (r < 5) {
+			for (uint32_t j = 0; j < len; j++)
+				f->buf[j] = (uint8_t)rand_r(&f->seed);
+			assert_int_equal(do_request(f, CBDT_OP_WRITE, off, len,
+						    f->buf),
+					 0);
+			memcpy(f->model + off, f->buf, len);
+		} else if (r < 8) {
+			assert_int_equal(do_request(f, CBDT_OP_READ, off, len,
+						    f->buf),
+					 0);
+			assert_memory_equal(f->buf, f->model + off, len);
+		} else {
+			assert_int_equal(
+				do_request(f,
+					   r == 8 ? CBDT_OP_DISCARD :
+						    CBDT_OP_WRITE_ZEROES,
+					   off, len, NULL),
+				0);
+			memset(f->model + off, 0, len);
+		}
+	}
+	/* the engine itself never logs what replay would refuse */
+	assert_int_equal(cache_write(f->c, f->h, 100, 512, f->buf), -EINVAL);
+	assert_int_equal(cache_discard(f->c, 512, 100, false), -EINVAL);
+	fx_pause(f, true);
+	fx_stop(f, 0);
+	assert_int_equal(fx_open(f), 0);
+	check_all(f);
+	fx_stop(f, 60000);
+	check_image(f);
+}
+
+/*
+ * The writeback stops exactly at the end of the first key segment (its
+ * tail then sits where the link to the next one goes), the log moves on
+ * into the next segment, and the cache stops dirty: the replay starts at
+ * that link and must keep the tail's segment for the log, or the first
+ * new head takes it and the log is lost.
+ */
+static void test_tail_at_a_link(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t per_seg =
+		(CBDT_CACHE_AREA_SIZE - CBDT_KSET_ALIGN) / CBDT_KSET_ALIGN;
+
+	f->conf.data_crc = false;
+	assert_int_equal(fx_open(f), 0);
+	/* one 512-byte write is one 512-byte kset */
+	for (uint32_t i = 0; i < per_seg; i++)
+		do_write(f, (uint64_t)(i % (DEV_SIZE / 512)) * 512, 512);
+	assert_int_equal(cache_writeback(f->c, 60000), 0);
+	fx_pause(f, true);
+	do_write(f, 0, 4096);
+	fx_stop(f, 0);
+	assert_int_equal(fx_open(f), 0);
+	write_random(f, 50); /* new heads */
+	assert_int_equal(cache_writeback(f->c, 60000), 0);
+	check_all(f);
+	fx_pause(f, false);
+	fx_stop(f, 60000);
+	check_image(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +511,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_cache_kept, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unaligned_requests, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tail_at_a_link, setup,
 						teardown),
 	};
 

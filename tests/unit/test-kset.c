@@ -184,7 +184,7 @@ static const char *corrupt(unsigned i)
 		buf.k.next_seg = NSEGS;
 		return "next_seg out of range";
 	case 4:
-		k0->flags = 4;
+		k0->flags = 8;
 		return "unknown key flag";
 	case 5:
 		k0->reserved = 1;
@@ -216,6 +216,15 @@ static const char *corrupt(unsigned i)
 	case 14:
 		k2->data_crc = 1;
 		return "discard with a crc";
+	case 15:
+		k0->data_crc = 1;
+		return "a crc without KEY_CRC";
+	case 16:
+		k2->flags |= CBDT_KEY_CRC;
+		return "discard with KEY_CRC";
+	case 17:
+		k0->flags = CBDT_KEY_ZEROES;
+		return "zeroes without discard";
 	default:
 		return NULL;
 	}
