@@ -207,6 +207,18 @@ umount_dir() {
 	wait_for 30 unmounted "$1" || umount -l "$1" 2>/dev/null
 }
 
+# ---- caches -----------------------------------------------------------
+# cache_field TRANSPORT NAME: NAME of the first cache in cbd-status --json
+# ("count": how many caches there are).
+cache_field() {
+	"$BUILD/cbd-status" -t "$1" --json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["caches"]
+print(len(c) if sys.argv[1] == "count" else c[0][sys.argv[1]])' "$2"
+}
+# cache_dirty_over TRANSPORT BYTES: the first cache holds more dirty data.
+cache_dirty_over() { [ "$(cache_field "$1" dirty)" -gt "$2" ] 2>/dev/null; }
+
 # ---- cbdfs tests (tests/e2e/test-cbdfs-*.sh) ---------------------------
 # cbdfs_stack SIZE [CBDFS_OPTS [BACKEND_KEYS...]]: in $T, a file transport,
 # an image of SIZE served as backend0 ("disk0", handlers = 4) by one

@@ -83,15 +83,13 @@ admin format --force 2>"$T/format.err" &&
 	fail "format --force went over a dirty cache"
 grep -q 'holds a cache with writes not yet on' "$T/format.err" ||
 	{ cat "$T/format.err"; fail "format: no reason given"; }
-seg=$("$BUILD/cbd-status" -t "$TRANSPORT" --json | python3 -c \
-	'import json,sys; print(json.load(sys.stdin)["caches"][0]["segment"])')
+seg=$(cache_field "$TRANSPORT" segment)
 admin clear-segment "$seg" 2>"$T/clear.err" &&
 	fail "clear-segment freed a dirty cache"
 grep -q 'not yet written back' "$T/clear.err" ||
 	{ cat "$T/clear.err"; fail "clear-segment: no reason given"; }
 admin clear-dead >/dev/null 2>&1 || true
-[ "$("$BUILD/cbd-status" -t "$TRANSPORT" --json | python3 -c \
-	'import json,sys; print(len(json.load(sys.stdin)["caches"]))')" = 1 ] ||
+[ "$(cache_field "$TRANSPORT" count)" = 1 ] ||
 	fail "clear-dead dropped the dirty cache"
 
 log "a read-only restart would miss what the cache holds: refused"

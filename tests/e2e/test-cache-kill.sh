@@ -16,13 +16,6 @@ cbdfs_stack 256M "queues=2" cache_size=192M cache_volatile=yes \
 	cache_data_crc=yes
 attach_loop "$FILE" --direct-io=on
 
-# cache_field NAME: the cache's NAME from cbd-status --json.
-cache_field() {
-	"$BUILD/cbd-status" -t "$TRANSPORT" --json | python3 -c \
-		'import json,sys; print(json.load(sys.stdin)["caches"][0][sys.argv[1]])' "$1"
-}
-dirty_over() { [ "$(cache_field dirty)" -gt "$1" ]; }
-
 job=(--name=cache-kill --size=192M --rw=randwrite --bsrange=4k-256k
 	--verify=crc32c --verify_fatal=1)
 fio "${job[@]}" --filename="$LOOP_DEV" --iodepth=32 --ioengine=libaio \
@@ -33,13 +26,13 @@ cleanup_fn "kill $fio_pid 2>/dev/null"
 for round in 1 2 3; do
 	"$BUILD/cbd-admin" -t "$TRANSPORT" cache-writeback 0 --pause >/dev/null ||
 		fail "cache-writeback --pause"
-	wait_for 120 dirty_over $((8 << 20)) ||
+	wait_for 120 cache_dirty_over "$TRANSPORT" $((8 << 20)) ||
 		{ cat "$T/fio.log"; fail "no dirty data in the cache before kill $round"; }
 	kill -0 "$fio_pid" 2>/dev/null || fail "fio ended before kill $round"
-	log "kill -9 cbd-backend ($BACKEND_PID) with $(cache_field dirty) bytes dirty, round $round"
+	log "kill -9 cbd-backend ($BACKEND_PID) with $(cache_field "$TRANSPORT" dirty) bytes dirty, round $round"
 	kill -KILL "$BACKEND_PID"
 	wait "$BACKEND_PID" 2>/dev/null || true
-	[ "$(cache_field dirty_kept)" = True ] ||
+	[ "$(cache_field "$TRANSPORT" dirty_kept)" = True ] ||
 		fail "cbd-status does not say the dead backend's cache is dirty"
 	rm -f "$T/server.pid"
 	start_backend "$CONF" "$T/server.pid"

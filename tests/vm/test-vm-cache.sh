@@ -33,13 +33,6 @@ guest_b() {
 	sleep infinity
 }
 
-# cache_field NAME: the cache's NAME in cbd-status --json.
-cache_field() {
-	"$BUILD/cbd-status" -t /dev/dax0.0 --json | python3 -c \
-		'import json,sys; print(json.load(sys.stdin)["caches"][0][sys.argv[1]])' "$1"
-}
-dirty_over() { [ "$(cache_field dirty)" -gt "$1" ] 2>/dev/null; }
-
 guest_a() {
 	dax_wait
 	flag_wait b.ready.1 300
@@ -55,16 +48,16 @@ guest_a() {
 		--verify=crc32c --do_verify=1 --verify_fatal=1 \
 		--output="$RUN/fio.out" &
 	local fio_pid=$!
-	wait_for 600 dirty_over $((4 << 20)) || fail "no dirty data in the cache"
+	wait_for 600 cache_dirty_over /dev/dax0.0 $((4 << 20)) || fail "no dirty data in the cache"
 	kill -0 "$fio_pid" 2>/dev/null || fail "fio finished before B's power-off: make its job larger"
-	echo "dirty in B's cache: $(cache_field dirty) bytes"
+	echo "dirty in B's cache: $(cache_field /dev/dax0.0 dirty) bytes"
 	flag_set a.dirty
 	flag_wait b.ready.2 900
 	"$BUILD/cbd-admin" -t /dev/dax0.0 cache-writeback 0 --resume || fail "resume"
 	wait "$fio_pid" || { cat "$RUN/fio.out"; fail "fio verify across B's power-off"; }
 	grep -E 'err=|WRITE:|READ:' "$RUN/fio.out"
 	"$BUILD/cbd-admin" -t /dev/dax0.0 cache-writeback 0 || fail "cache-writeback"
-	[ "$(cache_field dirty)" = 0 ] || fail "dirty after cache-writeback"
+	[ "$(cache_field /dev/dax0.0 dirty)" = 0 ] || fail "dirty after cache-writeback"
 	flag_set a.done
 }
 
