@@ -17,8 +17,8 @@
 #include "log.h"
 #include "util.h"
 
-/* Clean stop of a cache that cannot be written back: how long to try. */
-#define CACHE_REWRITE_TIMEOUT_MS 600000U
+/* Writing back a previous run's cache before giving it up: at most. */
+#define CACHE_RETIRE_TIMEOUT_MS 600000U
 
 uint64_t cache_size(const struct cache *c)
 {
@@ -48,11 +48,9 @@ int cache_seg_alloc(struct cache *c, enum cache_role role, uint32_t *out)
 	for (;;) {
 		/* The last free segment is the log's: with every other one a
 		 * head, only a key segment lets the heads' ksets in. */
-		for (uint32_t i = 0;
-		     role == CACHE_KEYS || c->used + 1 < c->nsegs ?
-			     i < c->nsegs :
-			     0;
-		     i++) {
+		bool may = role == CACHE_KEYS || c->used + 1 < c->nsegs;
+
+		for (uint32_t i = 0; may && i < c->nsegs; i++) {
 			s = &c->segs[i];
 			if (s->role != CACHE_FREE)
 				continue;
@@ -376,7 +374,7 @@ static int cache_retire(struct cache *c)
 		"backend %s: cache: writing back the cache of a previous run (%" PRIu64
 		" bytes dirty) before it is given up",
 		c->o.name, c->dirty);
-	ret = cache_writeback(c, CACHE_REWRITE_TIMEOUT_MS);
+	ret = cache_writeback(c, CACHE_RETIRE_TIMEOUT_MS);
 	cache_wb_stop(c);
 	if (ret) {
 		log_err("backend %s: cache: cannot write the previous cache back: %s",
