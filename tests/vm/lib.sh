@@ -75,8 +75,11 @@ b_conf() {
 declare -A VM_PID=()
 
 vm_cleanup() {
-	local n
-	for n in "${!VM_PID[@]}"; do vm_kill "$n"; done
+	local rc=$1 n
+	for n in "${!VM_PID[@]}"; do
+		[ "$rc" = 0 ] || vm_show "$n"
+		vm_kill "$n"
+	done
 	[ -z "${VM_NV:-}" ] || rm -f "$VM_NV"
 }
 
@@ -93,7 +96,7 @@ vm_setup() {
 	RUN=$(cd "$VM_LIB_DIR/../.." && pwd)/build/tests/vm/$name
 	rm -rf "$RUN"
 	mkdir -p "$RUN"
-	cleanup_fn vm_cleanup
+	cleanup_fn 'vm_cleanup $rc'
 	if [ "${1:-}" = --blank-nvdimm ]; then
 		VM_NV=$(mktemp /dev/shm/cbd-vm-nvdimm.XXXXXX)
 		truncate -s "$2" "$VM_NV"
@@ -181,13 +184,15 @@ vm_kill() {
 }
 
 # vm_wait NAME SECS: the guest powers itself off after its script; fail
-# unless that script passed (the tail of its log is shown otherwise).
+# unless that script passed (the tail of its log is shown otherwise), and
+# at once when another guest's script failed meanwhile.
 vm_wait() {
 	local name=$1 secs=$2 pid=${VM_PID[$1]}
-	if ! wait_for "$secs" vm_exited "$pid"; then
+	if ! wait_for "$secs" vm_done_or_failed "$pid"; then
 		vm_show "$name"
 		fail "guest $name did not finish within $secs s"
 	fi
+	vm_check_others "$name" "guest $name"
 	wait "$pid" 2>/dev/null || true
 	unset "VM_PID[$name]"
 	if [ "$(cat "$RUN/$name.rc" 2>/dev/null)" != 0 ]; then
@@ -197,24 +202,39 @@ vm_wait() {
 	echo "  VM      $name: passed"
 }
 
-vm_exited() { ! kill -0 "$1" 2>/dev/null; }
+# Some guest's script failed (it wrote a non-zero NAME.rc).
+vm_any_failed() {
+	local n
+	for n in "${!VM_PID[@]}"; do
+		[ -e "$RUN/$n.rc" ] && [ "$(cat "$RUN/$n.rc")" != 0 ] && return 0
+	done
+	return 1
+}
+vm_done_or_failed() { pid_gone "$1" || vm_any_failed; }
+
+# vm_check_others NAME WHAT: fail, showing its logs, if a guest other
+# than NAME failed while the host waited for WHAT.
+vm_check_others() {
+	local n
+	for n in "${!VM_PID[@]}"; do
+		[ "$n" != "$1" ] && [ -e "$RUN/$n.rc" ] &&
+			[ "$(cat "$RUN/$n.rc")" != 0 ] || continue
+		vm_show "$n"
+		fail "guest $n failed while the host waited for $2"
+	done
+	return 0
+}
 
 # vm_flag_wait FLAG SECS: on the host, wait for a guest's flag; fail at
 # once when a guest's script failed meanwhile (no point in waiting).
 vm_flag_wait() {
-	local flag=$1 secs=$2 i n
-	for ((i = 0; i < secs * 10; i++)); do
-		[ -e "$RUN/flag.$flag" ] && return 0
-		for n in "${!VM_PID[@]}"; do
-			if [ -e "$RUN/$n.rc" ] && [ "$(cat "$RUN/$n.rc")" != 0 ]; then
-				vm_show "$n"
-				fail "guest $n failed while the host waited for $flag"
-			fi
-		done
-		sleep 0.1
-	done
-	fail "no flag $flag after $secs s"
+	local flag=$1 secs=$2
+	if ! wait_for "$secs" vm_flag_or_failed "$flag"; then
+		fail "no flag $flag after $secs s"
+	fi
+	vm_check_others "" "flag $flag"
 }
+vm_flag_or_failed() { [ -e "$RUN/flag.$1" ] || vm_any_failed; }
 
 # vm_show NAME: the tails of a guest's log and console.
 vm_show() {
