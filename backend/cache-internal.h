@@ -113,6 +113,8 @@ void cache_wb_stop(struct cache *c);
 /* cache-wb.c: the kset below @seq go to the disk even while the
  * writeback is paused; wakes it (under lock). */
 void cache_wb_want(struct cache *c, uint64_t seq);
+/* cache-wb.c: a writer waits for room: want what frees a segment. */
+void cache_wb_room(struct cache *c);
 
 /* cache-wb.c: free written-back segments (under lock). */
 void cache_gc(struct cache *c);

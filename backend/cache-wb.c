@@ -124,6 +124,9 @@ static int wb_pass(struct cache *c)
 	pthread_mutex_lock(&c->lock);
 	end = c->head.seq;
 	pos = c->tail;
+	/* Paused: what must go, at least one kset (GC may wait on it). */
+	if (READ_ONCE(c->hdr->wb_pause) && c->wb_want < end)
+		end = c->wb_want > pos.seq ? c->wb_want : pos.seq + 1;
 	memcpy(c->wb_gens, c->gens, c->nsegs * sizeof(*c->gens));
 	pthread_mutex_unlock(&c->lock);
 	a = c->klog;
@@ -213,6 +216,23 @@ void cache_wb_want(struct cache *c, uint64_t seq)
 	if (seq > c->wb_want)
 		c->wb_want = seq;
 	pthread_cond_signal(&c->wb_wake);
+}
+
+/*
+ * A writer waits for a segment: write back what frees the oldest one
+ * that is no head, and no more (a paused writeback keeps the rest).
+ */
+void cache_wb_room(struct cache *c)
+{
+	uint64_t want = c->head.seq;
+
+	for (uint32_t i = 0; i < c->nsegs; i++) {
+		const struct cache_seg *s = &c->segs[i];
+
+		if (s->role != CACHE_FREE && !s->head && s->last_seq < want)
+			want = s->last_seq + 1;
+	}
+	cache_wb_want(c, want);
 }
 
 /* Dirty, and not paused (or what must go is not on the disk yet). */

@@ -74,7 +74,7 @@ int cache_seg_alloc(struct cache *c, enum cache_role role, uint32_t *out)
 		if (c->closing && c->wb_failing)
 			return -EIO;
 		c->space_waiters++;
-		cache_wb_want(c, c->head.seq);
+		cache_wb_room(c);
 		pthread_cond_wait(&c->space, &c->lock);
 		c->space_waiters--;
 	}
