@@ -90,10 +90,19 @@ vm_cleanup() {
 vm_setup() {
 	requires_root
 	requires qemu-system-x86_64
-	local name
+	local name root d
 	name=$(basename "$0" .sh)
+	root=$(cd "$VM_LIB_DIR/../.." && pwd)
+	# tests/vm/init mounts a tmpfs of the guest's own on these
+	for d in "$root" "$BUILD"; do
+		case "$d/" in
+		/tmp/* | /run/* | /var/tmp/* | /mnt/* | /dev/shm/*)
+			fail "the VM rig cannot run from $d: its guests mount their own /tmp /run /var/tmp /mnt /dev/shm over the host's; use a tree elsewhere"
+			;;
+		esac
+	done
 	"$VM_LIB_DIR/image.sh" "$VM_DIR" || fail "cannot build the guest image"
-	RUN=$(cd "$VM_LIB_DIR/../.." && pwd)/build/tests/vm/$name
+	RUN=$root/build/tests/vm/$name
 	rm -rf "$RUN"
 	mkdir -p "$RUN"
 	cleanup_fn 'vm_cleanup $rc'
