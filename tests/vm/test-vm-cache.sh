@@ -67,10 +67,10 @@ vm_setup
 make_image "$RUN/disk-b.img" 256M
 vm_start b b --disk "$RUN/disk-b.img" --args 1
 vm_start a a
-vm_flag_wait a.dirty 900
+vm_flag_wait a.dirty 600
 echo "  VM      b: power off"
 vm_kill b
 vm_start b b --disk "$RUN/disk-b.img" --args 2
-vm_wait a 1500
+vm_wait a 900
 vm_wait b 300
 echo PASS

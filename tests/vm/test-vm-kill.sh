@@ -51,6 +51,6 @@ vm_setup
 make_image "$RUN/disk-b.img" 256M
 vm_start b b --disk "$RUN/disk-b.img"
 vm_start a a
-vm_wait a 1200
+vm_wait a 900
 vm_wait b 300
 echo PASS

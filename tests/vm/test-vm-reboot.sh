@@ -87,6 +87,6 @@ vm_start b b --disk "$RUN/disk-b.img" --args 1
 vm_start a a
 power_cycle_b a.fio 8 2
 power_cycle_b a.ext4 5 3
-vm_wait a 1500
+vm_wait a 900
 vm_wait b 300
 echo PASS
