@@ -33,12 +33,12 @@ void cache_gc(struct cache *c)
 {
 	uint32_t limit =
 		(uint32_t)((uint64_t)c->nsegs * c->conf.gc_percent / 100);
-	bool room = false;
+	uint32_t nfree = c->nsegs - c->used;
 
-	for (uint32_t i = 0; i < c->nsegs; i++)
-		room |= c->segs[i].role == CACHE_FREE;
-	/* Above the limit, or a writer waits and nothing is free. */
-	while (c->used > limit || (c->space_waiters && !room)) {
+	/* Above the limit, or a writer waits and what is free is only the
+	 * log's last segment (a data head needs another; see
+	 * cache_seg_alloc). */
+	while (c->used > limit || (c->space_waiters && nfree < 2)) {
 		uint32_t best = CACHE_NONE;
 
 		for (uint32_t i = 0; i < c->nsegs; i++) {
@@ -60,9 +60,9 @@ void cache_gc(struct cache *c)
 		pthread_rwlock_unlock(&c->ixlock);
 		c->segs[best].role = CACHE_FREE;
 		c->used--;
-		room = true;
+		nfree++;
 	}
-	if (room)
+	if (nfree)
 		pthread_cond_broadcast(&c->space);
 }
 

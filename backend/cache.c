@@ -108,6 +108,7 @@ static int cache_replay(struct cache *c)
 		uint8_t b[4096];
 	} ks;
 	struct cbdt_klog_pos pos = c->tail, at;
+	uint32_t kseg = c->tail.seg;
 	uint64_t nsets = 0;
 	int n, ret;
 
@@ -118,6 +119,11 @@ static int cache_replay(struct cache *c)
 		return ret;
 	while ((n = cbdt_klog_next(&c->klog, &pos, &c->kctx, &at, &ks.k)) >=
 	       0) {
+		/* A key segment left by its link ends with the link's seq,
+		 * as when it was written (GC frees it past that). */
+		if (at.seg != kseg)
+			replay_role(c, kseg, CACHE_KEYS, ks.k.seq - 1);
+		kseg = at.seg;
 		ret = replay_role(c, at.seg, CACHE_KEYS, ks.k.seq);
 		for (int i = 0; !ret && i < n; i++) {
 			const struct cbdt_cache_key *k = &ks.k.keys[i];
@@ -144,6 +150,8 @@ static int cache_replay(struct cache *c)
 		nsets++;
 	}
 	c->head = pos;
+	if (pos.seg != kseg) /* the log's end is just past a link */
+		replay_role(c, kseg, CACHE_KEYS, pos.seq - 1);
 	ret = replay_role(c, pos.seg, CACHE_KEYS, 0);
 	if (ret)
 		return ret;

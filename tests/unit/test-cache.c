@@ -232,9 +232,8 @@ static void test_random_ops_and_replays(void **state)
 /* Writes far beyond the cache's size, writeback paused: back-pressure
  * makes room, nothing fails, and only what frees a segment goes to the
  * disk: the cache stays mostly dirty. */
-static void test_full_cache(void **state)
+static void full_cache(struct fx *f)
 {
-	struct fx *f = *state;
 	uint64_t dirty;
 
 	assert_int_equal(fx_open(f), 0);
@@ -254,6 +253,21 @@ static void test_full_cache(void **state)
 	fx_pause(f, false);
 	fx_stop(f, 60000);
 	check_image(f);
+}
+
+static void test_full_cache(void **state)
+{
+	full_cache(*state);
+}
+
+/* GC's limit at all but one segment (90 % of 6): a writer that waits
+ * still gets one freed, although the log's last one is free. */
+static void test_full_cache_gc_limit(void **state)
+{
+	struct fx *f = *state;
+
+	f->conf.gc_percent = 90;
+	full_cache(f);
 }
 
 struct writer {
@@ -508,6 +522,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_random_ops_and_replays,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_cache_gc_limit, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_full_cache, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_handlers, setup,
