@@ -240,6 +240,10 @@ int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
 		log_warn(
 			"backend %s: segment %u: lost: writes acknowledged in writeback mode by a host that crashed were never flushed; failing its I/O with EIO until the client unmaps it",
 			b->conf.name, seg_id);
+	/* A memory store loses nothing when the client queues many requests
+	 * on one handler (docs/performance.md, "Packing"); a cache in front
+	 * may miss to a disk, so it does not say so. */
+	cbdt_channel_handler_pack(ch, b->store.memory && !b->cache);
 	ret = pthread_create(&h->thread, NULL, handler_main, h);
 	if (ret) {
 		cache_head_free(b->cache, h->cache_head);

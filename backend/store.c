@@ -14,10 +14,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
+#include <linux/major.h>
 #include <linux/stat.h>
 
 #include "barrier.h"
@@ -98,6 +102,22 @@ static int store_open_fds(struct store *s, const char *path, int flags,
 	return 0;
 }
 
+/*
+ * Memory, where a read or write is a copy and never waits for a device:
+ * a file on tmpfs or ramfs, or a brd RAM disk.  (A cached page of a disk
+ * file does not count: the next one may be a miss.)
+ */
+static bool store_in_memory(int fd, const struct stat *st)
+{
+	struct statfs sf;
+
+	if (S_ISBLK(st->st_mode))
+		return major(st->st_rdev) == RAMDISK_MAJOR;
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+}
+
 int store_open(struct store *s, const char *path, unsigned flags)
 {
 	int oflags;
@@ -141,6 +161,7 @@ int store_open(struct store *s, const char *path, unsigned flags)
 		goto err_close;
 	}
 	s->blk = S_ISBLK(st.st_mode);
+	s->memory = store_in_memory(s->fd, &st);
 	s->block_size = 512;
 	if (s->blk) {
 		int bs;

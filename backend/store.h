@@ -31,6 +31,8 @@ struct store {
 	bool direct;	     /* fd is O_DIRECT */
 	uint32_t dio_align;  /* offset/length/memory alignment of fd */
 	bool blk;	     /* block device, not a regular file */
+	bool memory;	     /* tmpfs / ramfs file or RAM disk: no device
+			      * waits (store_open, cbdt CBDT_HF_PACK) */
 	uint64_t size;	     /* bytes served: at open, rounded down to 512 */
 	uint32_t tail;	     /* bytes past size that are not served */
 	uint32_t block_size; /* logical block size (512 for files) */

@@ -34,6 +34,7 @@ void status_io_sample(const struct cbdt *t, struct status_snap *s, bool first)
 		struct status_segment *g = &s->segments[id];
 		const struct cbdt_channel_ctrl *ctrl = cbdt_segment_ctrl(t, id);
 		uint64_t owner = cbdt_slot_owner(t, CBDT_OBJ_SEGMENT, id);
+		uint32_t flags;
 
 		/* pairs with the store-release of magic at channel init */
 		if (!ctrl || CBDT_OWNER_STATE(owner) != CBDT_SLOT_ACTIVE ||
@@ -52,7 +53,9 @@ void status_io_sample(const struct cbdt *t, struct status_snap *s, bool first)
 		 * handler's of sq_tail: a consistent enough difference */
 		g->inflight = smp_load_acquire(&ctrl->sq_head) -
 			      smp_load_acquire(&ctrl->sq_tail);
-		g->lost = READ_ONCE(ctrl->handler_flags) & CBDT_HF_LOST;
+		flags = READ_ONCE(ctrl->handler_flags);
+		g->lost = flags & CBDT_HF_LOST;
+		g->packs = flags & CBDT_HF_PACK;
 		g->timed_out = READ_ONCE(ctrl->timed_out);
 		g->submitted = READ_ONCE(ctrl->submitted);
 		g->qdepth = READ_ONCE(ctrl->se_count);

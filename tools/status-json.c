@@ -320,6 +320,7 @@ static json_t *segment_json(struct jb *jb, const struct status_segment *g)
 	put(jb, o, "orphaned",
 	    json_boolean(g->s.active && chan && g->orphaned));
 	put(jb, o, "lost", json_boolean(g->s.active && chan && g->lost));
+	put(jb, o, "packs", json_boolean(g->s.active && chan && g->packs));
 	put(jb, o, "inflight", chan ? jint(g->inflight) : json_null());
 	return o;
 }

@@ -70,6 +70,7 @@ struct status_segment {
 	bool orphaned; /* its blkdev slot no longer holds blkdev_owner */
 	/* I/O (status-io.c), channels only */
 	bool lost;	    /* handler_flags LOST */
+	bool packs;	    /* handler_flags PACK: its store is memory */
 	uint32_t inflight;  /* submitted, not yet completed */
 	uint32_t qdepth;    /* submission ring entries */
 	uint32_t max_io;    /* data area: the largest request */

@@ -716,6 +716,17 @@ bool cbdt_channel_handler_adopt(struct cbdt_channel *ch,
  */
 void cbdt_channel_handler_unflushed(struct cbdt_channel *ch, bool unflushed);
 
+/*
+ * Right after attaching: say whether requests may be packed onto this
+ * channel (CBDT_HF_PACK: the store is memory, one handler thread loses
+ * no device parallelism).
+ */
+void cbdt_channel_handler_pack(struct cbdt_channel *ch, bool pack);
+
+/* Client, any thread: the handler of the last completion reaped said
+ * CBDT_HF_PACK (false before the first one). */
+bool cbdt_channel_packs(const struct cbdt_channel *ch);
+
 /* True once the channel was found LOST (see cbdt_channel_handler_adopt). */
 bool cbdt_channel_lost(const struct cbdt_channel *ch);
 

@@ -321,6 +321,18 @@ void cbdt_channel_handler_unflushed(struct cbdt_channel *ch, bool unflushed)
 	WRITE_ONCE(ch->ctrl->handler_flags, flags);
 }
 
+void cbdt_channel_handler_pack(struct cbdt_channel *ch, bool pack)
+{
+	ch->h_flags = (ch->h_flags & ~CBDT_HF_PACK) | (pack ? CBDT_HF_PACK : 0);
+	/* A hint: the client reads it relaxed, whenever it looks. */
+	WRITE_ONCE(ch->ctrl->handler_flags, ch->h_flags);
+}
+
+bool cbdt_channel_packs(const struct cbdt_channel *ch)
+{
+	return READ_ONCE(ch->packs);
+}
+
 bool cbdt_channel_lost(const struct cbdt_channel *ch)
 {
 	return ch->h_flags & CBDT_HF_LOST;

@@ -36,6 +36,7 @@ struct cbdt_channel {
 	uint64_t seq;	 /* next submission; (u32) == sq_head */
 	uint64_t reaped; /* next completion; (u32) == cq_tail */
 	uint32_t inflight_max;
+	bool packs; /* CBDT_HF_PACK as of the last reap; READ_ONCE */
 	struct chan_pending *pending; /* [se_count], by seq */
 	struct chan_alloc alloc;      /* data area, private */
 

@@ -213,6 +213,10 @@ int cbdt_channel_reap(struct cbdt_channel *ch, struct cbdt_completion *c)
 	    data_crc(ch, p->data_off, p->data_len) != ce.data_crc &&
 	    data_crc(ch, p->data_off, p->data_len) != ce.data_crc)
 		result = -EBADMSG; /* this request fails, not the channel */
+	/* A hint of the handler that completed it, from the line we just
+	 * read cq_head from: any thread may look (cbdt_channel_packs). */
+	WRITE_ONCE(ch->packs,
+		   !!(READ_ONCE(ctrl->handler_flags) & CBDT_HF_PACK));
 	c->req_id = p->req_id;
 	c->seq = reaped;
 	c->result = result;

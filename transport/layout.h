@@ -299,9 +299,14 @@ enum cbdt_client_state {
  * writes may be lost, and sets LOST: from then on every request of the
  * channel fails with -EIO, so the client never goes on with a disk that
  * went back in time.  Zero in channels of older writers: nothing known.
+ * PACK: a hint for the client, set at attach: this handler's store is
+ * memory (tmpfs, a RAM disk), where a request costs a copy and never a
+ * device wait, so that requests queued on this one channel lose no
+ * parallelism; the client may fill it before it uses other channels.
  */
 #define CBDT_HF_UNFLUSHED (1U << 0)
 #define CBDT_HF_LOST	  (1U << 1)
+#define CBDT_HF_PACK	  (1U << 2)
 
 enum cbdt_handler_state {
 	CBDT_HANDLER_NONE = 0,

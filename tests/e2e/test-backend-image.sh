@@ -74,6 +74,17 @@ if [ "$(id -u)" = 0 ] && losetup -f >/dev/null 2>&1; then
 	start_backend "$T/blk.ini" "$T/blk.pid"
 	write_config "$T/blk2.ini" "$TR" node-b blk "$LOOP_DEV" "id = 6"
 	refused "$T/blk2.ini" "backend blk: $LOOP_DEV: in use"
+	log "a block device (here a loop device) is no memory: its handlers do not ask to pack"
+	"$BUILD/cbd-testclient" -t "$TR" -b 5 -H node-c -q 2 --attach-timeout 30000 \
+		--ready "$T/client.ready" write 0 64K 1 hold 3600 >"$T/client.log" 2>&1 &
+	cpid=$!
+	cleanup_fn "stop_daemon $cpid"
+	wait_for 60 test -e "$T/client.ready" || fail "client did not map: $(cat "$T/client.log")"
+	chans() { "$BUILD/cbd-status" -t "$TR" --json | jq -e "[.segments[] |
+		select(.type == \"channel\" and .handler == \"attached\")] | length == 2 and $1" >/dev/null; }
+	wait_for 60 chans 'true' || fail "channels not attached: $("$BUILD/cbd-status" -t "$TR" --json)"
+	chans 'all(.packs == false)' || fail "a loop device said to pack: $("$BUILD/cbd-status" -t "$TR" --json)"
+	stop_daemon "$cpid"
 	stop_daemon "$BACKEND_PID"
 	log "a mounted block device is refused"
 	mkfs.ext4 -q "$LOOP_DEV"

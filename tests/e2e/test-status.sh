@@ -189,6 +189,10 @@ q '.blkdevs[0] as $d | .transport.segments_used == 2 and
 	    .blkdev_id == $d.id and .backend_id == $d.backend_id and
 	    .handler == "attached") and
 	([.segments[].id] | sort) == ($d.channels | sort)'
+# disk0 is a file on tmpfs ($T is under /dev/shm): memory, so its handlers
+# tell the client it may pack requests (a block device says not:
+# test-backend-image)
+q 'all(.segments[]; .packs == true)'
 q '.transport.segments_used + .transport.segments_free == .transport.slots.segments'
 
 log "I/O counters: exact after known requests, on the blkdev and its backend"

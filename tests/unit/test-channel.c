@@ -764,6 +764,45 @@ static void test_unflushed_writes_of_another_boot_lose_the_channel(void **state)
 	assert_true(cbdt_channel_handler_adopt(f->h, boot_a));
 }
 
+/*
+ * The PACK hint: said by the handler at attach, kept by the UNFLUSHED
+ * updates, dropped by the next handler until it says so itself; the
+ * client learns it with the completions it reaps.
+ */
+static void test_pack_hint_reaches_the_client_with_completions(void **state)
+{
+	struct fx *f = *state;
+	struct cbdt_channel_ctrl *ctrl = fx_ctrl(f);
+	static const uint8_t boot[16] = {0xa};
+	struct cbdt_request rq, hr;
+	struct cbdt_completion c;
+
+	assert_false(cbdt_channel_handler_adopt(f->h, boot));
+	cbdt_channel_handler_pack(f->h, true);
+	assert_int_equal(ctrl->handler_flags, CBDT_HF_PACK);
+	cbdt_channel_handler_unflushed(f->h, true);
+	assert_int_equal(ctrl->handler_flags, CBDT_HF_PACK | CBDT_HF_UNFLUSHED);
+	cbdt_channel_handler_unflushed(f->h, false);
+	assert_int_equal(ctrl->handler_flags, CBDT_HF_PACK);
+	/* nothing reaped yet: the client does not know */
+	assert_false(cbdt_channel_packs(f->c));
+	assert_int_equal(submit(f, CBDT_OP_FLUSH, 1, 0, &rq), 0);
+	serve_one(f, 0, &hr);
+	assert_int_equal(cbdt_channel_reap(f->c, &c), 1);
+	assert_true(cbdt_channel_packs(f->c));
+	/* a new handler says nothing until it does */
+	reopen_handler(f);
+	assert_false(cbdt_channel_handler_adopt(f->h, boot));
+	assert_int_equal(ctrl->handler_flags, 0);
+	assert_int_equal(submit(f, CBDT_OP_FLUSH, 2, 0, &rq), 0);
+	serve_one(f, 0, &hr);
+	assert_int_equal(cbdt_channel_reap(f->c, &c), 1);
+	assert_false(cbdt_channel_packs(f->c));
+	cbdt_channel_handler_pack(f->h, true);
+	cbdt_channel_handler_pack(f->h, false);
+	assert_int_equal(ctrl->handler_flags, 0);
+}
+
 static void test_close_and_detach_publish_states(void **state)
 {
 	struct fx *f = *state;
@@ -803,6 +842,8 @@ int main(void)
 		T(test_clean_reopen_changes_nothing, setup_small),
 		T(test_unflushed_writes_of_another_boot_lose_the_channel,
 		  setup_small),
+		T(test_pack_hint_reaches_the_client_with_completions,
+		  setup_plain),
 		T(test_close_and_detach_publish_states, setup_small),
 	};
 

@@ -26,16 +26,18 @@ struct fixture {
 	char path[128];
 	uint8_t *ref; /* what the file must hold */
 	uint8_t *buf;
+	bool memory; /* the file system is tmpfs: store_open must say so */
 	struct store s;
 };
 
-static int setup_in(void **state, const char *dir)
+static int setup_in(void **state, const char *dir, bool memory)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	int fd;
 
 	if (!f)
 		return -1;
+	f->memory = memory;
 	snprintf(f->path, sizeof(f->path), "%s/cbd-test-store-XXXXXX", dir);
 	fd = mkstemp(f->path);
 	if (fd < 0 || ftruncate(fd, DEV_SIZE) < 0)
@@ -54,13 +56,13 @@ static int setup_in(void **state, const char *dir)
 
 static int setup_tmpfs(void **state)
 {
-	return setup_in(state, "/dev/shm");
+	return setup_in(state, "/dev/shm", true);
 }
 
 /* A disk file system (ext4 here), whose fallocate can zero ranges. */
 static int setup_disk(void **state)
 {
-	return setup_in(state, "/var/tmp");
+	return setup_in(state, "/var/tmp", false);
 }
 
 static int teardown(void **state)
@@ -114,6 +116,8 @@ static void test_open_learns_size(void **state)
 	assert_false(f->s.blk);
 	assert_false(f->s.ro);
 	assert_int_equal(f->s.block_size, 512);
+	/* memory (tmpfs): its handlers tell clients to pack requests */
+	assert_int_equal(f->s.memory, f->memory);
 }
 
 static void test_unaligned_read_write(void **state)
