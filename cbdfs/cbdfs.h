@@ -265,6 +265,10 @@ void cbdfs_engine_trim(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
  * @budget_ns passed.  The reapers take over whatever is left.
  */
 void cbdfs_engine_poll_enable(bool on);
+/* The FUSE requests this thread's transport holds now, the one it is about
+ * to run included (1: the only one, as at QD1): how the engine picks a
+ * queue. */
+void cbdfs_engine_held(unsigned n);
 void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg);
 
 /* ------------------------------------------------------------------ */

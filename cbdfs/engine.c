@@ -77,6 +77,7 @@ int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
 #define POLL_MAX_LEN (64U << 10)
 static __thread struct {
 	bool on;
+	unsigned held; /* FUSE requests our transport holds (cbdfs_engine_held) */
 	unsigned n;
 	struct cbdfs_queue *q[POLL_MAX];
 } tl_poll;
@@ -113,6 +114,11 @@ static void strays_log(struct cbdfs_queue *q, uint32_t strays)
 void cbdfs_engine_poll_enable(bool on)
 {
 	tl_poll.on = on;
+}
+
+void cbdfs_engine_held(unsigned n)
+{
+	tl_poll.held = n;
 }
 
 /* Nothing left in flight in the queues polled (whoever reaped it). */
@@ -274,29 +280,27 @@ void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
 
 /*
  * Which queue a request of @len bytes goes to.  Behind a handler that says
- * its store is memory (CBDT_HF_PACK), a small request joins the lowest
- * queue that already has some in flight, up to PACK_DEPTH: one busy
- * handler thread serves them without being woken per request, where
- * several taking turns each sleep and wake.  A request that finds them
- * all idle, a large one (its copy costs more than a wake-up, and handlers
- * copy in parallel) and every request behind a disk take turns, so that
- * every handler keeps one at its device.  (At QD1 one handler alone was
- * 25 % slower on 2 cores: woken onto the CPU of the thread polling for
- * it.)  docs/performance.md, "Packing".
+ * its store is memory (CBDT_HF_PACK), a small request that arrived while
+ * our FUSE transport holds others (the kernel has several outstanding)
+ * goes to the lowest queue with fewer than PACK_DEPTH in flight: one busy
+ * handler thread serves them with fewer wake-ups than several taking turns.
+ * The only request held (QD1), a large one (its copy costs more than a
+ * wake-up, and handlers copy in parallel) and every request behind a disk
+ * take turns, so that every handler keeps one at its device.  (At QD1 one
+ * handler alone was 25 % slower on 2 cores: woken onto the CPU of the
+ * thread polling for it.)  docs/performance.md, "Packing".
  */
 static struct cbdfs_queue *queue_pick(struct cbdfs_blkdev *bd, uint64_t len)
 {
-	unsigned i, n;
+	unsigned i;
 
-	for (i = 0; len <= PACK_MAX_LEN && i < bd->nq; i++) {
+	for (i = 0; len <= PACK_MAX_LEN && tl_poll.held > 1 && i < bd->nq;
+	     i++) {
 		struct cbdt_channel *ch = cbdt_queue_channel(bd->q[i].q);
 
 		if (!cbdt_channel_packs(ch))
 			break;
-		/* in the ring and not reaped: a request being answered
-		 * (reaped, its callback running) no longer counts */
-		n = cbdt_channel_inflight(ch);
-		if (n && n < PACK_DEPTH)
+		if (cbdt_channel_inflight(ch) < PACK_DEPTH)
 			return &bd->q[i];
 	}
 	i = atomic_fetch_add_relaxed(&bd->rr, 1);

@@ -276,6 +276,7 @@ static void ent_request(struct cbdfs_uring_ent *e)
 	e->req.fs = e->q->fs;
 	e->req.ent = e;
 	e->q->held++; /* until its commit */
+	cbdfs_engine_held(e->q->held);
 	e->q->used = true;
 	if (paylen > URING_PAYLOAD_SZ)
 		paylen = URING_PAYLOAD_SZ;

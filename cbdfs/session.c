@@ -192,6 +192,7 @@ void cbdfs_session_request(struct cbdfs_session *s, char *buf, size_t n)
 	const struct cbdfs_op *op;
 	struct cbdfs_req *r;
 	size_t arglen, insize;
+	unsigned held;
 
 	if (n < sizeof(*h) || h->len != n) {
 		log_warn("/dev/fuse: a request of %zu bytes says %u", n,
@@ -209,7 +210,9 @@ void cbdfs_session_request(struct cbdfs_session *s, char *buf, size_t n)
 	/* Poll for its completion only if it is the one request we hold:
 	 * at depth, workers that spin take the cores that the others (and
 	 * the backend) need, and the reapers answer in batches anyway. */
-	cbdfs_engine_poll_enable(atomic_add_release(&s->held, 1) == 1);
+	held = atomic_add_release(&s->held, 1);
+	cbdfs_engine_poll_enable(held == 1);
+	cbdfs_engine_held(held);
 	op = cbdfs_op_find(h->opcode);
 	arglen = n - sizeof(*h);
 	insize = op ? MIN(op->insize, arglen) : 0;
