@@ -116,14 +116,14 @@ static int wb_pass(struct cache *c)
 	} ks;
 	struct cbdt_klog_area a;
 	struct cbdt_kset_ctx ctx;
-	struct cbdt_klog_pos pos, old;
-	uint64_t end, bytes = 0;
+	struct cbdt_klog_pos pos, old, start;
+	uint64_t end, head, bytes = 0;
 	unsigned sets = 0;
 	int n, ret;
 
 	pthread_mutex_lock(&c->lock);
-	end = c->head.seq;
-	pos = c->tail;
+	end = head = c->head.seq;
+	pos = start = c->tail;
 	/* Paused: what must go, at least one kset (GC may wait on it). */
 	if (READ_ONCE(c->hdr->wb_pause) && c->wb_want < end)
 		end = c->wb_want > pos.seq ? c->wb_want : pos.seq + 1;
@@ -139,6 +139,10 @@ static int wb_pass(struct cache *c)
 		uint64_t seq = pos.seq;
 
 		n = cbdt_klog_next(&a, &pos, &ctx, NULL, &ks.k);
+		/* A log that ends just past a link (its host died before the
+		 * next kset): the link took us to the head, which is no error. */
+		if (n < 0 && pos.seq == head)
+			break;
 		if (n < 0) {
 			log_err("backend %s: cache: the log ends at kset %" PRIu64
 				", before its head %" PRIu64,
@@ -154,7 +158,9 @@ static int wb_pass(struct cache *c)
 		}
 		sets++;
 	}
-	if (!sets)
+	/* nothing, or only a link: the tail moves past it all the same */
+	if (!sets && pos.seq == start.seq && pos.seg == start.seg &&
+	    pos.off == start.off)
 		return 0;
 	ret = store_flush(c->o.store);
 	if (ret)

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "backend/cache.h"
+#include "backend/cache-internal.h"
 #include "cbdt-cache.h"
 #include "fixture.h"
 #include "log.h"
@@ -517,6 +518,60 @@ static void test_tail_at_a_link(void **state)
 	check_image(f);
 }
 
+/*
+ * A crash between the link that ends a key segment and the first kset of
+ * the next one leaves a log that ends just past the link.  Its writeback
+ * must still go all the way (the link is no error), the cache stop
+ * clean, and the next kset go where the link points.
+ */
+static void test_head_just_past_a_link(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t per_seg =
+		(CBDT_CACHE_AREA_SIZE - CBDT_KSET_ALIGN) / CBDT_KSET_ALIGN;
+	struct cbdt_klog_pos head;
+	uint8_t *lost;
+
+	f->conf.data_crc = false;
+	assert_int_equal(fx_open(f), 0);
+	/* one 512-byte write is one 512-byte kset; the last 8 stay dirty */
+	for (uint32_t i = 0; i < per_seg; i++) {
+		if (i == per_seg - 8) {
+			assert_int_equal(cache_writeback(f->c, 60000), 0);
+			fx_pause(f, true);
+		}
+		do_write(f, (uint64_t)(i % (DEV_SIZE / 512)) * 512, 512);
+	}
+	/* The link and the first kset of the next segment.  It writes what
+	 * the image holds already, so that losing it loses nothing. */
+	assert_int_equal(do_request(f, CBDT_OP_WRITE, 1 << 20, 4096,
+				    f->model + (1 << 20)),
+			 0);
+	head = f->c->head;
+	assert_int_not_equal(head.seg, f->c->tail.seg);
+	assert_int_equal(head.off, CBDT_KSET_ALIGN);
+	lost = f->c->klog.seg[head.seg];
+	fx_stop(f, 0);
+	/* as if the host died before that kset was durable */
+	memset(lost, 0, CBDT_KSET_ALIGN);
+
+	assert_int_equal(fx_open(f), 0);
+	assert_int_equal(f->c->head.seg, head.seg);
+	assert_int_equal(f->c->head.off, 0);
+	check_all(f);
+	assert_int_equal(cache_writeback(f->c, 60000), 0);
+	assert_int_equal(f->c->tail.seq, f->c->head.seq);
+	/* the next kset goes where the link points */
+	write_random(f, 20);
+	assert_int_equal(cache_writeback(f->c, 60000), 0);
+	check_all(f);
+	fx_pause(f, false);
+	fx_stop(f, 60000);
+	check_image(f);
+	/* stopped clean: released (it stayed dirty for ever before) */
+	assert_int_equal(cbdt_cache_find(f->t, IDENT, NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -537,6 +592,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tail_at_a_link, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_head_just_past_a_link,
+						setup, teardown),
 	};
 
 	log_init("test-cache", 0);
