@@ -300,7 +300,9 @@ static struct cbdfs_queue *queue_pick(struct cbdfs_blkdev *bd, uint64_t len)
 
 		if (!cbdt_channel_packs(ch))
 			break;
-		if (cbdt_channel_inflight(ch) < PACK_DEPTH)
+		/* a broken queue fails what it gets: not more than its turn */
+		if (cbdt_channel_inflight(ch) < PACK_DEPTH &&
+		    !cbdt_queue_broken(bd->q[i].q))
 			return &bd->q[i];
 	}
 	i = atomic_fetch_add_relaxed(&bd->rr, 1);
