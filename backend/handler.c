@@ -22,8 +22,9 @@
  * us, 4k randwrite QD32 +5%, ~10% less daemon CPU).
  */
 #define HANDLER_SPIN_NS 3000U
-/* Idle sleep cap when the client shares our kernel (futex doorbell works):
- * 20 wake-ups a second per idle handler instead of 200. */
+/* How long an idle handler sleeps on the doorbell when the client shares
+ * our kernel: every submit rings it, so only a stop or a dead peer waits
+ * this out (20 wake-ups a second per idle handler instead of 200). */
 #define HANDLER_DOORBELL_MAX_US 50000U
 /* Per-handler error lines before going quiet (counted, summed at exit). */
 #define HANDLER_ERR_LOG_MAX 8U

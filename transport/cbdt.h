@@ -487,11 +487,14 @@ uint32_t cbdt_crc32c(uint32_t crc, const void *buf, size_t len);
  * doorbell reaches us, e.g. across hosts).  When a doorbell word is given,
  * the sleep is a futex wait on it, so a same-host peer can wake us at once;
  * correctness never depends on that wake-up.  A caller that knows its
- * peer runs on this very kernel (cbdt_host_same_kernel) may set
- * doorbell_max_us: once a futex wait has timed out normally, doorbell
- * sleeps then back off up to that, so that idle pollers cost no
- * measurable CPU while every ring still wakes them at once.  Across hosts
- * nothing rings the futex, so there sleep_max_us stays the latency bound.
+ * peer runs on this very kernel (cbdt_host_same_kernel) and rings for
+ * every piece of work may set doorbell_max_us (> sleep_max_us): then every
+ * futex sleep lasts until the ring, or doorbell_max_us at most, without
+ * back-off steps (each a timer wake-up for nothing: at QD1 they were most
+ * of a handler's context switches), so that idle pollers cost no
+ * measurable CPU while every ring still wakes them at once.  Should the
+ * futex fail, the plain back-off applies.  Across hosts nothing rings the
+ * futex, so there sleep_max_us stays the latency bound.
  */
 struct cbdt_wait_cfg {
 	uint32_t spin_ns;	  /* default 20000 */
@@ -515,6 +518,14 @@ void cbdt_wait_reset(struct cbdt_wait *w);
 
 /* True if the next cbdt_wait_idle() call would sleep rather than spin. */
 bool cbdt_wait_would_sleep(const struct cbdt_wait *w);
+
+/*
+ * One spin step, never a sleep (it starts the idle streak if none).  What
+ * a caller does after cbdt_wait_would_sleep() said "no": the spin phase
+ * may end between the two, and a plain cbdt_wait_idle(w, NULL) would then
+ * sleep where no doorbell can wake it.
+ */
+void cbdt_wait_spin(struct cbdt_wait *w);
 
 /*
  * Nothing to do: spin one step or sleep one back-off step.  With

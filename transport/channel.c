@@ -246,8 +246,10 @@ void cbdt_channel_client_wait(struct cbdt_channel *ch, struct cbdt_wait *w)
 {
 	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
 
+	/* the decision is made once: a step that set out to spin must not
+	 * sleep because the spin phase ended meanwhile (unwakeable) */
 	if (!cbdt_wait_would_sleep(w)) {
-		cbdt_wait_idle(w, NULL);
+		cbdt_wait_spin(w);
 		return;
 	}
 	/* read by the handler after its smp_mb() in complete */
@@ -371,8 +373,10 @@ void cbdt_channel_handler_wait(struct cbdt_channel *ch, struct cbdt_wait *w)
 {
 	struct cbdt_channel_ctrl *ctrl = ch->ctrl;
 
+	/* the decision is made once: a step that set out to spin must not
+	 * sleep because the spin phase ended meanwhile (unwakeable) */
 	if (!cbdt_wait_would_sleep(w)) {
-		cbdt_wait_idle(w, NULL);
+		cbdt_wait_spin(w);
 		return;
 	}
 	/* read by the client after its smp_mb() in submit / client_close */

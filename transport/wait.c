@@ -74,31 +74,31 @@ static void wait_nanosleep(uint32_t us)
 
 /*
  * Not FUTEX_PRIVATE: the doorbell lives in a MAP_SHARED mapping and the
- * waker is another process.  Any failure other than "woken", "value
- * changed" or "timed out" (EFAULT/ENOSYS/EINVAL on a mapping the kernel
- * cannot key, e.g. some dax setups) degrades to a plain sleep.
+ * waker is another process.  True if the futex worked (woken, value
+ * changed or timed out); false, without having slept, on any other
+ * failure (EFAULT/ENOSYS/EINVAL on a mapping the kernel cannot key, e.g.
+ * some dax setups): the caller sleeps plainly instead.
  */
-/* True if the futex worked (woken, value changed or timed out). */
 static bool wait_futex(uint32_t *doorbell, uint32_t us)
 {
 	struct timespec ts = {
 		.tv_sec = us / 1000000U,
 		.tv_nsec = (long)(us % 1000000U) * 1000L,
 	};
-	long ret;
 
-	ret = syscall(SYS_futex, doorbell, FUTEX_WAIT, 1U, &ts, NULL, 0);
-	if (ret == 0)
+	if (syscall(SYS_futex, doorbell, FUTEX_WAIT, 1U, &ts, NULL, 0) == 0)
 		return true;
-	switch (errno) {
-	case EAGAIN: /* rung before we slept: work is there */
-	case EINTR:
-	case ETIMEDOUT:
-		return true;
-	default:
-		wait_nanosleep(us);
-		return false;
-	}
+	return errno == EAGAIN /* rung before we slept: work is there */ ||
+	       errno == EINTR || errno == ETIMEDOUT;
+}
+
+void cbdt_wait_spin(struct cbdt_wait *w)
+{
+	if (!w->idle_since_ns)
+		w->idle_since_ns = wait_now_ns();
+	for (int i = 0; i < WAIT_SPIN_BATCH; i++)
+		cpu_relax();
+	w->spins++;
 }
 
 void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell)
@@ -109,18 +109,23 @@ void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell)
 	if (!w->idle_since_ns)
 		w->idle_since_ns = now;
 	if (now - w->idle_since_ns < w->cfg.spin_ns) {
-		for (int i = 0; i < WAIT_SPIN_BATCH; i++)
-			cpu_relax();
-		w->spins++;
+		cbdt_wait_spin(w);
 		return;
 	}
-	if (doorbell)
-		cap = wait_futex(doorbell, w->sleep_us) ?
-			      w->cfg.doorbell_max_us :
-			      w->cfg.sleep_max_us;
-	else
-		wait_nanosleep(w->sleep_us);
 	w->sleeps++;
+	/*
+	 * A peer on this kernel rings the doorbell: sleep until it does (or
+	 * doorbell_max_us passed), not in back-off steps, each of which would
+	 * be a timer wake-up for nothing.
+	 */
+	if (doorbell && w->cfg.doorbell_max_us > w->cfg.sleep_max_us &&
+	    wait_futex(doorbell, w->cfg.doorbell_max_us)) {
+		w->sleep_us = w->cfg.doorbell_max_us;
+		return;
+	}
+	/* A peer elsewhere cannot ring: step up to sleep_max_us. */
+	if (!doorbell || !wait_futex(doorbell, w->sleep_us))
+		wait_nanosleep(w->sleep_us);
 	w->sleep_us = w->sleep_us >= cap / 2 ? cap : w->sleep_us * 2;
 }
 

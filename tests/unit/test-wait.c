@@ -1,5 +1,7 @@
 /* Description: adaptive waiting: defaults, spin then sleep, exponential
- * back-off to the cap and reset, futex doorbell wake-up across threads,
+ * back-off to the cap and reset, a spin step that never sleeps, a local
+ * peer's doorbell slept on without back-off steps (woken by the ring,
+ * plain back-off when the futex fails), futex doorbell wake-up across threads,
  * immediate return when the doorbell was already cleared, nanosleep
  * fallback when the futex call fails, and the CPU an idle waiter uses. */
 #include <errno.h>
@@ -139,6 +141,7 @@ static void test_backoff_doubles_to_cap(void **state)
 struct sleeper {
 	uint32_t *doorbell;
 	uint32_t sleep_us;
+	uint32_t doorbell_max_us; /* 0: a peer that cannot ring */
 	uint64_t elapsed_ns;
 	uint64_t end_ns; /* when the sleep returned */
 	uint32_t started;
@@ -149,7 +152,8 @@ static void *sleeper_main(void *arg)
 	struct sleeper *s = arg;
 	struct cbdt_wait_cfg cfg = {.spin_ns = 1,
 				    .sleep_min_us = s->sleep_us,
-				    .sleep_max_us = s->sleep_us};
+				    .sleep_max_us = s->sleep_us,
+				    .doorbell_max_us = s->doorbell_max_us};
 	struct cbdt_wait w;
 	uint64_t start;
 
@@ -166,8 +170,8 @@ static void *sleeper_main(void *arg)
 }
 
 /*
- * Doorbell sleeps back off beyond sleep_max_us only when the caller said
- * the peer shares this kernel; otherwise the plain cap bounds the latency.
+ * Doorbell sleeps last beyond sleep_max_us only when the caller said the
+ * peer shares this kernel; otherwise the plain cap bounds the latency.
  */
 static unsigned doorbell_cap_after_timeouts(uint32_t doorbell_max_us)
 {
@@ -192,6 +196,75 @@ static void test_doorbell_cap_only_for_local_peer(void **state)
 	assert_int_equal(doorbell_cap_after_timeouts(800), 800);
 	/* Below the plain cap it changes nothing. */
 	assert_int_equal(doorbell_cap_after_timeouts(100), 200);
+}
+
+/*
+ * Deciding "spin" and then spinning must be one decision: the spin phase
+ * may end between cbdt_wait_would_sleep() and the step, and a step that
+ * then slept would sleep where no doorbell is published to wake it.
+ */
+static void test_spin_step_never_sleeps(void **state)
+{
+	struct cbdt_wait_cfg cfg = {.spin_ns = 1000000,
+				    .sleep_min_us = LONG_SLEEP_US,
+				    .sleep_max_us = LONG_SLEEP_US};
+	struct cbdt_wait w;
+
+	cbdt_wait_init(&w, &cfg);
+	cbdt_wait_spin(&w); /* starts the streak */
+	assert_true(w.idle_since_ns != 0);
+	usleep(3000); /* the spin phase is over */
+	assert_true(cbdt_wait_would_sleep(&w));
+	cbdt_wait_spin(&w);
+	assert_int_equal(w.spins, 2);
+	assert_int_equal(w.sleeps, 0);
+}
+
+/*
+ * A peer on this kernel rings for every piece of work: the first futex
+ * sleep already lasts doorbell_max_us, not sleep_min_us (timer wake-ups
+ * for nothing).  Nobody rings here, so it lasts at least that long.
+ */
+static void test_local_doorbell_sleeps_without_steps(void **state)
+{
+	uint32_t doorbell = 1;
+	struct sleeper s = {.doorbell = &doorbell,
+			    .sleep_us = 50,
+			    .doorbell_max_us = 200000};
+
+	sleeper_main(&s);
+	assert_true(s.elapsed_ns >= 199000000ULL);
+}
+
+/* ... and a ring still ends it at once; the doorbell-less back-off is
+ * unchanged when the futex cannot be used. */
+static void test_local_doorbell_ring_and_fallback(void **state)
+{
+	static uint32_t words[2] __attribute__((aligned(8)));
+	uint32_t doorbell = 1;
+	struct sleeper s = {.doorbell = &doorbell,
+			    .sleep_us = 50,
+			    .doorbell_max_us = LONG_SLEEP_US};
+	struct sleeper bad = {
+		.doorbell = (uint32_t *)((char *)words + 1),
+		.sleep_us = 30000,
+		.doorbell_max_us = LONG_SLEEP_US,
+	};
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, sleeper_main, &s), 0);
+	while (!smp_load_acquire(&s.started))
+		usleep(1000);
+	assert_true(tfx_wait_other_thread_sleeping());
+	smp_mb();
+	cbdt_doorbell_ring(&doorbell);
+	pthread_join(th, NULL);
+	assert_true(s.elapsed_ns < LONG_SLEEP_US * 1000ULL / 2);
+	/* EINVAL from the futex: a plain sleep of sleep_min_us, not of
+	 * doorbell_max_us and not none at all */
+	sleeper_main(&bad);
+	assert_true(bad.elapsed_ns >= 29000000ULL);
+	assert_true(bad.elapsed_ns < LONG_SLEEP_US * 1000ULL / 2);
 }
 
 static void test_futex_doorbell_wakes(void **state)
@@ -330,6 +403,9 @@ int main(void)
 		cmocka_unit_test(test_spin_then_sleep),
 		cmocka_unit_test(test_backoff_doubles_to_cap),
 		cmocka_unit_test(test_doorbell_cap_only_for_local_peer),
+		cmocka_unit_test(test_spin_step_never_sleeps),
+		cmocka_unit_test(test_local_doorbell_sleeps_without_steps),
+		cmocka_unit_test(test_local_doorbell_ring_and_fallback),
 		cmocka_unit_test(test_futex_doorbell_wakes),
 		cmocka_unit_test(test_ring_only_when_asleep),
 		cmocka_unit_test(test_cleared_doorbell_returns_at_once),
