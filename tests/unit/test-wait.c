@@ -198,6 +198,24 @@ static void test_doorbell_cap_only_for_local_peer(void **state)
 	assert_int_equal(doorbell_cap_after_timeouts(100), 200);
 }
 
+/* Run @s in a thread, ring its doorbell once it sleeps in the futex
+ * (however long that takes), and wait for it: when it was rung. */
+static uint64_t ring_sleeper(struct sleeper *s)
+{
+	uint64_t rung;
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, sleeper_main, s), 0);
+	while (!smp_load_acquire(&s->started))
+		usleep(1000);
+	assert_true(tfx_wait_other_thread_sleeping());
+	smp_mb();
+	rung = now_ns();
+	cbdt_doorbell_ring(s->doorbell);
+	pthread_join(th, NULL);
+	return rung;
+}
+
 /*
  * Deciding "spin" and then spinning must be one decision: the spin phase
  * may end between cbdt_wait_would_sleep() and the step, and a step that
@@ -250,15 +268,8 @@ static void test_local_doorbell_ring_and_fallback(void **state)
 		.sleep_us = 30000,
 		.doorbell_max_us = LONG_SLEEP_US,
 	};
-	pthread_t th;
 
-	assert_int_equal(pthread_create(&th, NULL, sleeper_main, &s), 0);
-	while (!smp_load_acquire(&s.started))
-		usleep(1000);
-	assert_true(tfx_wait_other_thread_sleeping());
-	smp_mb();
-	cbdt_doorbell_ring(&doorbell);
-	pthread_join(th, NULL);
+	ring_sleeper(&s);
 	assert_true(s.elapsed_ns < LONG_SLEEP_US * 1000ULL / 2);
 	/* EINVAL from the futex: a plain sleep of sleep_min_us, not of
 	 * doorbell_max_us and not none at all */
@@ -271,19 +282,9 @@ static void test_futex_doorbell_wakes(void **state)
 {
 	uint32_t doorbell = 1;
 	struct sleeper s = {.doorbell = &doorbell, .sleep_us = LONG_SLEEP_US};
-	uint64_t rung;
-	pthread_t th;
+	uint64_t rung = ring_sleeper(&s);
 
-	assert_int_equal(pthread_create(&th, NULL, sleeper_main, &s), 0);
-	while (!smp_load_acquire(&s.started))
-		usleep(1000);
-	/* Ring only once it sleeps in the futex, however long that takes. */
-	assert_true(tfx_wait_other_thread_sleeping());
-	smp_mb();
-	rung = now_ns();
-	cbdt_doorbell_ring(&doorbell);
 	assert_int_equal(READ_ONCE(doorbell), 0);
-	pthread_join(th, NULL);
 	printf("futex wake %.3f ms after the ring (sleep of %u s)\n",
 	       (double)(s.end_ns - rung) / 1e6, LONG_SLEEP_US / 1000000U);
 	/* It slept until the ring, and the ring, not the timeout, woke it. */
