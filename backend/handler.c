@@ -14,14 +14,6 @@
 #include "barrier.h"
 #include "log.h"
 
-/*
- * Spin this long after the last request before sleeping on the doorbell.
- * Short: on a small machine a spinning handler steals the CPU that the
- * client (and the I/O it waits for) needs; measured on 2 cores with fio
- * through cbdfs, 3 us beat 20 us at every job (QD1 4k read p50 67 -> 50
- * us, 4k randwrite QD32 +5%, ~10% less daemon CPU).
- */
-#define HANDLER_SPIN_NS 3000U
 /* How long an idle handler sleeps on the doorbell when the client shares
  * our kernel: every submit rings it, so only a stop or a dead peer waits
  * this out (20 wake-ups a second per idle handler instead of 200). */
@@ -186,7 +178,10 @@ static int handler_serve(struct handler *h)
 	struct cbdt_serve_cfg cfg = {
 		.dev_size = h->b->store.size,
 		.seg_owner = h->seg_owner,
-		.wait = {.spin_ns = HANDLER_SPIN_NS},
+		/* poll_us (cbd.ini): short by default, so that on a small
+		 * machine a polling handler does not take the CPU the client
+		 * and its I/O need (docs/performance.md) */
+		.wait = {.spin_ns = h->b->conf.poll_us * 1000U},
 	};
 
 	if (handler_client_local(h))

@@ -25,8 +25,8 @@
  * QD32 stream stays on one handler, more spreads. */
 #define PACK_DEPTH   32U
 #define PACK_MAX_LEN (64U << 10)
-/* Reaper spin before sleeping; see HANDLER_SPIN_NS in backend/handler.c
- * for why it is short (measured, 2 cores). */
+/* Reaper spin before sleeping: as short as a handler's poll_us default,
+ * for the same reason (docs/performance.md, phase 2). */
 #define REAPER_SPIN_NS 3000U
 #define SCAN_NS	       100000000ULL  /* timeout scan period */
 #define WAIT_SLICE_NS  1000000000ULL /* unbounded waits re-check exit */

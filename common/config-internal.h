@@ -28,6 +28,7 @@ enum bkey {
 	B_PATH,
 	B_ID,
 	B_HANDLERS,
+	B_POLL_US,
 	B_READONLY,
 	B_DURABILITY,
 	B_CACHE_SIZE,

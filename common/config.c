@@ -38,6 +38,7 @@ static const char *const bkeys[B_NR] = {
 	[B_PATH] = "path",
 	[B_ID] = "id",
 	[B_HANDLERS] = "handlers",
+	[B_POLL_US] = "poll_us",
 	[B_READONLY] = "readonly",
 	[B_DURABILITY] = "durability",
 	[B_CACHE_SIZE] = "cache_size",
@@ -142,6 +143,7 @@ static void section_begin(struct parse *p, const char *hdr)
 		strlcpy_field(b->name, name, sizeof(b->name));
 		b->id = -1;
 		b->handlers = CONFIG_HANDLERS_DEFAULT;
+		b->poll_us = CONFIG_POLL_US_DEFAULT;
 		b->cache_gc_percent = CONFIG_CACHE_GC_DEFAULT;
 		b->line = p->line;
 		p->sec = SEC_BACKEND;
@@ -295,6 +297,10 @@ static void backend_key(struct parse *p, enum bkey k, const char *value)
 		if (!number_set(p, key, value, CONFIG_HANDLERS_MIN,
 				CONFIG_HANDLERS_MAX, &v))
 			b->handlers = (unsigned)v;
+		break;
+	case B_POLL_US:
+		if (!number_set(p, key, value, 1, CONFIG_POLL_US_MAX, &v))
+			b->poll_us = (unsigned)v;
 		break;
 	case B_READONLY:
 		if (parse_bool(value, &b->readonly))

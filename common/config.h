@@ -20,6 +20,10 @@
 #define CONFIG_HANDLERS_MAX	128U
 #define CONFIG_HANDLERS_DEFAULT 4U
 
+/* How long a handler polls for the next request before it sleeps (µs). */
+#define CONFIG_POLL_US_DEFAULT 3U
+#define CONFIG_POLL_US_MAX     1000U
+
 #define CONFIG_CACHE_GC_DEFAULT 70U
 #define CONFIG_CACHE_GC_MAX	90U
 /* A cache needs a segment per handler's data head, the log's, and room
@@ -42,6 +46,7 @@ struct config_backend {
 	char path[CBDT_PATH_LEN]; /* absolute */
 	int id;			  /* pinned slot id, -1 = any */
 	unsigned handlers;	  /* max channels served at once */
+	unsigned poll_us;	  /* handler polling before a sleep */
 	bool readonly;
 	bool writeback;	     /* durability = writeback */
 	uint64_t cache_size; /* bytes of pcache, whole segments; 0 = none */

@@ -26,6 +26,8 @@ usage() {
 	  --queues N         cbdfs queues (default 4)
 	  --handlers N       cbd-backend handlers (default 4)
 	  --durability MODE  the backend's durability: sync (default) or writeback
+	  --backend-key "K = V"  one more line of the backend's cbd.ini section
+	                     (repeatable), e.g. "poll_us = 30"
 	  --image-dir DIR    put the images in a temp folder under DIR (e.g. on
 	                     a disk file system) instead of tmpfs
 	  --profile          also count the daemons' system calls per request
@@ -47,7 +49,7 @@ declare -A JOB_FIO=(
 )
 
 SIZE=512M RUNTIME=15 RAMP=2 REPEAT=1 QUEUES=4 HANDLERS=4 KEEP_GOING=0 OUT=
-DURABILITY=sync IMAGE_DIR= PROFILE=0
+DURABILITY=sync IMAGE_DIR= PROFILE=0 BACKEND_KEYS=
 JOBS=("${ALL_JOBS[@]}")
 ALL_SIDES=(cbdfs cbdfs-uring nbdfuse loop)
 SIDES=("${ALL_SIDES[@]}")
@@ -62,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--queues) QUEUES=$2; shift ;;
 	--handlers) HANDLERS=$2; shift ;;
 	--durability) DURABILITY=$2; shift ;;
+	--backend-key) BACKEND_KEYS+=$'\n'$2; shift ;;
 	--image-dir) IMAGE_DIR=$2; shift ;;
 	--keep-going) KEEP_GOING=1 ;;
 	--profile) PROFILE=1 ;;
@@ -95,7 +98,7 @@ if [ -n "$IMAGE_DIR" ]; then
 	IMAGES=$(mktemp -d "$IMAGE_DIR/cbd-bench-images.XXXXXX")
 	cleanup_fn "rm -rf --one-file-system '$IMAGES'"
 fi
-export CBD_BENCH_BACKEND_KEYS="durability = $DURABILITY"
+export CBD_BENCH_BACKEND_KEYS="durability = $DURABILITY$BACKEND_KEYS"
 FIO_PID=
 kill_fio() {
 	[ -n "$FIO_PID" ] || return 0
@@ -111,6 +114,7 @@ SIZE_BYTES=$(bench_size_bytes "$SIZE")
 	echo "git: $(git -C "$TESTS_DIR/.." describe --always --dirty 2>/dev/null || echo unknown)"
 	echo "fio: $(fio --version), nbdkit: $(nbdkit --version 2>/dev/null | head -n1), nbdfuse: $(nbdfuse --version 2>/dev/null | head -n1)"
 	echo "image: $SIZE on $(stat -f -c %T "$IMAGES") ($IMAGES), durability=$DURABILITY; runtime ${RUNTIME}s after ${RAMP}s ramp, ${REPEAT} repetition(s); cbdfs queues=$QUEUES, backend handlers=$HANDLERS"
+	[ -z "$BACKEND_KEYS" ] || echo "backend keys: $(sed '/^$/d' <<<"$BACKEND_KEYS" | paste -sd ';')"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/env.txt"
 

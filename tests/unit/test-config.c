@@ -1,7 +1,8 @@
 /* Description: cbd.ini parsing: defaults, every key, relative paths, and
- * every refused config (unknown section or key, bad numbers, handlers out
- * of range, duplicate id/name/path/key, missing or unusable paths, a
- * transport too small, syntax) reported as "FILE:LINE: key: reason". */
+ * every refused config (unknown section or key, bad numbers, handlers and
+ * poll_us out of range, duplicate id/name/path/key, missing or unusable
+ * paths, a transport too small, syntax) reported as "FILE:LINE: key:
+ * reason". */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -170,6 +171,7 @@ static void test_every_key_and_comments(void **state)
 		  "path = disk0.img\n"
 		  "id = 7\n"
 		  "handlers = 128\n"
+		  "poll_us = 1000\n"
 		  "readonly = yes\n"
 		  "[backend d-1.x_y]\n"
 		  "path = %s\n"
@@ -188,9 +190,11 @@ static void test_every_key_and_comments(void **state)
 	assert_string_equal(cfg->backends[0].path, f->disk0);
 	assert_int_equal(cfg->backends[0].id, 7);
 	assert_int_equal(cfg->backends[0].handlers, 128);
+	assert_int_equal(cfg->backends[0].poll_us, 1000);
 	assert_true(cfg->backends[0].readonly);
 	assert_string_equal(cfg->backends[1].name, "d-1.x_y");
 	assert_int_equal(cfg->backends[1].handlers, 1);
+	assert_int_equal(cfg->backends[1].poll_us, CONFIG_POLL_US_DEFAULT);
 	assert_false(cfg->backends[1].readonly);
 	assert_ptr_equal(config_backend_find(cfg, "d-1.x_y"),
 			 &cfg->backends[1]);
@@ -265,7 +269,7 @@ static void test_bad_number(void **state)
 	load_fails(f, 4, "heartbeat_interval_ms", "not a number: '100ms'");
 }
 
-static void test_handlers_out_of_range(void **state)
+static void test_handlers_poll_out_of_range(void **state)
 {
 	struct fixture *f = *state;
 
@@ -276,6 +280,14 @@ static void test_handlers_out_of_range(void **state)
 		  TRANSPORT_OK "[backend disk0]\npath = %s\nhandlers = 129\n",
 		  f->transport, f->disk0);
 	load_fails(f, 6, "handlers", "out of range: '129' (expected 1 to 128)");
+	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\npoll_us = 0\n",
+		  f->transport, f->disk0);
+	load_fails(f, 6, "poll_us", "out of range: '0' (expected 1 to 1000)");
+	ini_write(f,
+		  TRANSPORT_OK "[backend disk0]\npath = %s\npoll_us = 1001\n",
+		  f->transport, f->disk0);
+	load_fails(f, 6, "poll_us",
+		   "out of range: '1001' (expected 1 to 1000)");
 }
 
 static void test_id_out_of_range(void **state)
@@ -662,7 +674,7 @@ int main(void)
 		T(test_unknown_key),
 		T(test_unknown_transport_key),
 		T(test_bad_number),
-		T(test_handlers_out_of_range),
+		T(test_handlers_poll_out_of_range),
 		T(test_id_out_of_range),
 		T(test_duplicate_id),
 		T(test_duplicate_name),
