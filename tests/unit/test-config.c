@@ -269,34 +269,36 @@ static void test_bad_number(void **state)
 	load_fails(f, 4, "heartbeat_interval_ms", "not a number: '100ms'");
 }
 
+/* [backend disk0] with its path and the one line @kv (line 6): refused
+ * on that line, for @key, with @why. */
+static void backend_key_fails(struct fixture *f, const char *kv,
+			      const char *key, const char *why)
+{
+	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\n%s\n",
+		  f->transport, f->disk0, kv);
+	load_fails(f, 6, key, why);
+}
+
 static void test_handlers_poll_out_of_range(void **state)
 {
 	struct fixture *f = *state;
 
-	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\nhandlers = 0\n",
-		  f->transport, f->disk0);
-	load_fails(f, 6, "handlers", "out of range: '0' (expected 1 to 128)");
-	ini_write(f,
-		  TRANSPORT_OK "[backend disk0]\npath = %s\nhandlers = 129\n",
-		  f->transport, f->disk0);
-	load_fails(f, 6, "handlers", "out of range: '129' (expected 1 to 128)");
-	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\npoll_us = 0\n",
-		  f->transport, f->disk0);
-	load_fails(f, 6, "poll_us", "out of range: '0' (expected 1 to 1000)");
-	ini_write(f,
-		  TRANSPORT_OK "[backend disk0]\npath = %s\npoll_us = 1001\n",
-		  f->transport, f->disk0);
-	load_fails(f, 6, "poll_us",
-		   "out of range: '1001' (expected 1 to 1000)");
+	backend_key_fails(f, "handlers = 0", "handlers",
+			  "out of range: '0' (expected 1 to 128)");
+	backend_key_fails(f, "handlers = 129", "handlers",
+			  "out of range: '129' (expected 1 to 128)");
+	backend_key_fails(f, "poll_us = 0", "poll_us",
+			  "out of range: '0' (expected 1 to 1000)");
+	backend_key_fails(f, "poll_us = 1001", "poll_us",
+			  "out of range: '1001' (expected 1 to 1000)");
 }
 
 static void test_id_out_of_range(void **state)
 {
 	struct fixture *f = *state;
 
-	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\nid = 128\n",
-		  f->transport, f->disk0);
-	load_fails(f, 6, "id", "out of range: '128' (expected 0 to 127)");
+	backend_key_fails(f, "id = 128", "id",
+			  "out of range: '128' (expected 0 to 127)");
 }
 
 static void test_duplicate_id(void **state)
