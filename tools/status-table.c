@@ -429,7 +429,7 @@ static bool io_print(FILE *f, const struct status_snap *s)
 
 static bool segments_print(FILE *f, const struct status_snap *s, bool all)
 {
-	char be[96], title[64];
+	char be[96], title[64], hd[32];
 	struct tbl t;
 
 	tbl_init(&t, "ID> STATE TYPE BACKEND BLKDEV QUEUE> HANDLER CLIENT");
@@ -458,13 +458,15 @@ static bool segments_print(FILE *f, const struct status_snap *s, bool all)
 					status_rec_name(g->s.rec));
 			continue;
 		}
+		/* as segments[].packs in the JSON */
+		snprintf(hd, sizeof(hd), "%s%s", status_handler_name(g),
+			 g->s.active && g->packs ? ", packs" : "");
 		tbl_row(&t, "%u\t%s\t%s\t%s\t%u%s\t%u\t%s\t%s", i,
 			state_label(&g->s), status_seg_type_name(g->r.type),
 			backend_label(s, g->r.backend_id, be, sizeof(be)),
 			g->r.blkdev_id,
 			g->s.active && g->orphaned ? " (orphaned)" : "",
-			g->r.queue, status_handler_name(g),
-			status_client_name(g));
+			g->r.queue, hd, status_client_name(g));
 	}
 	snprintf(title, sizeof(title),
 		 "SEGMENTS (%" PRIu32 " used, %" PRIu32 " free)",

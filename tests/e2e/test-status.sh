@@ -239,7 +239,7 @@ wait_for 60 sh -c "'$ST' -t '$TR' --window 50 --json | jq -e '.blkdevs | length 
 log "tables"
 "$ST" -t "$TR" >"$T/live.txt" || fail "cbd-status"
 for want in node-a node-b "$T/disk0.img" "$T/disk1.img" "64.0 MiB" \
-	"32.0 MiB" HOSTS BACKENDS BLKDEVS SEGMENTS attached; do
+	"32.0 MiB" HOSTS BACKENDS BLKDEVS SEGMENTS "attached, packs"; do
 	grep -qF -- "$want" "$T/live.txt" || fail "table lacks '$want': $(cat "$T/live.txt")"
 done
 "$ST" -t "$TR" --all --json | jq -e '(.hosts|length) == 32 and
