@@ -495,6 +495,15 @@ uint32_t cbdt_crc32c(uint32_t crc, const void *buf, size_t len);
  * measurable CPU while every ring still wakes them at once.  Should the
  * futex fail, the plain back-off applies.  Across hosts nothing rings the
  * futex, so there sleep_max_us stays the latency bound.
+ *
+ * With spin_max_ns (> spin_ns) the spin adapts, for idle streaks the
+ * caller expects to be short (cbdt_wait_expect: a handler after a request
+ * its client sent alone, QD1): once work came back within spin_max_ns,
+ * such streaks spin that long, until a few in a row outlast it; while
+ * they are short, one in a few spins long to look.  A QD1 stream (the
+ * client's own round trip between requests) is then caught by spinning
+ * instead of a wake-up each; a deep one, whose client is busy, keeps the
+ * short spin and leaves the CPU to it; an idle poller sleeps as before.
  */
 struct cbdt_wait_cfg {
 	uint32_t spin_ns;	  /* default 20000 */
@@ -502,19 +511,30 @@ struct cbdt_wait_cfg {
 	uint32_t sleep_max_us;	  /* default 5000 */
 	uint32_t doorbell_max_us; /* cap of futex sleeps, peer on this kernel
 				  * only; 0 (default) = sleep_max_us */
+	uint32_t spin_max_ns;	  /* adaptive spin up to this; 0 (default) =
+				  * spin_ns, no adapting */
 };
 
 struct cbdt_wait {
 	struct cbdt_wait_cfg cfg;
 	uint64_t idle_since_ns; /* start of the current idle streak, 0 = busy */
 	uint32_t sleep_us;	/* next sleep length */
-	uint64_t spins, sleeps; /* statistics */
+	bool expect;		/* cbdt_wait_expect() */
+	bool hot;		/* expected streaks spin spin_max_ns */
+	bool streak_adapts;	/* the current streak was expected */
+	uint32_t streak_spin_ns; /* the current streak's spin */
+	uint32_t streaks;	 /* expected streaks begun (probe every few) */
+	uint32_t misses;	 /* long spins in a row work outlasted */
+	uint64_t spins, sleeps;	 /* statistics */
 };
 
 void cbdt_wait_init(struct cbdt_wait *w, const struct cbdt_wait_cfg *cfg);
 
 /* Work was found: the next idle streak starts with spinning again. */
 void cbdt_wait_reset(struct cbdt_wait *w);
+
+/* Whether the next idle streak is expected to be short (see spin_max_ns). */
+void cbdt_wait_expect(struct cbdt_wait *w, bool soon);
 
 /* True if the next cbdt_wait_idle() call would sleep rather than spin. */
 bool cbdt_wait_would_sleep(const struct cbdt_wait *w);
@@ -738,6 +758,15 @@ void cbdt_channel_handler_pack(struct cbdt_channel *ch, bool pack);
  * CBDT_HF_PACK (false before the first one). */
 bool cbdt_channel_packs(const struct cbdt_channel *ch);
 
+/*
+ * Client, producer side, before the submit: whether this request is the
+ * only one its client holds (CBDT_CH_LONE, a hint).  Handler: what the
+ * client said last; after a lone request it may poll longer for the next
+ * (cbdt_wait_expect).
+ */
+void cbdt_channel_client_lone(struct cbdt_channel *ch, bool lone);
+bool cbdt_channel_lone(const struct cbdt_channel *ch);
+
 /* True once the channel was found LOST (see cbdt_channel_handler_adopt). */
 bool cbdt_channel_lost(const struct cbdt_channel *ch);
 
@@ -778,6 +807,8 @@ struct cbdt_queue_req {
 	/* the submitter reaps it itself (cbdt_queue_reap_try) and calls
 	 * cbdt_queue_kick() when it stops: the reaper is not woken for it */
 	bool polled;
+	/* the only request the submitter's client holds (CBDT_CH_LONE) */
+	bool lone;
 };
 
 /*

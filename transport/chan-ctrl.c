@@ -162,6 +162,7 @@ static int chan_client_setup(struct cbdt_channel *ch)
 		return -EBUSY;
 	ch->seq = head;
 	ch->reaped = tail;
+	ch->c_hints = READ_ONCE(ch->ctrl->client_hints);
 	ch->inflight_max = ch->g.se_count < ch->g.ce_count ? ch->g.se_count :
 							     ch->g.ce_count;
 	ch->pending = calloc(ch->g.se_count, sizeof(*ch->pending));
@@ -331,6 +332,22 @@ void cbdt_channel_handler_pack(struct cbdt_channel *ch, bool pack)
 bool cbdt_channel_packs(const struct cbdt_channel *ch)
 {
 	return READ_ONCE(ch->packs);
+}
+
+void cbdt_channel_client_lone(struct cbdt_channel *ch, bool lone)
+{
+	uint32_t hints = lone ? CBDT_CH_LONE : 0;
+
+	/* written only when it changes: a QD32 stream costs no store */
+	if (hints == ch->c_hints)
+		return;
+	ch->c_hints = hints;
+	WRITE_ONCE(ch->ctrl->client_hints, hints);
+}
+
+bool cbdt_channel_lone(const struct cbdt_channel *ch)
+{
+	return READ_ONCE(ch->ctrl->client_hints) & CBDT_CH_LONE;
 }
 
 bool cbdt_channel_lost(const struct cbdt_channel *ch)

@@ -36,7 +36,8 @@ struct cbdt_channel {
 	uint64_t seq;	 /* next submission; (u32) == sq_head */
 	uint64_t reaped; /* next completion; (u32) == cq_tail */
 	uint32_t inflight_max;
-	bool packs; /* CBDT_HF_PACK as of the last reap; READ_ONCE */
+	bool packs;	  /* CBDT_HF_PACK as of the last reap; READ_ONCE */
+	uint32_t c_hints; /* our copy of ctrl->client_hints (producer) */
 	struct chan_pending *pending; /* [se_count], by seq */
 	struct chan_alloc alloc;      /* data area, private */
 

@@ -373,10 +373,10 @@ struct cbdt_channel_ctrl {
 	uint32_t sq_head; /* next se to fill; store-release after the se */
 	uint32_t cq_tail; /* next ce to reap; store-release after reading */
 	uint32_t client_state; /* enum cbdt_client_state */
-	uint32_t reserved1;
-	uint64_t timed_out; /* requests the client failed for timeout=
+	uint32_t client_hints; /* CBDT_CH_*: hints, read relaxed */
+	uint64_t timed_out;    /* requests the client failed for timeout=
 			     * (its reaper; WRITE_ONCE, read relaxed) */
-	uint64_t submitted; /* requests the client submitted (under its
+	uint64_t submitted;    /* requests the client submitted (under its
 			     * queue lock; WRITE_ONCE, read relaxed) */
 	uint8_t pad1[32];
 
@@ -432,6 +432,10 @@ enum cbdt_op {
 	CBDT_OP_WRITE_ZEROES = 5,
 	CBDT_OP_MAX = CBDT_OP_WRITE_ZEROES,
 };
+
+/* client_hints: the last submission was the only request its client
+ * held, so the next is likely to follow its completion closely (QD1) */
+#define CBDT_CH_LONE (1U << 0)
 
 #define CBDT_SE_FUA	  (1U << 0) /* write through: data durable on completion */
 #define CBDT_SE_FLAGS_ALL CBDT_SE_FUA

@@ -263,11 +263,13 @@ static int slot_submit(struct cbdt_queue *q, struct queue_slot *s,
 	s->polled = r->polled;
 	q->inflight++;
 	q->polled += r->polled;
-	if (smp_load_acquire(&q->broken))
+	if (smp_load_acquire(&q->broken)) {
 		ret = -EIO;
-	else
+	} else {
+		cbdt_channel_client_lone(q->ch, r->lone);
 		/* never -EAGAIN: we hold no more slots than either ring has */
 		ret = cbdt_channel_submit(q->ch, &rq);
+	}
 	if (ret) {
 		q->inflight--;
 		if (r->polled && q->polled)

@@ -171,6 +171,8 @@ int cbdt_serve(struct cbdt_channel *ch, const struct cbdt_serve_cfg *cfg,
 		why = serve_complete(ch, cfg, ops, arg, &rq, ret, &w);
 		if (why)
 			return why;
+		/* a client at QD1 sends the next one right after this */
+		cbdt_wait_expect(&w, cbdt_channel_lone(ch));
 		/* The request in hand is done: a stop takes effect now;
 		 * the ring's own state is looked at every so often. */
 		if (++since_check >= SERVE_CHECK_EVERY) {

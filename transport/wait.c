@@ -21,6 +21,11 @@
 
 /* Spin steps between two clock reads: keeps the clock off the hot loop. */
 #define WAIT_SPIN_BATCH 16
+/* Adaptive spinning (spin_max_ns): while short, every this many expected
+ * streaks spins the long way once, to see whether work comes back within
+ * it; while long, this many in a row that work outlasted end it. */
+#define WAIT_PROBE_EVERY 16U
+#define WAIT_MISS_LIMIT	 3U
 
 static uint64_t wait_now_ns(void)
 {
@@ -43,22 +48,70 @@ void cbdt_wait_init(struct cbdt_wait *w, const struct cbdt_wait_cfg *cfg)
 	w->cfg.doorbell_max_us = cfg ? cfg->doorbell_max_us : 0;
 	if (w->cfg.doorbell_max_us < w->cfg.sleep_max_us)
 		w->cfg.doorbell_max_us = w->cfg.sleep_max_us;
+	w->cfg.spin_max_ns = cfg ? cfg->spin_max_ns : 0;
+	if (w->cfg.spin_max_ns < w->cfg.spin_ns)
+		w->cfg.spin_max_ns = w->cfg.spin_ns;
+	w->hot = false;
+	w->expect = false;
+	w->streak_adapts = false;
+	w->streak_spin_ns = w->cfg.spin_ns;
+	w->streaks = 0;
+	w->misses = 0;
 	w->spins = 0;
 	w->sleeps = 0;
-	cbdt_wait_reset(w);
+	w->idle_since_ns = 0;
+	w->sleep_us = w->cfg.sleep_min_us;
+}
+
+void cbdt_wait_expect(struct cbdt_wait *w, bool soon)
+{
+	w->expect = soon;
+}
+
+/*
+ * Adaptive spinning: an expected streak that work ended within
+ * spin_max_ns (however it was spent: a sleep only makes it look longer)
+ * makes expected streaks spin that long; WAIT_MISS_LIMIT long ones in a
+ * row that work outlasted make them short again.  While short, one in
+ * WAIT_PROBE_EVERY spins long anyway: a sleeper's streak includes its
+ * wake-up, which alone may be longer than the gap it would have caught.
+ */
+static void wait_adapt(struct cbdt_wait *w)
+{
+	if (!w->streak_adapts || !w->idle_since_ns)
+		return;
+	if (wait_now_ns() - w->idle_since_ns <= w->cfg.spin_max_ns) {
+		w->hot = true;
+		w->misses = 0;
+	} else if (w->hot && ++w->misses >= WAIT_MISS_LIMIT) {
+		w->hot = false;
+		w->misses = 0;
+	}
 }
 
 void cbdt_wait_reset(struct cbdt_wait *w)
 {
+	wait_adapt(w);
 	w->idle_since_ns = 0;
 	w->sleep_us = w->cfg.sleep_min_us;
+}
+
+/* An idle streak starts now: how long it spins. */
+static void wait_streak_start(struct cbdt_wait *w, uint64_t now)
+{
+	w->idle_since_ns = now;
+	w->streak_spin_ns = w->cfg.spin_ns;
+	w->streak_adapts = w->expect && w->cfg.spin_max_ns > w->cfg.spin_ns;
+	if (w->streak_adapts &&
+	    (w->hot || ++w->streaks % WAIT_PROBE_EVERY == 0))
+		w->streak_spin_ns = w->cfg.spin_max_ns;
 }
 
 bool cbdt_wait_would_sleep(const struct cbdt_wait *w)
 {
 	if (!w->idle_since_ns)
 		return w->cfg.spin_ns == 0;
-	return wait_now_ns() - w->idle_since_ns >= w->cfg.spin_ns;
+	return wait_now_ns() - w->idle_since_ns >= w->streak_spin_ns;
 }
 
 static void wait_nanosleep(uint32_t us)
@@ -95,7 +148,7 @@ static bool wait_futex(uint32_t *doorbell, uint32_t us)
 void cbdt_wait_spin(struct cbdt_wait *w)
 {
 	if (!w->idle_since_ns)
-		w->idle_since_ns = wait_now_ns();
+		wait_streak_start(w, wait_now_ns());
 	for (int i = 0; i < WAIT_SPIN_BATCH; i++)
 		cpu_relax();
 	w->spins++;
@@ -107,8 +160,8 @@ void cbdt_wait_idle(struct cbdt_wait *w, uint32_t *doorbell)
 	uint32_t cap = w->cfg.sleep_max_us;
 
 	if (!w->idle_since_ns)
-		w->idle_since_ns = now;
-	if (now - w->idle_since_ns < w->cfg.spin_ns) {
+		wait_streak_start(w, now);
+	if (now - w->idle_since_ns < w->streak_spin_ns) {
 		cbdt_wait_spin(w);
 		return;
 	}

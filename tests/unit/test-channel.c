@@ -803,6 +803,23 @@ static void test_pack_hint_reaches_the_client_with_completions(void **state)
 	assert_int_equal(ctrl->handler_flags, 0);
 }
 
+/* The client's QD1 hint: in its line of the control area, for the handler. */
+static void test_lone_hint_reaches_the_handler(void **state)
+{
+	struct fx *f = *state;
+	struct cbdt_channel_ctrl *ctrl = fx_ctrl(f);
+
+	assert_false(cbdt_channel_lone(f->h));
+	cbdt_channel_client_lone(f->c, true);
+	assert_int_equal(ctrl->client_hints, CBDT_CH_LONE);
+	assert_true(cbdt_channel_lone(f->h));
+	cbdt_channel_client_lone(f->c, true);
+	assert_true(cbdt_channel_lone(f->h));
+	cbdt_channel_client_lone(f->c, false);
+	assert_int_equal(ctrl->client_hints, 0);
+	assert_false(cbdt_channel_lone(f->h));
+}
+
 static void test_close_and_detach_publish_states(void **state)
 {
 	struct fx *f = *state;
@@ -844,6 +861,7 @@ int main(void)
 		  setup_small),
 		T(test_pack_hint_reaches_the_client_with_completions,
 		  setup_plain),
+		T(test_lone_hint_reaches_the_handler, setup_plain),
 		T(test_close_and_detach_publish_states, setup_small),
 	};
 

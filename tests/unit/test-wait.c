@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -112,6 +113,93 @@ static void test_spin_then_sleep(void **state)
 	cbdt_wait_idle(&w, NULL);
 	assert_int_equal(w.sleeps, 2);
 	assert_int_equal(w.spins, spins + 1);
+}
+
+/* Start an idle streak, end it with work after @gap_us of sleep. */
+static void streak(struct cbdt_wait *w, unsigned gap_us)
+{
+	cbdt_wait_spin(w);
+	if (gap_us)
+		usleep(gap_us);
+	cbdt_wait_reset(w);
+}
+
+/* Only streaks the caller expects to be short adapt. */
+static void test_adaptive_spin_needs_expect(void **state)
+{
+	struct cbdt_wait_cfg cfg = {.spin_ns = 1000,
+				    .spin_max_ns = 4000000000U};
+	struct cbdt_wait w;
+
+	(void)state;
+	cbdt_wait_init(&w, &cfg);
+	for (int i = 0; i < 40; i++) {
+		cbdt_wait_spin(&w);
+		assert_int_equal(w.streak_spin_ns, 1000);
+		cbdt_wait_reset(&w);
+	}
+	assert_false(w.hot);
+	/* Without spin_max_ns nothing adapts, expected or not. */
+	cbdt_wait_init(&w, &(struct cbdt_wait_cfg){.spin_ns = 1000});
+	cbdt_wait_expect(&w, true);
+	for (int i = 0; i < 40; i++) {
+		streak(&w, 0);
+		assert_int_equal(w.streak_spin_ns, 1000);
+	}
+	assert_false(w.hot);
+}
+
+/* Work back within spin_max_ns: long spins, until three in a row miss. */
+static void test_adaptive_spin_hot_then_cold(void **state)
+{
+	/* 50 ms: a streak ended at once is a hit on any machine; one
+	 * that slept 60 ms a miss */
+	struct cbdt_wait_cfg cfg = {.spin_ns = 1000, .spin_max_ns = 50000000};
+	struct cbdt_wait w;
+
+	(void)state;
+	cbdt_wait_init(&w, &cfg);
+	cbdt_wait_expect(&w, true);
+	streak(&w, 0);
+	assert_true(w.hot);
+	cbdt_wait_spin(&w);
+	assert_int_equal(w.streak_spin_ns, cfg.spin_max_ns);
+	assert_false(cbdt_wait_would_sleep(&w));
+	cbdt_wait_reset(&w);
+	/* two misses, then a hit: still hot */
+	streak(&w, 60000);
+	streak(&w, 60000);
+	assert_true(w.hot);
+	streak(&w, 0);
+	streak(&w, 60000);
+	streak(&w, 60000);
+	assert_true(w.hot);
+	streak(&w, 60000);
+	assert_false(w.hot);
+	/* not expected: no adapting, however short */
+	cbdt_wait_expect(&w, false);
+	streak(&w, 0);
+	assert_false(w.hot);
+}
+
+/* While cold, one expected streak in 16 spins long to look. */
+static void test_adaptive_spin_probes(void **state)
+{
+	struct cbdt_wait_cfg cfg = {.spin_ns = 1000, .spin_max_ns = 2000};
+	struct cbdt_wait w;
+	unsigned longs = 0;
+
+	(void)state;
+	cbdt_wait_init(&w, &cfg);
+	cbdt_wait_expect(&w, true);
+	for (int i = 0; i < 32; i++) {
+		cbdt_wait_spin(&w);
+		longs += w.streak_spin_ns == cfg.spin_max_ns;
+		usleep(1000); /* every one a miss */
+		cbdt_wait_reset(&w);
+		assert_false(w.hot);
+	}
+	assert_int_equal(longs, 2);
 }
 
 static void test_backoff_doubles_to_cap(void **state)
@@ -403,6 +491,9 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_spin_then_sleep),
 		cmocka_unit_test(test_backoff_doubles_to_cap),
+		cmocka_unit_test(test_adaptive_spin_needs_expect),
+		cmocka_unit_test(test_adaptive_spin_hot_then_cold),
+		cmocka_unit_test(test_adaptive_spin_probes),
 		cmocka_unit_test(test_doorbell_cap_only_for_local_peer),
 		cmocka_unit_test(test_spin_step_never_sleeps),
 		cmocka_unit_test(test_local_doorbell_sleeps_without_steps),
