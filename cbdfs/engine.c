@@ -279,32 +279,50 @@ void cbdfs_cmd_answer(struct cbdfs_queue *q, void *who, bool is_io,
 }
 
 /*
- * Which queue a request of @len bytes goes to.  Behind a handler that says
- * its store is memory (CBDT_HF_PACK), a small request that arrived while
- * our FUSE transport holds others (the kernel has several outstanding)
- * goes to the lowest queue with fewer than PACK_DEPTH in flight: one busy
- * handler thread serves them with fewer wake-ups than several taking turns.
- * The only request held (QD1), a large one (its copy costs more than a
+ * The lowest queue that is not broken with fewer than @depth in flight
+ * (with @pack, before the first whose handler does not pack), or NULL.
+ */
+static struct cbdfs_queue *queue_lowest(struct cbdfs_blkdev *bd, unsigned depth,
+					bool pack)
+{
+	for (unsigned i = 0; i < bd->nq; i++) {
+		struct cbdt_queue *q = bd->q[i].q;
+		struct cbdt_channel *ch = cbdt_queue_channel(q);
+
+		if (pack && !cbdt_channel_packs(ch))
+			break;
+		/* a broken queue fails what it gets: not more than its turn */
+		if (cbdt_channel_inflight(ch) < depth && !cbdt_queue_broken(q))
+			return &bd->q[i];
+	}
+	return NULL;
+}
+
+/*
+ * Which queue a request of @len bytes goes to.  The only request our FUSE
+ * transport holds (QD1) goes to the lowest idle queue: one handler takes
+ * request after request, and its adaptive poll (poll_max_us) catches the
+ * next one without a wake-up; handlers taking turns would each see a
+ * quarter of them and sleep in between.  Behind a handler that says its
+ * store is memory (CBDT_HF_PACK), a small request that arrived while our
+ * transport holds others goes to the lowest queue with fewer than
+ * PACK_DEPTH in flight: one busy handler serves them with fewer wake-ups
+ * than several taking turns.  A large one (its copy costs more than a
  * wake-up, and handlers copy in parallel) and every request behind a disk
- * take turns, so that every handler keeps one at its device.  (At QD1 one
- * handler alone was 25 % slower on 2 cores: woken onto the CPU of the
- * thread polling for it.)  docs/performance.md, "Packing".
+ * take turns, so that every handler keeps one at its device.
+ * docs/performance.md, "Packing".
  */
 static struct cbdfs_queue *queue_pick(struct cbdfs_blkdev *bd, uint64_t len)
 {
+	struct cbdfs_queue *q = NULL;
 	unsigned i;
 
-	for (i = 0; len <= PACK_MAX_LEN && tl_poll.held > 1 && i < bd->nq;
-	     i++) {
-		struct cbdt_channel *ch = cbdt_queue_channel(bd->q[i].q);
-
-		if (!cbdt_channel_packs(ch))
-			break;
-		/* a broken queue fails what it gets: not more than its turn */
-		if (cbdt_channel_inflight(ch) < PACK_DEPTH &&
-		    !cbdt_queue_broken(bd->q[i].q))
-			return &bd->q[i];
-	}
+	if (tl_poll.held <= 1)
+		q = queue_lowest(bd, 1, false);
+	else if (len <= PACK_MAX_LEN)
+		q = queue_lowest(bd, PACK_DEPTH, true);
+	if (q)
+		return q;
 	i = atomic_fetch_add_relaxed(&bd->rr, 1);
 	return &bd->q[i % bd->nq];
 }
@@ -469,6 +487,7 @@ int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d)
 		cookie |= COOKIE_EPOCH;
 	r.cookie = (void *)cookie;
 	r.polled = d->len <= POLL_MAX_LEN && poll_take(q);
+	r.lone = tl_poll.held <= 1;
 	/* Wait for room in slices, so that an exiting session never hangs
 	 * a worker behind a dead backend. */
 	for (;;) {
