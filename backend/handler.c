@@ -181,7 +181,8 @@ static int handler_serve(struct handler *h)
 		/* poll_us (cbd.ini): short by default, so that on a small
 		 * machine a polling handler does not take the CPU the client
 		 * and its I/O need (docs/performance.md) */
-		.wait = {.spin_ns = h->b->conf.poll_us * 1000U},
+		.wait = {.spin_ns = h->b->conf.poll_us * 1000U,
+			 .spin_max_ns = h->b->conf.poll_max_us * 1000U},
 	};
 
 	if (handler_client_local(h))

@@ -39,6 +39,7 @@ static const char *const bkeys[B_NR] = {
 	[B_ID] = "id",
 	[B_HANDLERS] = "handlers",
 	[B_POLL_US] = "poll_us",
+	[B_POLL_MAX_US] = "poll_max_us",
 	[B_READONLY] = "readonly",
 	[B_DURABILITY] = "durability",
 	[B_CACHE_SIZE] = "cache_size",
@@ -144,6 +145,7 @@ static void section_begin(struct parse *p, const char *hdr)
 		b->id = -1;
 		b->handlers = CONFIG_HANDLERS_DEFAULT;
 		b->poll_us = CONFIG_POLL_US_DEFAULT;
+		b->poll_max_us = CONFIG_POLL_MAX_US_DEFAULT;
 		b->cache_gc_percent = CONFIG_CACHE_GC_DEFAULT;
 		b->line = p->line;
 		p->sec = SEC_BACKEND;
@@ -301,6 +303,10 @@ static void backend_key(struct parse *p, enum bkey k, const char *value)
 	case B_POLL_US:
 		if (!number_set(p, key, value, 1, CONFIG_POLL_US_MAX, &v))
 			b->poll_us = (unsigned)v;
+		break;
+	case B_POLL_MAX_US:
+		if (!number_set(p, key, value, 0, CONFIG_POLL_US_MAX, &v))
+			b->poll_max_us = (unsigned)v;
 		break;
 	case B_READONLY:
 		if (parse_bool(value, &b->readonly))

@@ -23,6 +23,9 @@
 /* How long a handler polls for the next request before it sleeps (µs). */
 #define CONFIG_POLL_US_DEFAULT 3U
 #define CONFIG_POLL_US_MAX     1000U
+/* ... and the longest it polls while requests keep coming back within it
+ * (adaptive; 0 = no adapting, poll_us alone). */
+#define CONFIG_POLL_MAX_US_DEFAULT 0U
 
 #define CONFIG_CACHE_GC_DEFAULT 70U
 #define CONFIG_CACHE_GC_MAX	90U
@@ -47,6 +50,7 @@ struct config_backend {
 	int id;			  /* pinned slot id, -1 = any */
 	unsigned handlers;	  /* max channels served at once */
 	unsigned poll_us;	  /* handler polling before a sleep */
+	unsigned poll_max_us;	  /* ... adaptive up to this; 0 = off */
 	bool readonly;
 	bool writeback;	     /* durability = writeback */
 	uint64_t cache_size; /* bytes of pcache, whole segments; 0 = none */

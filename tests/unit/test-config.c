@@ -172,6 +172,7 @@ static void test_every_key_and_comments(void **state)
 		  "id = 7\n"
 		  "handlers = 128\n"
 		  "poll_us = 1000\n"
+		  "poll_max_us = 1000\n"
 		  "readonly = yes\n"
 		  "[backend d-1.x_y]\n"
 		  "path = %s\n"
@@ -191,10 +192,13 @@ static void test_every_key_and_comments(void **state)
 	assert_int_equal(cfg->backends[0].id, 7);
 	assert_int_equal(cfg->backends[0].handlers, 128);
 	assert_int_equal(cfg->backends[0].poll_us, 1000);
+	assert_int_equal(cfg->backends[0].poll_max_us, 1000);
 	assert_true(cfg->backends[0].readonly);
 	assert_string_equal(cfg->backends[1].name, "d-1.x_y");
 	assert_int_equal(cfg->backends[1].handlers, 1);
 	assert_int_equal(cfg->backends[1].poll_us, CONFIG_POLL_US_DEFAULT);
+	assert_int_equal(cfg->backends[1].poll_max_us,
+			 CONFIG_POLL_MAX_US_DEFAULT);
 	assert_false(cfg->backends[1].readonly);
 	assert_ptr_equal(config_backend_find(cfg, "d-1.x_y"),
 			 &cfg->backends[1]);
@@ -291,6 +295,11 @@ static void test_handlers_poll_out_of_range(void **state)
 			  "out of range: '0' (expected 1 to 1000)");
 	backend_key_fails(f, "poll_us = 1001", "poll_us",
 			  "out of range: '1001' (expected 1 to 1000)");
+	backend_key_fails(f, "poll_max_us = 1001", "poll_max_us",
+			  "out of range: '1001' (expected 0 to 1000)");
+	/* below poll_us (3 by default), other than 0 (off) */
+	backend_key_fails(f, "poll_max_us = 2", "poll_max_us",
+			  "2 is less than poll_us (3): 0 turns adapting off");
 }
 
 static void test_id_out_of_range(void **state)
