@@ -17,6 +17,7 @@
 #include "barrier.h"
 #include "cache-internal.h"
 #include "log.h"
+#include "util.h"
 
 #define WB_BATCH_BYTES (8U << 20) /* a pass writes about this much ... */
 #define WB_BATCH_SETS  1024U	  /* ... or this many ksets, then syncs */
@@ -306,6 +307,7 @@ int cache_wb_start(struct cache *c)
 	ret = pthread_create(&c->wb_thread, NULL, wb_main, c);
 	if (ret)
 		return -ret;
+	thread_name(c->wb_thread, "cache-wb");
 	c->wb_running = true;
 	return 0;
 }

@@ -172,7 +172,7 @@ static void *discover_main(void *arg)
 
 int discover_start(struct service *svc)
 {
-	return worker_start(&svc->disc, discover_main, svc);
+	return worker_start(&svc->disc, "discover", discover_main, svc);
 }
 
 void discover_stop(struct service *svc)

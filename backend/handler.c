@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "barrier.h"
 #include "log.h"
+#include "util.h"
 
 /* How long an idle handler sleeps on the doorbell when the client shares
  * our kernel: every submit rings it, so only a stop or a dead peer waits
@@ -247,6 +248,7 @@ int handler_start(struct service *svc, struct backend *b, uint32_t seg_id,
 		free(h);
 		return -ret;
 	}
+	thread_name(h->thread, "handler-s%u", seg_id);
 	h->next = b->handlers;
 	b->handlers = h;
 	b->nr_handlers++;

@@ -221,7 +221,7 @@ int service_start(struct service *svc, struct config *cfg, bool format,
 	if (ret)
 		goto err_stop;
 	/* From here on we hold slots: keep them alive while we start. */
-	ret = worker_start(&svc->hb, heartbeat_main, svc);
+	ret = worker_start(&svc->hb, "heartbeat", heartbeat_main, svc);
 	if (ret)
 		goto err_stop;
 	if (!cfg->nr_backends)

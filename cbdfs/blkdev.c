@@ -356,7 +356,7 @@ static void *heartbeat_thread(void *arg)
 
 int cbdfs_heartbeat_start(struct cbdfs *fs)
 {
-	return worker_start(&fs->hb, heartbeat_thread, fs);
+	return worker_start(&fs->hb, "heartbeat", heartbeat_thread, fs);
 }
 
 void cbdfs_heartbeat_stop(struct cbdfs *fs)

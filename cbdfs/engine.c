@@ -621,6 +621,7 @@ int cbdfs_engine_start(struct cbdfs_blkdev *bd)
 				      &bd->q[i]);
 		if (ret)
 			goto err_queues;
+		thread_name(bd->q[i].reaper, "reap-b%u.%u", bd->backend_id, i);
 		bd->q[i].reaper_started = true;
 	}
 	return 0;

@@ -462,6 +462,7 @@ int cbdfs_uring_start(struct cbdfs *fs)
 		ret = -pthread_create(&u->q[i].thr, NULL, queue_main, &u->q[i]);
 		if (ret)
 			return ret;
+		thread_name(u->q[i].thr, "fuse-uring%u", i);
 		u->q[i].thr_ok = true;
 		while (sem_wait(&u->q[i].started) && errno == EINTR)
 			;

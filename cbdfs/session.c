@@ -413,6 +413,7 @@ int cbdfs_session_run(struct cbdfs *fs, int fd, unsigned threads,
 			cbdfs_session_stop(fs);
 			break;
 		}
+		thread_name(s->workers[s->nworkers], "fuse-dev%u", s->nworkers);
 	}
 	log_dbg("session: %u /dev/fuse workers%s", s->nworkers,
 		s->uring ? ", io_uring queues" : "");

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,4 +164,15 @@ void transport_note(const struct cbdt *t)
 		log_warn(
 			"transport: %s: its namespace keeps the page map on the device (ndctl --map=dev): each kernel writes its page structs into it, so it must not be shared by two hosts; recreate it with --map=mem",
 			cbdt_path(t));
+}
+
+void thread_name(pthread_t t, const char *fmt, ...)
+{
+	char name[16]; /* TASK_COMM_LEN */
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	pthread_setname_np(t, name);
 }

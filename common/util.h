@@ -3,6 +3,7 @@
 #ifndef CBD_COMMON_UTIL_H
 #define CBD_COMMON_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,5 +46,13 @@ int fd_size(int fd, uint64_t *out);
 
 /* True if process @pid exists (kill(pid, 0) did not say ESRCH). */
 bool pid_alive(int pid);
+
+/*
+ * Name thread @t for top -H, perf and /proc/PID/task/TID/comm, printf
+ * style, cut to the kernel's 15 characters.  Best effort: a name is an aid,
+ * never a reason to fail.
+ */
+void thread_name(pthread_t t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif /* CBD_COMMON_UTIL_H */

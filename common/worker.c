@@ -3,9 +3,11 @@
 #include <errno.h>
 
 #include "cbdt.h"
+#include "util.h"
 #include "worker.h"
 
-int worker_start(struct worker *w, void *(*fn)(void *), void *arg)
+int worker_start(struct worker *w, const char *name, void *(*fn)(void *),
+		 void *arg)
 {
 	int ret;
 
@@ -18,6 +20,7 @@ int worker_start(struct worker *w, void *(*fn)(void *), void *arg)
 		pthread_mutex_destroy(&w->lock);
 		return -ret;
 	}
+	thread_name(w->thread, "%s", name);
 	w->started = true;
 	return 0;
 }

@@ -21,7 +21,8 @@ struct worker {
 };
 
 /* Start @fn(@arg) on a new thread; 0 or -errno. */
-int worker_start(struct worker *w, void *(*fn)(void *), void *arg);
+int worker_start(struct worker *w, const char *name, void *(*fn)(void *),
+		 void *arg);
 
 /* In the worker: sleep @ms (CLOCK_MONOTONIC) unless told to stop
  * meanwhile; false once stopping. */

@@ -36,6 +36,20 @@ for round in "1" "4" "2 16k"; do
 		--randseed=$q --output="$T/fio-q$q.log" ||
 		{ cat "$T/fio-q$q.log"; fail "fio verify with queues=$q"; }
 	grep -E 'IOPS|err=' "$T/fio-q$q.log"
+	# every thread says what it is (top -H, perf): a reaper per queue,
+	# the FUSE side, a handler per attached segment, the heartbeats
+	has_thread() { # PID NAME (a regex for the whole comm)
+		local comms
+		comms=$(cat /proc/"$1"/task/*/comm)
+		grep -qxE "$2" <<<"$comms" ||
+			fail "process $1 has no thread $2: $(sort -u <<<"$comms" | paste -sd' ')"
+	}
+	for name in "reap-b0.$((q - 1))" heartbeat "fuse-(uring|dev)0"; do
+		has_thread "$pid" "$name"
+	done
+	for name in "handler-s[0-9]+" heartbeat discover; do
+		has_thread "$BACKEND_PID" "$name"
+	done
 	# the same verification straight on the image, without cbdfs
 	detach_loop "$LOOP_DEV" "$T/mnt$q/backend0"
 	umount_cbdfs "$T/mnt$q" "$pid"
