@@ -3,6 +3,7 @@ PROGS += cbdfs
 cbdfs_SRCS := \
 	cbdfs/blkdev.c \
 	cbdfs/engine.c \
+	cbdfs/fuse-dev.c \
 	cbdfs/fuse-uring.c \
 	cbdfs/main.c \
 	cbdfs/names.c \

@@ -25,11 +25,13 @@
 #define CBDFS_LINK_INO(id)    (CBDFS_BYNAME_INO + 1 + (uint64_t)(id))
 #define CBDFS_BYNAME	      "by-name"
 
-#define CBDFS_MAX_IO	     (1U << 20) /* max_write / max_read */
-#define CBDFS_HB_INTERVAL_MS 100U	/* host + blkdev heartbeats */
-#define CBDFS_HB_TIMEOUT_MS  10000U	/* advertised in the host record */
-#define CBDFS_ATTACH_MS	     15000U	/* wait for handlers (no timeout=) */
-#define CBDFS_DRAIN_MS	     5000U	/* bounded drain of orphans */
+#define CBDFS_MAX_IO (1U << 20) /* max_write / max_read */
+/* A /dev/fuse read takes the largest WRITE: header, write_in, data. */
+#define CBDFS_DEV_BUF_SIZE   (CBDFS_MAX_IO + 4096)
+#define CBDFS_HB_INTERVAL_MS 100U   /* host + blkdev heartbeats */
+#define CBDFS_HB_TIMEOUT_MS  10000U /* advertised in the host record */
+#define CBDFS_ATTACH_MS	     15000U /* wait for handlers (no timeout=) */
+#define CBDFS_DRAIN_MS	     5000U  /* bounded drain of orphans */
 
 /* ------------------------------------------------------------------ */
 /* main.c: options and the whole-process state                         */
@@ -46,6 +48,7 @@ struct cbdfs_cfg {
 };
 
 struct cbdfs_blkdev;
+struct cbdfs_dev;
 struct cbdfs_uring;
 struct cbdfs_uring_ent;
 struct fuse_session;
@@ -69,8 +72,7 @@ struct cbdfs_session {
 	bool exiting;
 	unsigned held; /* /dev/fuse requests read, not yet answered (atomic) */
 	sem_t stop;    /* posted to end cbdfs_session_run() */
-	pthread_t *workers;
-	unsigned nworkers;
+	struct cbdfs_dev *dev;	/* fuse-dev.c: the /dev/fuse workers */
 	struct cbdfs_uring *ur; /* fuse-uring.c */
 };
 
@@ -349,6 +351,20 @@ void cbdfs_session_stop(struct cbdfs *fs); /* async-signal-safe */
 bool cbdfs_session_exiting(const struct cbdfs *fs);
 /* Interrupt thread @t (SIGUSR1) until it has returned, and join it. */
 void cbdfs_thread_stop(pthread_t t);
+
+/* Replies this thread has sent over /dev/fuse so far. */
+unsigned cbdfs_session_replies(void);
+
+/* fuse-dev.c: @threads workers reading /dev/fuse, until the session is
+ * exiting (then cbdfs_dev_stop joins them). */
+int cbdfs_dev_start(struct cbdfs_session *s, unsigned threads);
+void cbdfs_dev_stop(struct cbdfs_session *s);
+/* A worker read a request (@held: the requests we hold now, it included):
+ * it reads no more until it served it, and wakes a parked one if needed. */
+void cbdfs_dev_took(uint32_t opcode, unsigned held);
+/* A worker is about to block (waiting for room in a ring): wake a parked
+ * one if nobody reads; no-op on other threads. */
+void cbdfs_dev_may_block(void);
 
 bool cbdfs_uring_enabled(void); /* the fuse module offers io_uring */
 int cbdfs_uring_start(struct cbdfs *fs);

@@ -488,9 +488,12 @@ int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d)
 	r.cookie = (void *)cookie;
 	r.polled = d->len <= POLL_MAX_LEN && poll_take(q);
 	r.lone = tl_poll.held <= 1;
+	ret = cbdt_queue_submit(q->q, &r);
+	if (ret == -EAGAIN)
+		cbdfs_dev_may_block(); /* others may read FUSE meanwhile */
 	/* Wait for room in slices, so that an exiting session never hangs
 	 * a worker behind a dead backend. */
-	for (;;) {
+	while (ret == -EAGAIN) {
 		slice = cbdt_now_ns() + WAIT_SLICE_NS;
 		ret = cbdt_queue_submit_wait(
 			q->q, &r,
@@ -502,6 +505,7 @@ int cbdfs_queue_submit(struct cbdfs_queue *q, const struct cbdfs_cmd_desc *d)
 			ret = -ESHUTDOWN;
 			break;
 		}
+		ret = -EAGAIN; /* a slice passed: wait on */
 	}
 	if (ret && d->op == CBDT_OP_WRITE)
 		cbdfs_wepoch_put(q->bd, cookie & COOKIE_EPOCH ? 1 : 0);

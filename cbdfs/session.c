@@ -2,11 +2,11 @@
 /*
  * The FUSE session, spoken by cbdfs itself on the /dev/fuse descriptor
  * that libfuse mounted: INIT (with the flags we want, io_uring among
- * them), requests handed to the operations of ops.c, replies, and the
- * classic transport: worker threads that read(2) requests and writev(2)
- * replies.  With io_uring (fuse-uring.c) one worker still reads what the
- * kernel never sends over a ring: FORGET, INTERRUPT, and requests queued
- * before the ring was ready.
+ * them), requests handed to the operations of ops.c, and replies: over
+ * io_uring (fuse-uring.c), or writev(2) for the requests that the
+ * /dev/fuse workers read (fuse-dev.c).  With io_uring one worker still
+ * reads what the kernel never sends over a ring: FORGET, INTERRUPT, and
+ * requests queued before the ring was ready.
  *
  * Threads: the main thread negotiates INIT, starts the workers and waits
  * for a stop (a signal, an unmount, cbdfs_session_stop()); replies may be
@@ -26,16 +26,15 @@
 #include "log.h"
 #include "util.h"
 
-/* A read buffer takes the largest WRITE: header, write_in, data. */
-#define DEV_BUF_SIZE  (CBDFS_MAX_IO + 4096)
 #define REPLY_IOV_MAX 8
-
-/* How long a worker polls for the completion of what it just submitted
- * (see URING_POLL_NS) before it reads the next request. */
-#define DEV_POLL_NS 50000U
 
 static struct cbdfs_session *signal_session; /* for the signal handler */
 static __thread unsigned tl_replies;	     /* sent by this thread */
+
+unsigned cbdfs_session_replies(void)
+{
+	return tl_replies;
+}
 
 bool cbdfs_session_exiting(const struct cbdfs *fs)
 {
@@ -213,49 +212,12 @@ void cbdfs_session_request(struct cbdfs_session *s, char *buf, size_t n)
 	held = atomic_add_release(&s->held, 1);
 	cbdfs_engine_poll_enable(held == 1);
 	cbdfs_engine_held(held);
+	cbdfs_dev_took(h->opcode, held);
 	op = cbdfs_op_find(h->opcode);
 	arglen = n - sizeof(*h);
 	insize = op ? MIN(op->insize, arglen) : 0;
 	cbdfs_session_dispatch(r, h, buf + sizeof(*h), arglen,
 			       buf + sizeof(*h) + insize, arglen - insize);
-}
-
-/* A worker's polling ends with the first reply it sent. */
-static bool dev_poll_done(void *arg)
-{
-	return tl_replies != *(unsigned *)arg;
-}
-
-static void *dev_worker(void *arg)
-{
-	struct cbdfs_session *s = arg;
-	char *buf = malloc(DEV_BUF_SIZE);
-	unsigned replies;
-	ssize_t n;
-
-	if (!buf) {
-		log_err("FUSE worker: out of memory");
-		cbdfs_session_stop(s->fs);
-		return NULL;
-	}
-	while (!cbdfs_session_exiting(s->fs)) {
-		n = read(s->fd, buf, DEV_BUF_SIZE);
-		if (n < 0 &&
-		    (errno == EINTR || errno == EAGAIN || errno == ENOENT))
-			continue; /* ENOENT: interrupted meanwhile */
-		if (n <= 0) {
-			/* ENODEV: unmounted; 0 (not from /dev/fuse): gone */
-			if (n < 0 && errno != ENODEV)
-				log_err("/dev/fuse: read: %m");
-			cbdfs_session_stop(s->fs);
-			break;
-		}
-		replies = tl_replies;
-		cbdfs_session_request(s, buf, (size_t)n);
-		cbdfs_engine_poll(DEV_POLL_NS, dev_poll_done, &replies);
-	}
-	free(buf);
-	return NULL;
 }
 
 /* ---- INIT ------------------------------------------------------------- */
@@ -311,7 +273,7 @@ static int init_reply(struct cbdfs_session *s, const struct fuse_in_header *h,
  */
 static int init_negotiate(struct cbdfs_session *s, bool *uring)
 {
-	char *buf = malloc(DEV_BUF_SIZE);
+	char *buf = malloc(CBDFS_DEV_BUF_SIZE);
 	const struct fuse_in_header *h = (const void *)buf;
 	ssize_t n;
 	int ret;
@@ -319,7 +281,7 @@ static int init_negotiate(struct cbdfs_session *s, bool *uring)
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
-		n = read(s->fd, buf, DEV_BUF_SIZE);
+		n = read(s->fd, buf, CBDFS_DEV_BUF_SIZE);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
 			if (cbdfs_session_exiting(s->fs)) {
 				ret = -EINTR;
@@ -400,39 +362,17 @@ int cbdfs_session_run(struct cbdfs *fs, int fd, unsigned threads,
 		threads = ret ? threads : 1; /* FORGET, INTERRUPT */
 	}
 	s->uring = uring && !ret;
-	s->workers = calloc(threads, sizeof(*s->workers));
-	if (!s->workers) {
-		ret = -ENOMEM;
-		goto out_uring;
-	}
-	for (s->nworkers = 0; s->nworkers < threads; s->nworkers++) {
-		ret = pthread_create(&s->workers[s->nworkers], NULL, dev_worker,
-				     s);
-		if (ret) {
-			ret = -ret;
-			cbdfs_session_stop(fs);
-			break;
-		}
-		thread_name(s->workers[s->nworkers], "fuse-dev%u", s->nworkers);
-	}
-	log_dbg("session: %u /dev/fuse workers%s", s->nworkers,
+	ret = cbdfs_dev_start(s, threads);
+	if (ret)
+		cbdfs_session_stop(fs);
+	log_dbg("session: %u /dev/fuse workers%s", threads,
 		s->uring ? ", io_uring queues" : "");
 	while (sem_wait(&s->stop) && errno == EINTR)
 		;
 	WRITE_ONCE(s->exiting, true);
-	for (unsigned i = 0; i < s->nworkers; i++)
-		cbdfs_thread_stop(s->workers[i]);
+	cbdfs_dev_stop(s);
 	if (s->uring)
 		cbdfs_uring_quiesce(fs);
-	s->nworkers = 0;
-	free(s->workers);
-	s->workers = NULL;
-	return ret;
-
-out_uring:
-	if (s->uring)
-		cbdfs_uring_free(fs);
-	s->uring = false;
 	return ret;
 }
 

@@ -2,5 +2,5 @@
 # on a real transport, with a socket pair in place of /dev/fuse.
 UNIT_TESTS += test-fuse
 test-fuse_EXTRA := cbdfs/blkdev.c cbdfs/engine.c cbdfs/names.c cbdfs/ops.c \
-	cbdfs/session.c cbdfs/fuse-uring.c
+	cbdfs/session.c cbdfs/fuse-dev.c cbdfs/fuse-uring.c
 test-fuse_LIBS := $(call pc_libs,liburing)
