@@ -142,14 +142,19 @@ void cbdfs_dev_may_block(void)
 		dev_fill(tl_worker->s->dev);
 }
 
-/* Polling ends with the first reply this worker sent; a request that
- * came meanwhile, with nobody reading, gets a reader. */
+/*
+ * Polling ends with the first reply this worker sent, or once nothing is
+ * held (a reaper answered ours): then no request can have come at QD1,
+ * and we read the next one.  One that came meanwhile, with nobody
+ * reading, gets a reader.
+ */
 static bool dev_poll_done(void *arg)
 {
 	struct cbdfs_dev *d = tl_worker->s->dev;
 	struct pollfd p;
 
-	if (cbdfs_session_replies() != *(unsigned *)arg)
+	if (cbdfs_session_replies() != *(unsigned *)arg ||
+	    !smp_load_acquire(&tl_worker->s->held))
 		return true;
 	if (++tl_peeks % DEV_POLL_PEEK || READ_ONCE(d->readers) ||
 	    !READ_ONCE(d->nparked))

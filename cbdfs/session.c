@@ -126,8 +126,10 @@ int cbdfs_reply(struct cbdfs_req *r, int err, const struct iovec *iov, int n)
 		err = EIO;
 	if (r->ent)
 		return cbdfs_uring_commit(r, err, iov, n);
-	ret = reply_dev(r, err, iov, n);
+	/* before the reply: the next request may come before writev returns,
+	 * and must not count this one (QD1 decisions, fuse-dev.c) */
 	atomic_sub_return(&r->fs->sess.held, 1);
+	ret = reply_dev(r, err, iov, n);
 	free(r);
 	return ret;
 }
