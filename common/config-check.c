@@ -84,7 +84,9 @@ void config_check_keys(struct parse *p)
 		if (!strcmp(b->path, cfg->path))
 			perr(p, p->blines[i][B_PATH], "path", -EINVAL,
 			     "%s: is the transport", b->path);
-		if (b->poll_max_us && b->poll_max_us < b->poll_us)
+		/* the default is raised to a longer poll_us (cbdt_wait_init) */
+		if (p->blines[i][B_POLL_MAX_US] && b->poll_max_us &&
+		    b->poll_max_us < b->poll_us)
 			perr(p, p->blines[i][B_POLL_MAX_US], "poll_max_us",
 			     -EINVAL,
 			     "%u is less than poll_us (%u): 0 turns adapting off",

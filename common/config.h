@@ -23,9 +23,10 @@
 /* How long a handler polls for the next request before it sleeps (µs). */
 #define CONFIG_POLL_US_DEFAULT 3U
 #define CONFIG_POLL_US_MAX     1000U
-/* ... and the longest it polls while requests keep coming back within it
- * (adaptive; 0 = no adapting, poll_us alone). */
-#define CONFIG_POLL_MAX_US_DEFAULT 0U
+/* ... and the longest it polls while requests sent alone (QD1) keep
+ * coming back within it (adaptive; 0 = no adapting, poll_us alone).
+ * docs/performance.md measured 100 on two kinds of 2-core VM. */
+#define CONFIG_POLL_MAX_US_DEFAULT 100U
 
 #define CONFIG_CACHE_GC_DEFAULT 70U
 #define CONFIG_CACHE_GC_MAX	90U

@@ -302,6 +302,23 @@ static void test_handlers_poll_out_of_range(void **state)
 			  "2 is less than poll_us (3): 0 turns adapting off");
 }
 
+/* A poll_us above the default poll_max_us is no error: the handler's
+ * adaptive poll is then poll_us long, as poll_max_us = poll_us says. */
+static void test_poll_us_above_the_default_max(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg;
+
+	ini_write(f, TRANSPORT_OK "[backend disk0]\npath = %s\npoll_us = %u\n",
+		  f->transport, f->disk0, CONFIG_POLL_MAX_US_DEFAULT + 1);
+	cfg = load_ok(f);
+	assert_int_equal(cfg->backends[0].poll_us,
+			 CONFIG_POLL_MAX_US_DEFAULT + 1);
+	assert_int_equal(cfg->backends[0].poll_max_us,
+			 CONFIG_POLL_MAX_US_DEFAULT);
+	config_free(cfg);
+}
+
 static void test_id_out_of_range(void **state)
 {
 	struct fixture *f = *state;
@@ -686,6 +703,7 @@ int main(void)
 		T(test_unknown_transport_key),
 		T(test_bad_number),
 		T(test_handlers_poll_out_of_range),
+		T(test_poll_us_above_the_default_max),
 		T(test_id_out_of_range),
 		T(test_duplicate_id),
 		T(test_duplicate_name),
