@@ -206,6 +206,12 @@ static int run_cmd(struct tc *tc, int argc, char **argv, int *used)
 
 	if (!strcmp(c, "status"))
 		return tc_cmd_status(tc);
+	if (!strcmp(c, "badcompletion")) { /* hidden: test-cbdfs-badring */
+		*used = 2;
+		if (arg_num(argc, argv, 1, false, &a[0]) || a[0] > UINT32_MAX)
+			return -EDOM;
+		return tc_cmd_badcompletion(tc, (uint32_t)a[0]);
+	}
 	if (!strcmp(c, "hold"))
 		return cmd_hold(a[0]);
 	if (!strcmp(c, "pattern"))

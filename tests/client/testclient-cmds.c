@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cbd-testclient's simple commands: pattern write/read, a slot listing for
- * tests to poll, and the hidden "badentry" that puts crafted garbage into a
- * submission ring to prove the handler fails it and goes on.  Main thread.
+ * tests to poll, the hidden "badentry" that puts crafted garbage into a
+ * submission ring to prove the handler fails it and goes on, and the
+ * hidden "badcompletion" that does the same to a client's completion
+ * ring.  Main thread.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -300,4 +302,46 @@ int tc_cmd_badentry(struct tc *tc, const char *kind)
 	if (!found)
 		return -EINVAL;
 	return bad ? -EILSEQ : 0;
+}
+
+/* ---- badcompletion ---- */
+
+/*
+ * Post a completion that no request asked for (its seq and req_id match
+ * nothing) into the completion ring of the channel in segment @seg, as a
+ * broken handler would.  The client of that channel must stop using it,
+ * fail what it has in flight with EIO and go on serving the rest.  The
+ * channel's handler must not be posting meanwhile (stopped, or idle).
+ */
+int tc_cmd_badcompletion(struct tc *tc, uint32_t seg)
+{
+	struct cbdt_channel_ctrl *ctrl = cbdt_segment_ctrl(tc->t, seg), copy;
+	struct cbdt_channel_geom g;
+	struct cbdt_ce ce;
+	uint32_t head;
+	int ret;
+
+	/* by hand: a handle of either side would refuse or write */
+	if (!ctrl)
+		return -EINVAL;
+	memcpy(&copy, ctrl, sizeof(copy));
+	ret = cbdt_channel_ctrl_validate(&copy, cbdt_get_info(tc->t)->seg_size,
+					 &g);
+	if (ret)
+		return ret;
+	head = READ_ONCE(ctrl->cq_head);
+	memset(&ce, 0xa5, sizeof(ce));
+	ce.result = 0;
+	ce.seq = head + 0x5a5aU;
+	ce.req_id = 0xbadce000ULL + head;
+	memcpy((uint8_t *)ctrl + g.ce_off +
+		       (uint64_t)(head & (g.ce_count - 1)) * sizeof(ce),
+	       &ce, sizeof(ce));
+	/* Pairs with the client's load-acquire of cq_head in reap. */
+	smp_store_release(&ctrl->cq_head, head + 1);
+	smp_mb();
+	cbdt_doorbell_ring(&ctrl->cq_sleep);
+	printf("badcompletion: segment %u, completion %u\n", seg, head);
+	fflush(stdout);
+	return 0;
 }

@@ -101,5 +101,6 @@ int tc_cmd_read(struct tc *tc, uint64_t off, uint64_t len, uint64_t seed,
 		bool zero);
 int tc_cmd_status(struct tc *tc);
 int tc_cmd_badentry(struct tc *tc, const char *kind);
+int tc_cmd_badcompletion(struct tc *tc, uint32_t seg);
 
 #endif /* CBD_TOOLS_TESTCLIENT_H */
