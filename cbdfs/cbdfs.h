@@ -179,6 +179,7 @@ struct cbdfs_blkdev {
 	unsigned nq;
 	struct cbdfs_queue *q;
 	unsigned rr;	    /* round-robin queue choice (atomic) */
+	unsigned pollers;   /* threads' polled queues of ours (engine.c) */
 	uint32_t max_chunk; /* largest READ/WRITE per command */
 
 	pthread_mutex_t flush_lock; /* one fsync drains at a time */

@@ -68,8 +68,10 @@ int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
 
 /*
  * The queues this thread submitted to since its last cbdfs_engine_poll().
- * Each is valid until then: it holds a request of ours that this thread
- * has not answered to the kernel yet, so its blkdev cannot be released.
+ * Each holds one count of its blkdev's pollers until then, so that the
+ * blkdev's queues are not freed under us: over /dev/fuse our answer goes
+ * to the kernel at once, and a RELEASE read meanwhile by another worker
+ * could unmap the blkdev before we let go of its queues.
  */
 #define POLL_MAX 8
 /* Larger commands take longer than polling is worth, and their copies
@@ -92,6 +94,8 @@ static bool poll_take(struct cbdfs_queue *q)
 			return true;
 	if (tl_poll.n == POLL_MAX)
 		return false;
+	/* pairs with the load-acquire in cbdfs_engine_stop() */
+	atomic_add_release(&q->bd->pollers, 1);
 	tl_poll.q[tl_poll.n++] = q;
 	return true;
 }
@@ -149,6 +153,9 @@ void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
 		cpu_relax();
 	}
 	poll_handoff(); /* what is still in flight */
+	/* after our last look at them: their blkdevs may go now */
+	for (unsigned i = 0; i < tl_poll.n; i++)
+		atomic_sub_return(&tl_poll.q[i]->bd->pollers, 1);
 	tl_poll.n = 0;
 }
 
@@ -642,6 +649,11 @@ void cbdfs_engine_stop(struct cbdfs_blkdev *bd, uint32_t drain_ms)
 
 	if (!bd->q)
 		return;
+	/* A thread still polling (for a request answered meanwhile) lets go
+	 * within its budget; none starts: nothing is submitted any more.
+	 * Pairs with the release in poll_take() and cbdfs_engine_poll(). */
+	while (smp_load_acquire(&bd->pollers))
+		cbdt_sleep_ms(1);
 	for (i = 0; i < bd->nq; i++) {
 		struct cbdfs_queue *q = &bd->q[i];
 		uint32_t busy;
