@@ -265,14 +265,18 @@ void cbdfs_engine_trim(struct cbdfs_blkdev *bd, struct cbdfs_req *req,
  * polling on for what it submits (until turned off), after running
  * requests it polls, spinning until @done(@arg) says an answer (or new
  * work) is there, nothing it polls for is in flight any more, or
- * @budget_ns passed.  The reapers take over whatever is left.
+ * @budget_ns passed.  cbdfs_engine_poll() returns true when it stopped
+ * for @done with requests still in flight: the thread may send its
+ * answers and poll again without sleeping.  Before it sleeps,
+ * cbdfs_engine_poll_end(): the reapers take over whatever is left.
  */
 void cbdfs_engine_poll_enable(bool on);
 /* The FUSE requests this thread's transport holds now, the one it is about
  * to run included (1: the only one, as at QD1): how the engine picks a
  * queue. */
 void cbdfs_engine_held(unsigned n);
-void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg);
+bool cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg);
+void cbdfs_engine_poll_end(void);
 
 /* ------------------------------------------------------------------ */
 /* session.c: the FUSE protocol on /dev/fuse; fuse-uring.c: io_uring  */

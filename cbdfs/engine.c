@@ -67,7 +67,7 @@ int cbdfs_cond_wait_until(struct cbdfs *fs, pthread_cond_t *c,
 /* ---- polling: a FUSE thread reaps what it submitted ------------------ */
 
 /*
- * The queues this thread submitted to since its last cbdfs_engine_poll().
+ * The queues this thread submitted to since its last cbdfs_engine_poll_end().
  * Each holds one count of its blkdev's pollers until then, so that the
  * blkdev's queues are not freed under us: over /dev/fuse our answer goes
  * to the kernel at once, and a RELEASE read meanwhile by another worker
@@ -134,12 +134,14 @@ static bool poll_empty(void)
 	return true;
 }
 
-void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
+bool cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
 {
 	uint64_t deadline = 0;
 	uint32_t strays;
 
-	while (tl_poll.n && !done(arg) && !poll_empty()) {
+	while (tl_poll.n && !poll_empty()) {
+		if (done(arg))
+			return true; /* the caller comes back for the rest */
 		if (!deadline)
 			deadline = cbdt_now_ns() + budget_ns;
 		else if (cbdt_now_ns() >= deadline)
@@ -152,6 +154,11 @@ void cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
 		}
 		cpu_relax();
 	}
+	return false;
+}
+
+void cbdfs_engine_poll_end(void)
+{
 	poll_handoff(); /* what is still in flight */
 	/* after our last look at them: their blkdevs may go now */
 	for (unsigned i = 0; i < tl_poll.n; i++)
@@ -651,7 +658,7 @@ void cbdfs_engine_stop(struct cbdfs_blkdev *bd, uint32_t drain_ms)
 		return;
 	/* A thread still polling (for a request answered meanwhile) lets go
 	 * within its budget; none starts: nothing is submitted any more.
-	 * Pairs with the release in poll_take() and cbdfs_engine_poll(). */
+	 * Pairs with the release in poll_take() and cbdfs_engine_poll_end(). */
 	while (smp_load_acquire(&bd->pollers))
 		cbdt_sleep_ms(1);
 	for (i = 0; i < bd->nq; i++) {

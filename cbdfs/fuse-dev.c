@@ -199,6 +199,7 @@ static void *dev_worker_main(void *arg)
 		replies = cbdfs_session_replies();
 		cbdfs_session_request(s, buf, (size_t)n); /* cbdfs_dev_took */
 		cbdfs_engine_poll(DEV_POLL_NS, dev_poll_done, &replies);
+		cbdfs_engine_poll_end(); /* read(2) may sleep */
 	}
 	free(buf);
 	return NULL;

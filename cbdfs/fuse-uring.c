@@ -14,7 +14,11 @@
  * exited, so an engine reaper never submits one).  A reply from another
  * thread is written into its entry's buffers and queued on the queue's
  * pending list; an eventfd read by the ring wakes the queue's thread,
- * which commits all that is pending in one submission.  The queues run
+ * which commits all that is pending in one submission.  While answers
+ * keep coming for what it submitted, the thread reaps them itself and
+ * commits them without sleeping (its ring then also hands it new
+ * requests); the reaper takes over what is left only once none came for
+ * URING_POLL_NS.  The queues run
  * until cbdfs_uring_free(), after the blkdevs were released: requests
  * still held are answered; new ones during shutdown fail with EIO.
  */
@@ -40,9 +44,9 @@
 #define URING_DEPTH	 32 /* entries per queue */
 #define URING_PARAM	 "/sys/module/fuse/parameters/enable_uring"
 #define URING_PAYLOAD_SZ CBDFS_MAX_IO
-/* How long a queue's thread polls for the completions of what it just
- * submitted (a backend answers a 4 KiB request in a few µs) before it
- * leaves them to the reaper and waits on its ring. */
+/* How long a queue's thread polls for the completions of what it
+ * submitted (a backend answers a 4 KiB request in a few µs) without
+ * any coming before it leaves them to the reaper and waits on its ring. */
 #define URING_POLL_NS 50000U
 /* Idle seconds after which a queue gives back its payload pages. */
 #define URING_TRIM_S 2
@@ -322,6 +326,7 @@ static void *queue_main(void *arg)
 {
 	struct cbdfs_uring_queue *q = arg;
 	struct io_uring_cqe *cqe;
+	bool polling = false; /* for requests still in flight */
 	unsigned head, seen;
 	cpu_set_t set;
 	int ret;
@@ -342,7 +347,14 @@ static void *queue_main(void *arg)
 	sched_setaffinity(0, sizeof(set), &set);
 	while (!READ_ONCE(q->stop)) {
 		queue_commit_pending(q);
-		ret = queue_wait(q);
+		if (polling) {
+			/* answers out, new requests in: no sleep */
+			ret = io_uring_submit_and_get_events(&q->ring);
+			ret = ret < 0 ? ret : 0;
+		} else {
+			cbdfs_engine_poll_end(); /* the reapers' now */
+			ret = queue_wait(q);
+		}
 		/* pairs with cbdfs_uring_quiesce(): it sees us active, or
 		 * we see the session exiting (ent_request) */
 		WRITE_ONCE(q->active, true);
@@ -378,9 +390,11 @@ static void *queue_main(void *arg)
 					 q->qid, strerror(-res));
 		}
 		io_uring_cq_advance(&q->ring, seen);
-		cbdfs_engine_poll(URING_POLL_NS, queue_poll_done, q);
-		smp_store_release(&q->active, false);
+		polling = cbdfs_engine_poll(URING_POLL_NS, queue_poll_done, q);
+		if (!polling)
+			smp_store_release(&q->active, false);
 	}
+	cbdfs_engine_poll_end();
 	WRITE_ONCE(q->active, false);
 	return NULL;
 }
