@@ -2,7 +2,7 @@
  * unaligned reads and writes against a reference copy, zero fill past the
  * end of a shrunk file, discard (a real hole, and the zeroing fallback),
  * write-zeroes through every fallback, read-only refusals, flush; the
- * lock held while open, and the sizes served. */
+ * lock held while open, O_NOATIME where allowed, and the sizes served. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -283,6 +284,47 @@ static void test_open_holds_the_file(void **state)
 	assert_int_equal(store_open(&f->s, f->path, 0), 0);
 }
 
+static bool fd_noatime(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_NOATIME);
+}
+
+/*
+ * Reads of an image leave its atime alone (O_NOATIME) where we may ask
+ * for it; a user who may not (neither owner nor root) still opens it.
+ */
+static void test_open_noatime(void **state)
+{
+	struct fixture *f = *state;
+	struct store ro;
+	pid_t pid;
+	int status;
+
+	assert_true(fd_noatime(f->s.fd));
+	assert_true(fd_noatime(f->s.fd_buf));
+	if (geteuid() != 0)
+		skip(); /* another user's file: only root can make one */
+	store_close(&f->s);
+	assert_int_equal(chmod(f->path, 0644), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* nobody: may read the file, may not ask for O_NOATIME */
+		if (setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(2);
+		if (store_open(&ro, f->path, STORE_RO))
+			_exit(3);
+		_exit(fd_noatime(ro.fd) || fd_noatime(ro.fd_buf) ? 4 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(store_open(&f->s, f->path, 0), 0);
+}
+
 /* Below 4 KiB: -EFBIG; else whole 512-byte sectors, the rest cut off. */
 static void test_open_sizes(void **state)
 {
@@ -402,6 +444,8 @@ static void test_sync_and_writeback_modes(void **state)
 						setup, teardown),              \
 		cmocka_unit_test_setup_teardown(test_open_holds_the_file,      \
 						setup, teardown),              \
+		cmocka_unit_test_setup_teardown(test_open_noatime, setup,      \
+						teardown),                     \
 		cmocka_unit_test_setup_teardown(test_open_sizes, setup,        \
 						teardown),                     \
 		cmocka_unit_test_setup_teardown(test_sync_and_writeback_modes, \
