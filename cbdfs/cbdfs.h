@@ -180,6 +180,7 @@ struct cbdfs_blkdev {
 	struct cbdfs_queue *q;
 	unsigned rr;	    /* round-robin queue choice (atomic) */
 	unsigned pollers;   /* threads' polled queues of ours (engine.c) */
+	bool stopping;	    /* cbdfs_engine_stop(): pollers let go (atomic) */
 	uint32_t max_chunk; /* largest READ/WRITE per command */
 
 	pthread_mutex_t flush_lock; /* one fsync drains at a time */

@@ -107,6 +107,31 @@ static void poll_handoff(void)
 		cbdt_queue_kick(tl_poll.q[i]->q);
 }
 
+/*
+ * Let go of the queues of blkdevs being stopped (all with @all): their
+ * reapers take over, and our count of the blkdev's pollers goes, after
+ * our last look at the queue.  A thread that polls on while answers flow
+ * (io_uring) lets go here of a blkdev unmapped meanwhile, and the thread
+ * that unmaps one lets go of it before it waits for the others.
+ */
+static void poll_drop(bool all)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < tl_poll.n; i++) {
+		struct cbdfs_queue *q = tl_poll.q[i];
+
+		if (!all && !smp_load_acquire(&q->bd->stopping)) {
+			tl_poll.q[n++] = q;
+			continue;
+		}
+		cbdt_queue_kick(q->q);
+		/* pairs with the load-acquire in cbdfs_engine_stop() */
+		atomic_sub_return(&q->bd->pollers, 1);
+	}
+	tl_poll.n = n;
+}
+
 static void strays_log(struct cbdfs_queue *q, uint32_t strays)
 {
 	if (strays)
@@ -139,6 +164,7 @@ bool cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
 	uint64_t deadline = 0;
 	uint32_t strays;
 
+	poll_drop(false);
 	while (tl_poll.n && !poll_empty()) {
 		if (done(arg))
 			return true; /* the caller comes back for the rest */
@@ -159,11 +185,7 @@ bool cbdfs_engine_poll(uint64_t budget_ns, bool (*done)(void *), void *arg)
 
 void cbdfs_engine_poll_end(void)
 {
-	poll_handoff(); /* what is still in flight */
-	/* after our last look at them: their blkdevs may go now */
-	for (unsigned i = 0; i < tl_poll.n; i++)
-		atomic_sub_return(&tl_poll.q[i]->bd->pollers, 1);
-	tl_poll.n = 0;
+	poll_drop(true);
 }
 
 /* ---- write epochs: fsync covers every write submitted before it ---- */
@@ -657,8 +679,13 @@ void cbdfs_engine_stop(struct cbdfs_blkdev *bd, uint32_t drain_ms)
 	if (!bd->q)
 		return;
 	/* A thread still polling (for a request answered meanwhile) lets go
-	 * within its budget; none starts: nothing is submitted any more.
-	 * Pairs with the release in poll_take() and cbdfs_engine_poll_end(). */
+	 * within its budget, or at its next poll; none starts: nothing is
+	 * submitted any more.  We may be such a thread ourselves (a queue
+	 * thread running a RELEASE while it polls).  Pairs with the release
+	 * in poll_take() and poll_drop(). */
+	WRITE_ONCE(bd->stopping, true);
+	smp_mb(); /* stopping before our look at pollers */
+	poll_drop(false);
 	while (smp_load_acquire(&bd->pollers))
 		cbdt_sleep_ms(1);
 	for (i = 0; i < bd->nq; i++) {

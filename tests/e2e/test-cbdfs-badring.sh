@@ -42,8 +42,9 @@ python3 - "$FILE" "$T" <<-'PY' &
 	while not os.path.exists(t + "/go"):
 	    time.sleep(0.05)
 	log("second " + read())
-	log("third " + read())
-	os.close(fd)
+	third = read()
+	os.close(fd) # at once: the RELEASE may meet a thread still polling
+	log("third " + third)
 	log("closed")
 PY
 reader=$!
