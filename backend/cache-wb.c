@@ -242,10 +242,17 @@ void cache_wb_room(struct cache *c)
 	cache_wb_want(c, want);
 }
 
-/* Dirty, and not paused (or what must go is not on the disk yet). */
+/*
+ * Dirty, and not paused (or what must go is not on the disk yet, or a
+ * writer waits for room that GC could not make yet).  Once two segments
+ * are free every waiter gets one (cache_seg_alloc) as soon as it runs:
+ * a paused writeback that went on until then wrote back a kset per pass
+ * for as long as the woken writer waited for a CPU.
+ */
 static bool wb_due(const struct cache *c)
 {
-	return !READ_ONCE(c->hdr->wb_pause) || c->space_waiters ||
+	return !READ_ONCE(c->hdr->wb_pause) ||
+	       (c->space_waiters && c->nsegs - c->used < 2) ||
 	       c->tail.seq < c->wb_want;
 }
 
