@@ -68,7 +68,7 @@ static uint32_t dio_align_of(int fd, bool blk, uint32_t block_size)
 
 /*
  * An image is a disk, not a document: its reads need not touch its
- * atime (on tmpfs that check alone was 7 % of a 4 KiB read).  The file's
+ * atime (on tmpfs that check alone was ~10 % of a 4 KiB read).  The file's
  * owner or root may ask for that; anyone else gets EPERM and the plain
  * open.
  */
